@@ -1,0 +1,1 @@
+//! ferry: carries container images across an air gap.
