@@ -1,1 +1,8 @@
-//! ferry: carries container images across an air gap.
+//! ferry carries container images and OCI artifacts across an air gap: it pulls them from a
+//! registry into a bundle of tar files and pushes a bundle into another registry.
+
+pub mod digest;
+pub mod manifest;
+pub mod reference;
+pub mod registry;
+pub mod store;

@@ -1,0 +1,314 @@
+//! Authentication: learn the registry's challenge from its first 401, answer with basic
+//! credentials or a bearer token for the scopes a request needs, cache tokens per scope, and
+//! forget a token the registry stops accepting (tokens expire during long transfers).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use tokio::sync::Mutex;
+
+use super::credentials::Credential;
+use super::error::{RegistryError, Target, classify_transport, describe_error_body};
+
+/// The access a request needs, in the registry's token-scope terms.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Registry-wide requests (`/v2/`): no repository scope.
+    Registry,
+    /// Read a repository.
+    Pull(String),
+    /// Read and write a repository.
+    Push(String),
+    /// Write `to`, read `from`: a cross-repository blob mount.
+    Mount {
+        /// The repository receiving the blob.
+        to: String,
+        /// The repository the blob comes from.
+        from: String,
+    },
+}
+
+impl Scope {
+    fn scopes(&self) -> Vec<String> {
+        match self {
+            Scope::Registry => Vec::new(),
+            Scope::Pull(r) => vec![format!("repository:{r}:pull")],
+            Scope::Push(r) => vec![format!("repository:{r}:pull,push")],
+            Scope::Mount { to, from } => vec![
+                format!("repository:{to}:pull,push"),
+                format!("repository:{from}:pull"),
+            ],
+        }
+    }
+
+    /// The repository the request is about, for error messages.
+    pub fn repository(&self) -> Option<&str> {
+        match self {
+            Scope::Registry => None,
+            Scope::Pull(r) | Scope::Push(r) => Some(r),
+            Scope::Mount { to, .. } => Some(to),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Challenge {
+    Basic,
+    Bearer {
+        realm: reqwest::Url,
+        service: Option<String>,
+    },
+}
+
+struct CachedToken {
+    value: String,
+    valid_until: Instant,
+}
+
+/// The authentication state of one registry client.
+pub(crate) struct Auth {
+    registry: String,
+    credential: Option<Credential>,
+    allow_http_realm: bool,
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Mutex<HashMap<Scope, CachedToken>>,
+}
+
+impl Auth {
+    pub(crate) fn new(
+        registry: String,
+        credential: Option<Credential>,
+        allow_http_realm: bool,
+    ) -> Self {
+        Auth {
+            registry,
+            credential,
+            allow_http_realm,
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn has_credentials(&self) -> bool {
+        self.credential.is_some()
+    }
+
+    fn target(&self, scope: &Scope) -> Target {
+        Target {
+            registry: self.registry.clone(),
+            repository: scope.repository().map(str::to_string),
+        }
+    }
+
+    /// The `Authorization` header for a request, if the registry asked for one.
+    pub(crate) async fn header(
+        &self,
+        http: &reqwest::Client,
+        scope: &Scope,
+    ) -> Result<Option<String>, RegistryError> {
+        let challenge = self.challenge.lock().await.clone();
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(match &self.credential {
+                Some(Credential::Basic { username, password }) => Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{}", password.expose()))
+                )),
+                _ => None,
+            }),
+            Some(Challenge::Bearer { realm, service }) => {
+                let mut tokens = self.tokens.lock().await;
+                if let Some(t) = tokens.get(scope)
+                    && t.valid_until > Instant::now()
+                {
+                    return Ok(Some(format!("Bearer {}", t.value)));
+                }
+                let token = self
+                    .fetch_token(http, &realm, service.as_deref(), scope)
+                    .await?;
+                let header = format!("Bearer {}", token.value);
+                tokens.insert(scope.clone(), token);
+                Ok(Some(header))
+            }
+        }
+    }
+
+    /// Handles a 401: remembers the challenge and drops the token that was refused. Returns
+    /// false when retrying cannot help (the registry asks for nothing we can give).
+    pub(crate) async fn on_unauthorized(
+        &self,
+        scope: &Scope,
+        www_authenticate: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        self.tokens.lock().await.remove(scope);
+        let Some(value) = www_authenticate else {
+            return Ok(false);
+        };
+        let challenges = http_auth::parse_challenges(value).map_err(|e| RegistryError::Protocol {
+            target: self.target(scope),
+            detail: format!("cannot parse WWW-Authenticate '{value}': {e}"),
+        })?;
+        let param = |c: &http_auth::ChallengeRef, name: &str| {
+            c.params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_unescaped())
+        };
+        let mut learned = None;
+        for c in &challenges {
+            if c.scheme.eq_ignore_ascii_case("bearer") {
+                let Some(realm) = param(c, "realm") else {
+                    continue;
+                };
+                let realm = reqwest::Url::parse(&realm).map_err(|e| RegistryError::Protocol {
+                    target: self.target(scope),
+                    detail: format!("token realm '{realm}' is not a URL: {e}"),
+                })?;
+                if realm.scheme() == "http" && !self.allow_http_realm {
+                    return Err(RegistryError::Protocol {
+                        target: self.target(scope),
+                        detail: format!(
+                            "the token service {realm} is plain HTTP; credentials would travel \
+                             unencrypted (use --insecure to allow it)"
+                        ),
+                    });
+                }
+                learned = Some(Challenge::Bearer {
+                    realm,
+                    service: param(c, "service"),
+                });
+                break;
+            }
+            if c.scheme.eq_ignore_ascii_case("basic") {
+                learned = Some(Challenge::Basic);
+            }
+        }
+        let Some(learned) = learned else {
+            return Ok(false);
+        };
+        let mut current = self.challenge.lock().await;
+        let first_time = current.is_none();
+        let can_answer = match &learned {
+            Challenge::Basic => matches!(self.credential, Some(Credential::Basic { .. })),
+            Challenge::Bearer { .. } => true,
+        };
+        *current = Some(learned);
+        // With a challenge already known, a 401 means a stale token (retry with a fresh one)
+        // or bad basic credentials (retrying cannot help).
+        Ok(can_answer && (first_time || matches!(*current, Some(Challenge::Bearer { .. }))))
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        realm: &reqwest::Url,
+        service: Option<&str>,
+        scope: &Scope,
+    ) -> Result<CachedToken, RegistryError> {
+        let target = self.target(scope);
+        let mut url = realm.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scope.scopes() {
+                q.append_pair("scope", &s);
+            }
+            if let Some(Credential::Basic { username, .. }) = &self.credential {
+                q.append_pair("account", username);
+            }
+        }
+        let request = match &self.credential {
+            Some(Credential::Basic { username, password }) => http
+                .get(url)
+                .basic_auth(username, Some(password.expose())),
+            Some(Credential::IdentityToken(token)) => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("refresh_token", token.expose().to_string()),
+                    ("client_id", "ferry".to_string()),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s.to_string()));
+                }
+                let scopes = scope.scopes().join(" ");
+                if !scopes.is_empty() {
+                    form.push(("scope", scopes));
+                }
+                let body = form
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", url_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                http.post(realm.clone())
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            None => http.get(url),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify_transport(target.clone(), &e))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| classify_transport(target.clone(), &e))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(RegistryError::Unauthorized {
+                target,
+                detail: format!(
+                    "the token service {realm} refused {}: {}",
+                    if self.credential.is_some() { "the credentials" } else { "anonymous access" },
+                    describe_error_body(&body)
+                ),
+                had_credentials: self.credential.is_some(),
+            });
+        }
+        if !status.is_success() {
+            return Err(RegistryError::Status {
+                target,
+                what: format!("token request to {realm}"),
+                status: status.as_u16(),
+                detail: describe_error_body(&body),
+            });
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenAnswer {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                target: target.clone(),
+                detail: format!("the token service {realm} answered something that is not a token: {e}"),
+            })?;
+        let value = answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| RegistryError::Protocol {
+                target,
+                detail: format!("the token service {realm} answered without a token"),
+            })?;
+        // The spec's default lifetime is 60 s; renew a little early to avoid using a token in
+        // its last seconds.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10));
+        Ok(CachedToken {
+            value,
+            valid_until: Instant::now() + lifetime - Duration::from_secs(5),
+        })
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,143 @@
+//! Blob downloads: streamed into a [`BlobWriter`] that hashes on the way, resumed with `Range`
+//! after a dropped connection or a short body, and refused when the bytes do not match.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+
+use super::auth::Scope;
+use super::client::RegistryClient;
+use super::error::{RegistryError, classify_transport};
+use super::manifests::header;
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use crate::store::{BlobWriter, StoreError};
+
+/// Called with the number of bytes that just moved; drives progress bars.
+pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+
+impl RegistryClient {
+    /// True when the repository holds the blob (blobs are linked per repository).
+    pub async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let scope = Scope::Pull(repository.to_string());
+        let url = self.url(&format!("{repository}/blobs/{digest}"));
+        let response = self
+            .send(&scope, true, || self.http().request(Method::HEAD, url.clone()))
+            .await?;
+        match response.status() {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => Err(self.status_error(response, &scope, &format!("HEAD blob {digest}")).await),
+        }
+    }
+
+    /// Downloads a blob into `writer` (which may already hold a prefix from an earlier attempt)
+    /// and commits it. A connection that drops mid-body is resumed from the last byte written;
+    /// a body that hashes wrong is deleted and reported, never retried silently.
+    pub async fn download_blob(
+        &self,
+        repository: &str,
+        descriptor: &Descriptor,
+        mut writer: BlobWriter,
+        progress: &ProgressFn,
+    ) -> Result<(), RegistryError> {
+        let scope = Scope::Pull(repository.to_string());
+        let target = self.target(Some(repository));
+        let digest = &descriptor.digest;
+        let url = self.url(&format!("{repository}/blobs/{digest}"));
+        let what = format!("blob {digest}");
+        let mut failures = 0u32;
+        progress(writer.offset());
+        while writer.offset() < descriptor.size {
+            let offset = writer.offset();
+            let response = self
+                .send(&scope, true, || {
+                    let request = self.http().request(Method::GET, url.clone());
+                    if offset > 0 {
+                        request.header(reqwest::header::RANGE, format!("bytes={offset}-"))
+                    } else {
+                        request
+                    }
+                })
+                .await?;
+            match response.status() {
+                StatusCode::OK if offset > 0 => {
+                    // The server ignored the Range and sends everything again; progress only
+                    // moves forward, so the repeated bytes are simply counted twice.
+                    writer.restart().await?;
+                }
+                StatusCode::OK => {}
+                StatusCode::PARTIAL_CONTENT => {
+                    let start = header(&response, "content-range").and_then(|r| range_start(&r));
+                    if start != Some(offset) {
+                        return Err(RegistryError::Protocol {
+                            target,
+                            detail: format!(
+                                "asked for {what} from byte {offset}, got Content-Range {:?}",
+                                header(&response, "content-range")
+                            ),
+                        });
+                    }
+                }
+                _ => return Err(self.status_error(response, &scope, &what).await),
+            }
+            let before = writer.offset();
+            let mut stream = response.bytes_stream();
+            let mut broken = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(bytes) => {
+                        writer.write(&bytes).await.map_err(|e| store_error(&target, e))?;
+                        progress(bytes.len() as u64);
+                    }
+                    Err(e) => {
+                        broken = Some(classify_transport(target.clone(), &e));
+                        break;
+                    }
+                }
+            }
+            if writer.offset() < descriptor.size {
+                // A short body or a dropped connection. Progress resets the failure count:
+                // only a source that keeps failing without moving forward gives up.
+                failures = if writer.offset() > before { 1 } else { failures + 1 };
+                let policy = self.retry_policy();
+                if failures >= policy.attempts {
+                    return Err(broken.unwrap_or_else(|| RegistryError::Protocol {
+                        target,
+                        detail: format!("{what}: the body keeps ending at byte {}", writer.offset()),
+                    }));
+                }
+                tracing::warn!(
+                    "{target}: {what} interrupted at byte {} of {}; resuming",
+                    writer.offset(),
+                    descriptor.size
+                );
+                if failures > 1 {
+                    tokio::time::sleep(policy.delay(failures - 1)).await;
+                }
+            }
+        }
+        writer.commit().await.map(drop).map_err(|e| store_error(&target, e))
+    }
+}
+
+fn store_error(target: &super::error::Target, err: StoreError) -> RegistryError {
+    match err {
+        StoreError::DigestMismatch { expected, actual } => RegistryError::DigestMismatch {
+            target: target.clone(),
+            expected,
+            actual,
+        },
+        StoreError::SizeMismatch { digest, expected, actual } => RegistryError::Protocol {
+            target: target.clone(),
+            detail: format!("blob {digest} should be {expected} bytes but the registry sent {actual} or more"),
+        },
+        other => RegistryError::Store(other),
+    }
+}
+
+/// The first byte of `Content-Range: bytes START-END/TOTAL`.
+fn range_start(value: &str) -> Option<u64> {
+    value.trim().strip_prefix("bytes ")?.split('-').next()?.parse().ok()
+}

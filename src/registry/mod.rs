@@ -1,0 +1,20 @@
+//! A client for OCI distribution registries: transport, authentication, manifests, tags,
+//! blob downloads and uploads. It knows nothing of bundles or products.
+
+mod auth;
+mod blobs;
+mod client;
+pub mod credentials;
+mod error;
+mod manifests;
+mod tags;
+mod transport;
+mod uploads;
+
+pub use auth::Scope;
+pub use blobs::ProgressFn;
+pub use client::{ClientOptions, RegistryClient, RetryPolicy};
+pub use credentials::{Credential, Secret};
+pub use error::{RegistryError, Target};
+pub use transport::TransportOptions;
+pub use uploads::{BlobSource, FileSegment, Mount, UploadMode};

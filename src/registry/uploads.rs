@@ -1,0 +1,408 @@
+//! Blob uploads: one streamed PUT, or chunked PATCHes whose offsets ferry tracks itself
+//! (registry 2.8 ignores `Content-Range`), cross-repository mounts, and the byte source that
+//! streams a blob from one or more file segments (a layout file, or a range of a tar or of
+//! several chunk files) without ever holding it whole.
+
+use std::sync::Mutex;
+use std::io::{Seek, SeekFrom};
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::io::ReaderStream;
+
+use super::auth::Scope;
+use super::blobs::ProgressFn;
+use super::client::RegistryClient;
+use super::error::RegistryError;
+use super::manifests::header;
+use crate::digest::Digest;
+
+/// Size of the reads that feed an upload body.
+const READ_BUFFER: usize = 1 << 20;
+
+/// A contiguous run of bytes inside a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSegment {
+    /// The file.
+    pub path: PathBuf,
+    /// Where the run starts in the file.
+    pub offset: u64,
+    /// How many bytes it has.
+    pub len: u64,
+}
+
+/// Where a blob's bytes are: one or more file segments read in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSource {
+    segments: Vec<FileSegment>,
+}
+
+impl BlobSource {
+    /// A whole file.
+    pub fn file(path: PathBuf, len: u64) -> Self {
+        BlobSource {
+            segments: vec![FileSegment {
+                path,
+                offset: 0,
+                len,
+            }],
+        }
+    }
+
+    /// Segments read one after another (a blob that straddles two chunk files).
+    pub fn segments(segments: Vec<FileSegment>) -> Self {
+        BlobSource { segments }
+    }
+
+    /// Total length in bytes.
+    pub fn len(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    /// True for an empty blob.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A reader over the bytes from `skip` to the end.
+    pub fn open_at(&self, mut skip: u64) -> std::io::Result<Pin<Box<dyn AsyncRead + Send>>> {
+        let mut reader: Pin<Box<dyn AsyncRead + Send>> = Box::pin(tokio::io::empty());
+        for segment in &self.segments {
+            if skip >= segment.len {
+                skip -= segment.len;
+                continue;
+            }
+            let mut file = std::fs::File::open(&segment.path)?;
+            file.seek(SeekFrom::Start(segment.offset + skip))?;
+            let part = tokio::fs::File::from_std(file).take(segment.len - skip);
+            reader = Box::pin(reader.chain(part));
+            skip = 0;
+        }
+        Ok(reader)
+    }
+}
+
+/// How blob bodies are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UploadMode {
+    /// One PUT carrying the whole blob: fastest, and what every registry takes.
+    #[default]
+    Monolithic,
+    /// PATCHes of at most this many bytes, for proxies that limit request bodies.
+    Chunked(u64),
+}
+
+/// The answer to a mount request.
+#[derive(Debug)]
+pub enum Mount {
+    /// The registry linked the blob; nothing to upload.
+    Mounted,
+    /// The registry declined and opened an upload session instead, to be used for the upload.
+    Session(reqwest::Url),
+}
+
+impl RegistryClient {
+    /// Asks the registry to link a blob from another repository on the same registry.
+    pub async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        let scope = Scope::Mount {
+            to: repository.to_string(),
+            from: from.to_string(),
+        };
+        let mut url = self.url(&format!("{repository}/blobs/uploads/"));
+        url.query_pairs_mut()
+            .append_pair("mount", &digest.to_string())
+            .append_pair("from", from);
+        let response = self
+            .send(&scope, true, || self.http().request(Method::POST, url.clone()))
+            .await?;
+        match response.status() {
+            StatusCode::CREATED => Ok(Mount::Mounted),
+            StatusCode::ACCEPTED => Ok(Mount::Session(self.location(&response, &scope)?)),
+            _ => Err(self.status_error(response, &scope, &format!("mount of {digest}")).await),
+        }
+    }
+
+    /// Uploads a blob from `source`. `session` is an upload already opened (by a declined
+    /// mount). Failed attempts start over in a fresh session: a half-sent body must not be
+    /// appended to.
+    pub async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        source: &BlobSource,
+        mode: UploadMode,
+        mut session: Option<reqwest::Url>,
+        progress: &ProgressFn,
+    ) -> Result<(), RegistryError> {
+        let scope = Scope::Push(repository.to_string());
+        let attempts = self.retry_policy().attempts;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let location = match session.take() {
+                Some(l) => l,
+                None => self.start_upload(repository, &scope).await?,
+            };
+            let result = match mode {
+                UploadMode::Monolithic => {
+                    self.put_whole(&scope, location, digest, source, progress).await
+                }
+                UploadMode::Chunked(size) => {
+                    self.patch_chunks(&scope, location, digest, source, size.max(1), progress)
+                        .await
+                }
+            };
+            match result {
+                Err(e) if attempt < attempts && is_transient(&e) => {
+                    tracing::warn!("{e}; uploading {digest} again (attempt {attempt})");
+                    tokio::time::sleep(self.retry_policy().delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_upload(&self, repository: &str, scope: &Scope) -> Result<reqwest::Url, RegistryError> {
+        let url = self.url(&format!("{repository}/blobs/uploads/"));
+        let response = self
+            .send(scope, true, || self.http().request(Method::POST, url.clone()))
+            .await?;
+        let response = self
+            .expect(response, scope, "start of a blob upload", &[StatusCode::ACCEPTED])
+            .await?;
+        self.location(&response, scope)
+    }
+
+    fn location(&self, response: &reqwest::Response, scope: &Scope) -> Result<reqwest::Url, RegistryError> {
+        let protocol = |detail: String| RegistryError::Protocol {
+            target: self.target(scope.repository()),
+            detail,
+        };
+        let value = header(response, reqwest::header::LOCATION.as_str())
+            .ok_or_else(|| protocol("upload answer without a Location header".into()))?;
+        self.resolve(&value)
+            .map_err(|e| protocol(format!("upload Location '{value}' is not a URL: {e}")))
+    }
+
+    async fn put_whole(
+        &self,
+        scope: &Scope,
+        mut location: reqwest::Url,
+        digest: &Digest,
+        source: &BlobSource,
+        progress: &ProgressFn,
+    ) -> Result<(), RegistryError> {
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let len = source.len();
+        let unreadable = Mutex::new(None);
+        let response = self
+            .send(scope, false, || {
+                let request = self
+                    .http()
+                    .request(Method::PUT, location.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+                with_body(request, source, 0, len, progress, &unreadable)
+            })
+            .await;
+        if let Some(e) = unreadable.into_inner().expect("not poisoned") {
+            return Err(source_error(source, e));
+        }
+        let what = format!("upload of {digest}");
+        self.expect(response?, scope, &what, &[StatusCode::CREATED])
+            .await
+            .map(drop)
+    }
+
+    async fn patch_chunks(
+        &self,
+        scope: &Scope,
+        mut location: reqwest::Url,
+        digest: &Digest,
+        source: &BlobSource,
+        chunk: u64,
+        progress: &ProgressFn,
+    ) -> Result<(), RegistryError> {
+        let len = source.len();
+        let mut offset = 0u64;
+        let mut failures = 0u32;
+        while offset < len {
+            let n = chunk.min(len - offset);
+            let end = offset + n - 1;
+            let unreadable = Mutex::new(None);
+            let result = self
+                .send(scope, false, || {
+                    let request = self
+                        .http()
+                        .request(Method::PATCH, location.clone())
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .header("Content-Range", format!("{offset}-{end}"));
+                    with_body(request, source, offset, n, progress, &unreadable)
+                })
+                .await;
+            if let Some(e) = unreadable.into_inner().expect("not poisoned") {
+                return Err(source_error(source, e));
+            }
+            let failed = match result {
+                Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                    let next = self.location(&response, scope)?;
+                    let stored = header(&response, "range").and_then(|r| range_end(&r));
+                    if stored != Some(end) {
+                        return Err(RegistryError::Protocol {
+                            target: self.target(scope.repository()),
+                            detail: format!(
+                                "upload of {digest}: sent bytes {offset}-{end}, the registry holds up to {stored:?}"
+                            ),
+                        });
+                    }
+                    location = next;
+                    offset = end + 1;
+                    failures = 0;
+                    continue;
+                }
+                Ok(response) => {
+                    self.status_error(response, scope, &format!("upload of {digest}")).await
+                }
+                Err(e) => e,
+            };
+            failures += 1;
+            if !is_transient(&failed) || failures >= self.retry_policy().attempts {
+                return Err(failed);
+            }
+            tokio::time::sleep(self.retry_policy().delay(failures)).await;
+            // Ask the session where it stands and go on from there.
+            let (next, stored) = self.upload_status(scope, &location).await?;
+            location = next;
+            offset = stored;
+        }
+        location
+            .query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let response = self
+            .send(scope, true, || {
+                self.http()
+                    .request(Method::PUT, location.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
+            .await?;
+        self.expect(response, scope, &format!("upload of {digest}"), &[StatusCode::CREATED])
+            .await
+            .map(drop)
+    }
+
+    /// The newest location of an upload session and how many bytes it holds.
+    async fn upload_status(
+        &self,
+        scope: &Scope,
+        location: &reqwest::Url,
+    ) -> Result<(reqwest::Url, u64), RegistryError> {
+        let response = self
+            .send(scope, true, || self.http().request(Method::GET, location.clone()))
+            .await?;
+        let response = self
+            .expect(response, scope, "upload status", &[StatusCode::NO_CONTENT])
+            .await?;
+        let next = self.location(&response, scope)?;
+        // `Range: 0-0` is what 2.8 says for an empty session too; only a longer range means bytes.
+        let stored = match header(&response, "range").and_then(|r| range_end(&r)) {
+            Some(0) | None => 0,
+            Some(end) => end + 1,
+        };
+        Ok((next, stored))
+    }
+}
+
+/// Attaches `len` bytes of `source` from `skip` as a streamed body with its length. Opening the
+/// file happens inside a request builder, which cannot fail: an error is parked in `unreadable`
+/// for the caller to report instead of the (bodiless) request's answer.
+fn with_body(
+    request: reqwest::RequestBuilder,
+    source: &BlobSource,
+    skip: u64,
+    len: u64,
+    progress: &ProgressFn,
+    unreadable: &Mutex<Option<std::io::Error>>,
+) -> reqwest::RequestBuilder {
+    let reader = match source.open_at(skip) {
+        Ok(r) => r.take(len),
+        Err(e) => {
+            *unreadable.lock().expect("not poisoned") = Some(e);
+            return request;
+        }
+    };
+    let progress = progress.clone();
+    let stream = ReaderStream::with_capacity(reader, READ_BUFFER).inspect(move |chunk| {
+        if let Ok(bytes) = chunk {
+            progress(bytes.len() as u64);
+        }
+    });
+    request
+        .header(reqwest::header::CONTENT_LENGTH, len)
+        .body(reqwest::Body::wrap_stream(stream))
+}
+
+fn source_error(source: &BlobSource, err: std::io::Error) -> RegistryError {
+    let path = source
+        .segments
+        .first()
+        .map(|s| s.path.clone())
+        .unwrap_or_default();
+    RegistryError::Store(crate::store::StoreError::Io {
+        action: "cannot read",
+        path,
+        source: err,
+    })
+}
+
+fn is_transient(err: &RegistryError) -> bool {
+    match err {
+        RegistryError::Unreachable { .. } => true,
+        RegistryError::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+/// The last byte of `Range: 0-END`.
+fn range_end(value: &str) -> Option<u64> {
+    value.trim().trim_start_matches("bytes=").split('-').nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_source_reads_across_segments_from_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"xxHELLO").unwrap();
+        std::fs::write(&b, b" WORLDyy").unwrap();
+        let source = BlobSource::segments(vec![
+            FileSegment { path: a, offset: 2, len: 5 },
+            FileSegment { path: b, offset: 0, len: 6 },
+        ]);
+        assert_eq!(source.len(), 11);
+        for skip in 0..=11u64 {
+            let mut out = Vec::new();
+            source.open_at(skip).unwrap().read_to_end(&mut out).await.unwrap();
+            assert_eq!(out, &b"HELLO WORLD"[skip as usize..]);
+        }
+    }
+
+    #[test]
+    fn ranges_are_read_as_registries_write_them() {
+        assert_eq!(range_end("0-999"), Some(999));
+        assert_eq!(range_end("bytes=0-5"), Some(5));
+        assert_eq!(range_end("junk"), None);
+    }
+}
