@@ -1,8 +1,13 @@
 //! ferry carries container images and OCI artifacts across an air gap: it pulls them from a
 //! registry into a bundle of tar files and pushes a bundle into another registry.
 
+pub mod cli;
+pub mod copy;
 pub mod digest;
+pub mod layout;
 pub mod manifest;
 pub mod reference;
 pub mod registry;
+pub mod report;
+pub mod settings;
 pub mod store;

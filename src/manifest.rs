@@ -200,6 +200,69 @@ pub fn is_index_type(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
+/// Everything an image needs, as found by [`walk`].
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// Every manifest and index, children before their parents, each once: the order in which
+    /// a registry accepts them.
+    pub manifests: Vec<Manifest>,
+    /// Every config and layer, each once, in the order first met.
+    pub blobs: Vec<Descriptor>,
+    /// Manifests that some manifest names as its `subject`. They are not part of the image;
+    /// callers decide whether to follow them.
+    pub subjects: Vec<Descriptor>,
+}
+
+impl Graph {
+    /// Total bytes of the image: every manifest and blob, each counted once.
+    pub fn total_bytes(&self) -> u64 {
+        self.manifests.iter().map(|m| m.bytes.len() as u64).sum::<u64>()
+            + self.blobs.iter().map(|b| b.size).sum::<u64>()
+    }
+}
+
+/// Walks an image graph from its root: index → manifests → config and layers, whatever the
+/// media types. `fetch` reads a child manifest by descriptor from wherever the image lives.
+pub async fn walk<E>(
+    root: Manifest,
+    mut fetch: impl AsyncFnMut(&Descriptor) -> Result<Manifest, E>,
+) -> Result<Graph, E>
+where
+    E: From<ManifestError>,
+{
+    let mut graph = Graph::default();
+    let mut seen = std::collections::HashSet::new();
+    // Depth-first with an explicit stack: (manifest, children already pushed).
+    let mut stack = vec![(root, false)];
+    seen.insert(stack[0].0.digest.clone());
+    while let Some((manifest, expanded)) = stack.pop() {
+        if expanded {
+            graph.manifests.push(manifest);
+            continue;
+        }
+        let refs = manifest.references()?;
+        let children = refs.manifests.clone();
+        for blob in refs.blobs {
+            if seen.insert(blob.digest.clone()) {
+                graph.blobs.push(blob);
+            }
+        }
+        if let Some(subject) = refs.subject
+            && !graph.subjects.contains(&subject)
+        {
+            graph.subjects.push(subject);
+        }
+        stack.push((manifest, true));
+        for child in children.iter().rev() {
+            if seen.insert(child.digest.clone()) {
+                let fetched = fetch(child).await?;
+                stack.push((fetched, false));
+            }
+        }
+    }
+    Ok(graph)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

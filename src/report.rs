@@ -1,0 +1,213 @@
+//! Progress reporting. Core code tells a [`Reporter`] what happens; the reporter decides how
+//! it looks: an indicatif bar on a terminal, plain throttled lines in logs and CI, or nothing.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How a transferred item ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its bytes were sent.
+    Transferred,
+    /// The destination already had it.
+    Skipped,
+    /// The registry linked it from another repository.
+    Mounted,
+}
+
+/// Receives progress events. Implementations must be cheap: `bytes` is called for every
+/// buffer that moves.
+pub trait Reporter: Send + Sync {
+    /// A new phase of work begins, with the items and bytes it will move.
+    fn begin(&self, what: &str, items: u64, bytes: u64);
+    /// Bytes moved.
+    fn bytes(&self, n: u64);
+    /// One item (blob, manifest) is finished.
+    fn item(&self, name: &str, size: u64, outcome: Outcome);
+    /// Something the user should know that does not stop the work.
+    fn warn(&self, message: &str);
+    /// The phase is over; `summary` says what was done.
+    fn finish(&self, summary: &str);
+}
+
+/// Reports nothing but warnings (`--quiet`).
+pub struct QuietReporter;
+
+impl Reporter for QuietReporter {
+    fn begin(&self, _: &str, _: u64, _: u64) {}
+    fn bytes(&self, _: u64) {}
+    fn item(&self, _: &str, _: u64, _: Outcome) {}
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+    fn finish(&self, _: &str) {}
+}
+
+/// Plain lines on stderr: one per finished item, a running total at most every
+/// [`PlainReporter::EVERY`], and a summary. For logs, CI and `--no-progress`.
+pub struct PlainReporter {
+    total: AtomicU64,
+    done: AtomicU64,
+    state: Mutex<PlainState>,
+}
+
+struct PlainState {
+    what: String,
+    started: Instant,
+    last_line: Instant,
+}
+
+impl PlainReporter {
+    /// Interval between running-total lines.
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    /// A reporter that has seen nothing yet.
+    pub fn new() -> Self {
+        let now = Instant::now();
+        PlainReporter {
+            total: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            state: Mutex::new(PlainState {
+                what: String::new(),
+                started: now,
+                last_line: now,
+            }),
+        }
+    }
+}
+
+impl Default for PlainReporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for PlainReporter {
+    fn begin(&self, what: &str, items: u64, bytes: u64) {
+        self.total.store(bytes, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+        let mut state = self.state.lock().expect("reporter lock");
+        state.what = what.to_string();
+        state.started = Instant::now();
+        state.last_line = state.started;
+        eprintln!("{what}: {items} items, {}", human_bytes(bytes));
+    }
+
+    fn bytes(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        let mut state = self.state.lock().expect("reporter lock");
+        if state.last_line.elapsed() >= Self::EVERY {
+            state.last_line = Instant::now();
+            let total = self.total.load(Ordering::Relaxed).max(1);
+            let secs = state.started.elapsed().as_secs_f64().max(0.001);
+            eprintln!(
+                "{}: {} of {} ({}%), {}/s",
+                state.what,
+                human_bytes(done),
+                human_bytes(total),
+                done * 100 / total,
+                human_bytes((done as f64 / secs) as u64)
+            );
+        }
+    }
+
+    fn item(&self, name: &str, size: u64, outcome: Outcome) {
+        let how = match outcome {
+            Outcome::Transferred => "copied",
+            Outcome::Skipped => "exists",
+            Outcome::Mounted => "mounted",
+        };
+        eprintln!("  {how:<7} {name} ({})", human_bytes(size));
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+
+    fn finish(&self, summary: &str) {
+        let _ = std::io::stderr().flush();
+        eprintln!("{summary}");
+    }
+}
+
+/// One indicatif bar on stderr, for terminals.
+pub struct BarReporter {
+    bar: indicatif::ProgressBar,
+}
+
+impl BarReporter {
+    /// A bar drawn at most ten times a second.
+    pub fn new() -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(0),
+            indicatif::ProgressDrawTarget::stderr_with_hz(10),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        BarReporter { bar }
+    }
+}
+
+impl Default for BarReporter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reporter for BarReporter {
+    fn begin(&self, what: &str, _items: u64, bytes: u64) {
+        self.bar.reset();
+        self.bar.set_length(bytes);
+        self.bar.set_message(what.to_string());
+    }
+
+    fn bytes(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    fn item(&self, _: &str, _: u64, _: Outcome) {}
+
+    fn warn(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+
+    fn finish(&self, summary: &str) {
+        self.bar.finish_and_clear();
+        eprintln!("{summary}");
+    }
+}
+
+/// `1.5 GB`-style sizes in powers of ten, as disks and links are sold.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 kB");
+        assert_eq!(human_bytes(2_000_000_000), "2.0 GB");
+    }
+}
