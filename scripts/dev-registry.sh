@@ -9,7 +9,8 @@
 # scripts/token-server.py). `start` writes DIR/env (shell KEY=VALUE lines) and prints the same
 # lines on stdout:
 #   FERRY_TEST_REGISTRY=127.0.0.1:PORT   FERRY_TEST_SCHEME=http|https
-#   FERRY_TEST_USER / FERRY_TEST_PASSWORD (auth variants)   FERRY_TEST_CA (tls variants)
+#   FERRY_TEST_USER / FERRY_TEST_PASSWORD (auth variants)
+#   FERRY_TEST_CA, FERRY_TEST_CERT_DIR (tls variants: the CA file, and a skopeo --cert-dir)
 #
 # The registry is the CNCF distribution registry from Debian's `docker-registry` package, run
 # with a config of our own: it binds 127.0.0.1 only, on a port the kernel picks. The package's own
@@ -55,6 +56,10 @@ make_certs() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$d/ext.cnf"
     openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
         -days 2 -extfile "$d/ext.cnf" -out "$d/server.crt" 2>/dev/null
+    # skopeo's --cert-dir reads every *.crt as a CA and pairs *.key with a client *.cert, so
+    # it gets a directory holding the CA alone.
+    mkdir -p "$d/skopeo"
+    cp "$d/ca.crt" "$d/skopeo/ca.crt"
 }
 
 # Waits until a file holds a line matching a sed pattern; prints the captured group.
@@ -174,7 +179,10 @@ cmd_start() {
             echo "FERRY_TEST_USER=$user"
             echo "FERRY_TEST_PASSWORD=$password"
         fi
-        [ $tls = yes ] && echo "FERRY_TEST_CA=$dir/certs/ca.crt"
+        if [ $tls = yes ]; then
+            echo "FERRY_TEST_CA=$dir/certs/ca.crt"
+            echo "FERRY_TEST_CERT_DIR=$dir/certs/skopeo"
+        fi
         true
     } >"$dir/env"
     trap - ERR

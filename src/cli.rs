@@ -42,8 +42,10 @@ pub enum Command {
 
 /// `ferry copy SRC DST`.
 #[derive(Debug, Args)]
-#[command(after_help = "Endpoints: a registry reference host[:port]/repo:tag or \
-host[:port]/repo@sha256:<digest>, or an OCI layout oci:<dir>:<tag>.")]
+#[command(
+    after_help = "Endpoints: a registry reference host[:port]/repo:tag or \
+host[:port]/repo@sha256:<digest>, or an OCI layout oci:<dir>:<tag>."
+)]
 pub struct CopyArgs {
     /// What to copy: host[:port]/repo:tag, host[:port]/repo@sha256:…, or oci:<dir>:<tag>.
     #[arg(value_name = "SRC")]
@@ -55,13 +57,29 @@ pub struct CopyArgs {
     #[arg(long, env = "FERRY_SOURCE_LOGIN", requires = "source_password")]
     pub source_login: Option<String>,
     /// Password or token for the source registry.
-    #[arg(long, env = "FERRY_SOURCE_PASSWORD", hide_env_values = true, requires = "source_login")]
+    #[arg(
+        long,
+        env = "FERRY_SOURCE_PASSWORD",
+        hide_env_values = true,
+        requires = "source_login"
+    )]
     pub source_password: Option<String>,
     /// Login for the destination registry.
-    #[arg(short = 'u', long, env = "FERRY_REGISTRY_LOGIN", requires = "registry_password")]
+    #[arg(
+        short = 'u',
+        long,
+        env = "FERRY_REGISTRY_LOGIN",
+        requires = "registry_password"
+    )]
     pub registry_login: Option<String>,
     /// Password or token for the destination registry.
-    #[arg(short = 'p', long, env = "FERRY_REGISTRY_PASSWORD", hide_env_values = true, requires = "registry_login")]
+    #[arg(
+        short = 'p',
+        long,
+        env = "FERRY_REGISTRY_PASSWORD",
+        hide_env_values = true,
+        requires = "registry_login"
+    )]
     pub registry_password: Option<String>,
     /// Transport options for both sides.
     #[command(flatten)]
@@ -92,7 +110,9 @@ pub struct TransportArgs {
 /// Parses `N` (bytes) or `N` with a unit: kB/MB/GB (powers of 10) or KiB/MiB/GiB (powers of 2).
 pub fn parse_size(input: &str) -> Result<u64, String> {
     let s = input.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let value: f64 = number
         .parse()
@@ -105,7 +125,11 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
         "kib" => 1024.0,
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("unknown unit in '{input}'; use kB, MB, GB, KiB, MiB or GiB")),
+        _ => {
+            return Err(format!(
+                "unknown unit in '{input}'; use kB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
     };
     let bytes = (value * factor).round();
     if bytes < 1.0 {

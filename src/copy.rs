@@ -463,6 +463,7 @@ async fn write_manifests(
             }
             let tag = tag.expect("layout destinations always get a tag");
             layout.tag(tag, &root.descriptor()).await?;
+            layout.store().tidy().await;
         }
     }
     Ok(())

@@ -32,7 +32,9 @@ impl Digest {
     }
 
     fn from_sha256(raw: &[u8]) -> Digest {
-        Digest { hex: hex::encode(raw) }
+        Digest {
+            hex: hex::encode(raw),
+        }
     }
 
     /// The 64 lowercase hex characters without the algorithm prefix.
@@ -67,7 +69,10 @@ impl FromStr for Digest {
         if hex.len() != 64 {
             return fail("a sha256 digest has 64 hex characters");
         }
-        if !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return fail("only lowercase hex characters are allowed");
         }
         Ok(Digest {

@@ -117,14 +117,18 @@ impl OciLayout {
         struct Marker {
             image_layout_version: String,
         }
-        let marker: Marker = serde_json::from_slice(&text).map_err(|e| LayoutError::NotALayout {
-            path: dir.to_path_buf(),
-            reason: format!("{LAYOUT_FILE} is not valid: {e}"),
-        })?;
+        let marker: Marker =
+            serde_json::from_slice(&text).map_err(|e| LayoutError::NotALayout {
+                path: dir.to_path_buf(),
+                reason: format!("{LAYOUT_FILE} is not valid: {e}"),
+            })?;
         if !marker.image_layout_version.starts_with("1.") {
             return Err(LayoutError::NotALayout {
                 path: dir.to_path_buf(),
-                reason: format!("unsupported imageLayoutVersion {}", marker.image_layout_version),
+                reason: format!(
+                    "unsupported imageLayoutVersion {}",
+                    marker.image_layout_version
+                ),
             });
         }
         Ok(OciLayout {
@@ -180,7 +184,11 @@ impl OciLayout {
         Err(LayoutError::TagNotFound {
             path: self.root.clone(),
             tag: tag.to_string(),
-            available: if tags.is_empty() { "none".into() } else { tags.join(", ") },
+            available: if tags.is_empty() {
+                "none".into()
+            } else {
+                tags.join(", ")
+            },
         })
     }
 
@@ -230,8 +238,12 @@ impl OciLayout {
         let mut index = self.index().await?;
         index.manifests.retain(|d| entry_tag(d) != Some(tag));
         let mut entry = descriptor.clone();
-        entry.annotations.insert(REF_NAME.to_string(), tag.to_string());
-        entry.annotations.insert(SHORT_TAG.to_string(), tag.to_string());
+        entry
+            .annotations
+            .insert(REF_NAME.to_string(), tag.to_string());
+        entry
+            .annotations
+            .insert(SHORT_TAG.to_string(), tag.to_string());
         index.manifests.push(entry);
         index
             .manifests

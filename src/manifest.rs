@@ -75,7 +75,9 @@ pub enum ManifestError {
         reason: String,
     },
     /// A Docker schema 1 manifest: signed over a re-serialised form and long deprecated.
-    #[error("manifest {digest} is Docker schema 1, which ferry does not carry (convert it to schema 2 or OCI first)")]
+    #[error(
+        "manifest {digest} is Docker schema 1, which ferry does not carry (convert it to schema 2 or OCI first)"
+    )]
     Schema1 {
         /// The manifest.
         digest: Digest,
@@ -216,7 +218,10 @@ pub struct Graph {
 impl Graph {
     /// Total bytes of the image: every manifest and blob, each counted once.
     pub fn total_bytes(&self) -> u64 {
-        self.manifests.iter().map(|m| m.bytes.len() as u64).sum::<u64>()
+        self.manifests
+            .iter()
+            .map(|m| m.bytes.len() as u64)
+            .sum::<u64>()
             + self.blobs.iter().map(|b| b.size).sum::<u64>()
     }
 }

@@ -136,6 +136,13 @@ impl BlobStore {
         Ok(bytes)
     }
 
+    /// Removes the directory of partial blobs when nothing is left in it, so a finished
+    /// layout holds only what the OCI spec describes.
+    pub async fn tidy(&self) {
+        // Fails harmlessly when partial blobs remain for a later resume.
+        let _ = tokio::fs::remove_dir(self.partial_dir()).await;
+    }
+
     /// Opens a writer for a blob, resuming a partial file left by an earlier attempt.
     pub async fn writer(&self, digest: &Digest, size: u64) -> Result<BlobWriter, StoreError> {
         BlobWriter::open(self, digest, size).await
@@ -329,7 +336,10 @@ async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 /// Replaces `path` with `bytes` atomically: temp file in the same directory, fsync, rename,
 /// fsync of the directory. Readers see the old content or the new, never a mix.
 pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("target paths have a parent").to_path_buf();
+    let dir = path
+        .parent()
+        .expect("target paths have a parent")
+        .to_path_buf();
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(StoreError::io("cannot create", &dir))?;

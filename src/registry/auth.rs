@@ -135,21 +135,24 @@ impl Auth {
         }
     }
 
-    /// Handles a 401: remembers the challenge and drops the token that was refused. Returns
-    /// false when retrying cannot help (the registry asks for nothing we can give).
+    /// Handles a 401 to a request that carried credentials (`sent_auth`) or none: remembers
+    /// the challenge and drops the token that was refused. Returns false when retrying cannot
+    /// help (the registry asks for nothing we can give, or refused what we gave).
     pub(crate) async fn on_unauthorized(
         &self,
         scope: &Scope,
         www_authenticate: Option<&str>,
+        sent_auth: bool,
     ) -> Result<bool, RegistryError> {
         self.tokens.lock().await.remove(scope);
         let Some(value) = www_authenticate else {
             return Ok(false);
         };
-        let challenges = http_auth::parse_challenges(value).map_err(|e| RegistryError::Protocol {
-            target: self.target(scope),
-            detail: format!("cannot parse WWW-Authenticate '{value}': {e}"),
-        })?;
+        let challenges =
+            http_auth::parse_challenges(value).map_err(|e| RegistryError::Protocol {
+                target: self.target(scope),
+                detail: format!("cannot parse WWW-Authenticate '{value}': {e}"),
+            })?;
         let param = |c: &http_auth::ChallengeRef, name: &str| {
             c.params
                 .iter()
@@ -188,16 +191,16 @@ impl Auth {
         let Some(learned) = learned else {
             return Ok(false);
         };
-        let mut current = self.challenge.lock().await;
-        let first_time = current.is_none();
-        let can_answer = match &learned {
-            Challenge::Basic => matches!(self.credential, Some(Credential::Basic { .. })),
+        let retry = match &learned {
+            // Basic credentials either work or not: retry only if they were not sent yet.
+            Challenge::Basic => {
+                !sent_auth && matches!(self.credential, Some(Credential::Basic { .. }))
+            }
+            // A refused token may have expired: a fresh one is worth one more try.
             Challenge::Bearer { .. } => true,
         };
-        *current = Some(learned);
-        // With a challenge already known, a 401 means a stale token (retry with a fresh one)
-        // or bad basic credentials (retrying cannot help).
-        Ok(can_answer && (first_time || matches!(*current, Some(Challenge::Bearer { .. }))))
+        *self.challenge.lock().await = Some(learned);
+        Ok(retry)
     }
 
     async fn fetch_token(
@@ -222,9 +225,9 @@ impl Auth {
             }
         }
         let request = match &self.credential {
-            Some(Credential::Basic { username, password }) => http
-                .get(url)
-                .basic_auth(username, Some(password.expose())),
+            Some(Credential::Basic { username, password }) => {
+                http.get(url).basic_auth(username, Some(password.expose()))
+            }
             Some(Credential::IdentityToken(token)) => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_string()),
@@ -263,7 +266,11 @@ impl Auth {
                 target,
                 detail: format!(
                     "the token service {realm} refused {}: {}",
-                    if self.credential.is_some() { "the credentials" } else { "anonymous access" },
+                    if self.credential.is_some() {
+                        "the credentials"
+                    } else {
+                        "anonymous access"
+                    },
                     describe_error_body(&body)
                 ),
                 had_credentials: self.credential.is_some(),
@@ -289,7 +296,9 @@ impl Auth {
         let answer: TokenAnswer =
             serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
                 target: target.clone(),
-                detail: format!("the token service {realm} answered something that is not a token: {e}"),
+                detail: format!(
+                    "the token service {realm} answered something that is not a token: {e}"
+                ),
             })?;
         let value = answer
             .token

@@ -19,16 +19,24 @@ pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
 
 impl RegistryClient {
     /// True when the repository holds the blob (blobs are linked per repository).
-    pub async fn blob_exists(&self, repository: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub async fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let scope = Scope::Pull(repository.to_string());
         let url = self.url(&format!("{repository}/blobs/{digest}"));
         let response = self
-            .send(&scope, true, || self.http().request(Method::HEAD, url.clone()))
+            .send(&scope, true, || {
+                self.http().request(Method::HEAD, url.clone())
+            })
             .await?;
         match response.status() {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(self.status_error(response, &scope, &format!("HEAD blob {digest}")).await),
+            _ => Err(self
+                .status_error(response, &scope, &format!("HEAD blob {digest}"))
+                .await),
         }
     }
 
@@ -88,7 +96,10 @@ impl RegistryClient {
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(bytes) => {
-                        writer.write(&bytes).await.map_err(|e| store_error(&target, e))?;
+                        writer
+                            .write(&bytes)
+                            .await
+                            .map_err(|e| store_error(&target, e))?;
                         progress(bytes.len() as u64);
                     }
                     Err(e) => {
@@ -100,12 +111,19 @@ impl RegistryClient {
             if writer.offset() < descriptor.size {
                 // A short body or a dropped connection. Progress resets the failure count:
                 // only a source that keeps failing without moving forward gives up.
-                failures = if writer.offset() > before { 1 } else { failures + 1 };
+                failures = if writer.offset() > before {
+                    1
+                } else {
+                    failures + 1
+                };
                 let policy = self.retry_policy();
                 if failures >= policy.attempts {
                     return Err(broken.unwrap_or_else(|| RegistryError::Protocol {
                         target,
-                        detail: format!("{what}: the body keeps ending at byte {}", writer.offset()),
+                        detail: format!(
+                            "{what}: the body keeps ending at byte {}",
+                            writer.offset()
+                        ),
                     }));
                 }
                 tracing::warn!(
@@ -118,7 +136,11 @@ impl RegistryClient {
                 }
             }
         }
-        writer.commit().await.map(drop).map_err(|e| store_error(&target, e))
+        writer
+            .commit()
+            .await
+            .map(drop)
+            .map_err(|e| store_error(&target, e))
     }
 }
 
@@ -129,9 +151,15 @@ fn store_error(target: &super::error::Target, err: StoreError) -> RegistryError 
             expected,
             actual,
         },
-        StoreError::SizeMismatch { digest, expected, actual } => RegistryError::Protocol {
+        StoreError::SizeMismatch {
+            digest,
+            expected,
+            actual,
+        } => RegistryError::Protocol {
             target: target.clone(),
-            detail: format!("blob {digest} should be {expected} bytes but the registry sent {actual} or more"),
+            detail: format!(
+                "blob {digest} should be {expected} bytes but the registry sent {actual} or more"
+            ),
         },
         other => RegistryError::Store(other),
     }
@@ -139,5 +167,11 @@ fn store_error(target: &super::error::Target, err: StoreError) -> RegistryError 
 
 /// The first byte of `Content-Range: bytes START-END/TOTAL`.
 fn range_start(value: &str) -> Option<u64> {
-    value.trim().strip_prefix("bytes ")?.split('-').next()?.parse().ok()
+    value
+        .trim()
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }

@@ -101,11 +101,7 @@ impl RegistryClient {
             registry: registry.to_string(),
             base,
             http: http_client(&options.transport)?,
-            auth: Auth::new(
-                registry.to_string(),
-                credential,
-                options.transport.insecure,
-            ),
+            auth: Auth::new(registry.to_string(), credential, options.transport.insecure),
             retry: options.retry,
         })
     }
@@ -170,7 +166,9 @@ impl RegistryClient {
         loop {
             attempt += 1;
             let mut request = build();
-            if let Some(header) = self.auth.header(&self.http, scope).await? {
+            let auth_header = self.auth.header(&self.http, scope).await?;
+            let sent_auth = auth_header.is_some();
+            if let Some(header) = auth_header {
                 request = request.header(reqwest::header::AUTHORIZATION, header);
             }
             let result = request.send().await;
@@ -179,7 +177,7 @@ impl RegistryClient {
                 Ok(r) => r,
                 Err(e) => {
                     let err = classify_transport(target.clone(), &e);
-                    if retry_left && !matches!(err, RegistryError::Tls { .. }) {
+                    if retry_left && is_worth_retrying(&err) {
                         tracing::warn!("{err}; retrying (attempt {attempt})");
                         tokio::time::sleep(self.retry.delay(attempt)).await;
                         continue;
@@ -194,7 +192,11 @@ impl RegistryClient {
                     .get(reqwest::header::WWW_AUTHENTICATE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                if !reauthenticated && self.auth.on_unauthorized(scope, challenge.as_deref()).await?
+                if !reauthenticated
+                    && self
+                        .auth
+                        .on_unauthorized(scope, challenge.as_deref(), sent_auth)
+                        .await?
                 {
                     reauthenticated = true;
                     attempt -= 1;
@@ -261,6 +263,14 @@ impl RegistryClient {
                 detail,
             },
         }
+    }
+}
+
+/// Transport failures that may go away: not TLS trust problems, not unknown host names.
+fn is_worth_retrying(err: &RegistryError) -> bool {
+    match err {
+        RegistryError::Unreachable { detail, .. } => !detail.contains("dns error"),
+        _ => false,
     }
 }
 

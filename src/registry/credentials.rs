@@ -81,7 +81,11 @@ struct AuthEntry {
 
 /// The files searched, in order: the first that knows the registry wins.
 pub fn search_path() -> Vec<PathBuf> {
-    let env = |k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let mut files = Vec::new();
     if let Some(f) = env("REGISTRY_AUTH_FILE") {
         files.push(f);
@@ -286,8 +290,12 @@ mod tests {
                          "r.example:5000/team":{"auth":"Ym9iOnB3Mg=="}}}"#,
         );
         let p = Path::new("x");
-        let team = from_file(&f, p, "r.example:5000", "team/app").unwrap().unwrap();
-        let other = from_file(&f, p, "r.example:5000", "teamx/app").unwrap().unwrap();
+        let team = from_file(&f, p, "r.example:5000", "team/app")
+            .unwrap()
+            .unwrap();
+        let other = from_file(&f, p, "r.example:5000", "teamx/app")
+            .unwrap()
+            .unwrap();
         let name = |c: Credential| match c {
             Credential::Basic { username, .. } => username,
             _ => panic!(),

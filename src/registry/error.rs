@@ -210,13 +210,12 @@ pub(crate) fn classify_transport(target: Target, err: &reqwest::Error) -> Regist
         }
         source = e.source();
     }
-    let detail = chain
-        .iter()
-        .skip(1)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(": ");
-    let detail = if detail.is_empty() { chain.join(": ") } else { detail };
+    let detail = chain.iter().skip(1).cloned().collect::<Vec<_>>().join(": ");
+    let detail = if detail.is_empty() {
+        chain.join(": ")
+    } else {
+        detail
+    };
     let lower = detail.to_lowercase();
     if lower.contains("certificate")
         || lower.contains("tls")

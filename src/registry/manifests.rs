@@ -27,7 +27,9 @@ impl RegistryClient {
             })
             .await?;
         let what = format!("manifest {reference}");
-        let response = self.expect(response, &scope, &what, &[StatusCode::OK]).await?;
+        let response = self
+            .expect(response, &scope, &what, &[StatusCode::OK])
+            .await?;
         let target = self.target(Some(repository));
         let content_type = header(&response, reqwest::header::CONTENT_TYPE.as_str());
         let announced = header(&response, "docker-content-digest");
@@ -43,8 +45,8 @@ impl RegistryClient {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let manifest =
-            Manifest::from_bytes(bytes, content_type.as_deref()).map_err(|e| manifest_error(self, repository, e))?;
+        let manifest = Manifest::from_bytes(bytes, content_type.as_deref())
+            .map_err(|e| manifest_error(self, repository, e))?;
         let expected = reference
             .parse::<Digest>()
             .ok()
@@ -80,7 +82,9 @@ impl RegistryClient {
             return Ok(None);
         }
         let what = format!("manifest {reference}");
-        let response = self.expect(response, &scope, &what, &[StatusCode::OK]).await?;
+        let response = self
+            .expect(response, &scope, &what, &[StatusCode::OK])
+            .await?;
         let digest = header(&response, "docker-content-digest").and_then(|d| d.parse().ok());
         let media_type = header(&response, reqwest::header::CONTENT_TYPE.as_str());
         let size = header(&response, reqwest::header::CONTENT_LENGTH.as_str())
@@ -114,9 +118,15 @@ impl RegistryClient {
             .await?;
         let what = format!("PUT manifest {reference}");
         let response = self
-            .expect(response, &scope, &what, &[StatusCode::CREATED, StatusCode::OK])
+            .expect(
+                response,
+                &scope,
+                &what,
+                &[StatusCode::CREATED, StatusCode::OK],
+            )
             .await?;
-        if let Some(stored) = header(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
+        if let Some(stored) =
+            header(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
             && stored != manifest.digest
         {
             return Err(RegistryError::DigestMismatch {

@@ -24,7 +24,9 @@ impl RegistryClient {
         // Pages are bounded so a registry whose Link points back to itself cannot loop forever.
         for _ in 0..100_000 {
             let response = self
-                .send(&scope, true, || self.http().request(Method::GET, url.clone()))
+                .send(&scope, true, || {
+                    self.http().request(Method::GET, url.clone())
+                })
                 .await?;
             let response = self
                 .expect(response, &scope, "tag list", &[StatusCode::OK])
@@ -35,10 +37,11 @@ impl RegistryClient {
                 .bytes()
                 .await
                 .map_err(|e| super::error::classify_transport(target.clone(), &e))?;
-            let page: Page = serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
-                target,
-                detail: format!("tag list is not valid JSON: {e}"),
-            })?;
+            let page: Page =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol {
+                    target,
+                    detail: format!("tag list is not valid JSON: {e}"),
+                })?;
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(n) if n != url => url = n,

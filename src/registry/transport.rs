@@ -52,9 +52,8 @@ fn roots_from_env() -> Result<Option<Vec<reqwest::Certificate>>, RegistryError> 
                 path.display()
             ))
         })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Config(format!("SSL_CERT_FILE={}: {e}", path.display()))
-        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| RegistryError::Config(format!("SSL_CERT_FILE={}: {e}", path.display())))?;
         if certs.is_empty() {
             return Err(RegistryError::Config(format!(
                 "SSL_CERT_FILE={} holds no PEM certificate",
@@ -66,7 +65,10 @@ fn roots_from_env() -> Result<Option<Vec<reqwest::Certificate>>, RegistryError> 
     if let Some(dir) = dir {
         let path = Path::new(&dir);
         let entries = std::fs::read_dir(path).map_err(|e| {
-            RegistryError::Config(format!("SSL_CERT_DIR={}: cannot read it: {e}", path.display()))
+            RegistryError::Config(format!(
+                "SSL_CERT_DIR={}: cannot read it: {e}",
+                path.display()
+            ))
         })?;
         for entry in entries.flatten() {
             // Certificate directories mix certificates with hash links and other files; take

@@ -3,10 +3,10 @@
 //! streams a blob from one or more file segments (a layout file, or a range of a tar or of
 //! several chunk files) without ever holding it whole.
 
-use std::sync::Mutex;
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Mutex;
 
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -121,12 +121,16 @@ impl RegistryClient {
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         let response = self
-            .send(&scope, true, || self.http().request(Method::POST, url.clone()))
+            .send(&scope, true, || {
+                self.http().request(Method::POST, url.clone())
+            })
             .await?;
         match response.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             StatusCode::ACCEPTED => Ok(Mount::Session(self.location(&response, &scope)?)),
-            _ => Err(self.status_error(response, &scope, &format!("mount of {digest}")).await),
+            _ => Err(self
+                .status_error(response, &scope, &format!("mount of {digest}"))
+                .await),
         }
     }
 
@@ -153,7 +157,8 @@ impl RegistryClient {
             };
             let result = match mode {
                 UploadMode::Monolithic => {
-                    self.put_whole(&scope, location, digest, source, progress).await
+                    self.put_whole(&scope, location, digest, source, progress)
+                        .await
                 }
                 UploadMode::Chunked(size) => {
                     self.patch_chunks(&scope, location, digest, source, size.max(1), progress)
@@ -170,18 +175,33 @@ impl RegistryClient {
         }
     }
 
-    async fn start_upload(&self, repository: &str, scope: &Scope) -> Result<reqwest::Url, RegistryError> {
+    async fn start_upload(
+        &self,
+        repository: &str,
+        scope: &Scope,
+    ) -> Result<reqwest::Url, RegistryError> {
         let url = self.url(&format!("{repository}/blobs/uploads/"));
         let response = self
-            .send(scope, true, || self.http().request(Method::POST, url.clone()))
+            .send(scope, true, || {
+                self.http().request(Method::POST, url.clone())
+            })
             .await?;
         let response = self
-            .expect(response, scope, "start of a blob upload", &[StatusCode::ACCEPTED])
+            .expect(
+                response,
+                scope,
+                "start of a blob upload",
+                &[StatusCode::ACCEPTED],
+            )
             .await?;
         self.location(&response, scope)
     }
 
-    fn location(&self, response: &reqwest::Response, scope: &Scope) -> Result<reqwest::Url, RegistryError> {
+    fn location(
+        &self,
+        response: &reqwest::Response,
+        scope: &Scope,
+    ) -> Result<reqwest::Url, RegistryError> {
         let protocol = |detail: String| RegistryError::Protocol {
             target: self.target(scope.repository()),
             detail,
@@ -270,7 +290,8 @@ impl RegistryClient {
                     continue;
                 }
                 Ok(response) => {
-                    self.status_error(response, scope, &format!("upload of {digest}")).await
+                    self.status_error(response, scope, &format!("upload of {digest}"))
+                        .await
                 }
                 Err(e) => e,
             };
@@ -294,9 +315,14 @@ impl RegistryClient {
                     .header(reqwest::header::CONTENT_LENGTH, 0)
             })
             .await?;
-        self.expect(response, scope, &format!("upload of {digest}"), &[StatusCode::CREATED])
-            .await
-            .map(drop)
+        self.expect(
+            response,
+            scope,
+            &format!("upload of {digest}"),
+            &[StatusCode::CREATED],
+        )
+        .await
+        .map(drop)
     }
 
     /// The newest location of an upload session and how many bytes it holds.
@@ -306,7 +332,9 @@ impl RegistryClient {
         location: &reqwest::Url,
     ) -> Result<(reqwest::Url, u64), RegistryError> {
         let response = self
-            .send(scope, true, || self.http().request(Method::GET, location.clone()))
+            .send(scope, true, || {
+                self.http().request(Method::GET, location.clone())
+            })
             .await?;
         let response = self
             .expect(response, scope, "upload status", &[StatusCode::NO_CONTENT])
@@ -373,7 +401,13 @@ fn is_transient(err: &RegistryError) -> bool {
 
 /// The last byte of `Range: 0-END`.
 fn range_end(value: &str) -> Option<u64> {
-    value.trim().trim_start_matches("bytes=").split('-').nth(1)?.parse().ok()
+    value
+        .trim()
+        .trim_start_matches("bytes=")
+        .split('-')
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -388,13 +422,26 @@ mod tests {
         std::fs::write(&a, b"xxHELLO").unwrap();
         std::fs::write(&b, b" WORLDyy").unwrap();
         let source = BlobSource::segments(vec![
-            FileSegment { path: a, offset: 2, len: 5 },
-            FileSegment { path: b, offset: 0, len: 6 },
+            FileSegment {
+                path: a,
+                offset: 2,
+                len: 5,
+            },
+            FileSegment {
+                path: b,
+                offset: 0,
+                len: 6,
+            },
         ]);
         assert_eq!(source.len(), 11);
         for skip in 0..=11u64 {
             let mut out = Vec::new();
-            source.open_at(skip).unwrap().read_to_end(&mut out).await.unwrap();
+            source
+                .open_at(skip)
+                .unwrap()
+                .read_to_end(&mut out)
+                .await
+                .unwrap();
             assert_eq!(out, &b"HELLO WORLD"[skip as usize..]);
         }
     }

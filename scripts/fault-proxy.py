@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""An HTTP proxy on 127.0.0.1 that sits in front of a real registry and misbehaves on purpose.
+
+    fault-proxy.py --upstream 127.0.0.1:PORT --port-file FILE [--log FILE]
+                   [--corrupt-blobs] [--truncate-first-blob-get]
+
+--corrupt-blobs            flips one byte in the middle of every blob body it relays
+--truncate-first-blob-get  the first full GET of each blob gets its headers (with the whole
+                           Content-Length) but only half the body, then the connection drops;
+                           later requests (a client resuming with Range) pass through
+
+Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
+client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
+port to --port-file.
+"""
+
+import argparse
+import http.client
+import http.server
+import os
+import re
+import socket
+import threading
+
+BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+def make_handler(args):
+    truncated = set()
+    lock = threading.Lock()
+
+    def log(line):
+        if args.log:
+            with lock, open(args.log, "a") as f:
+                f.write(line + "\n")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *a):
+            pass
+
+        def relay(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            upstream = http.client.HTTPConnection(args.upstream, timeout=60)
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            resp = upstream.getresponse()
+            match = BLOB_GET.match(self.path.split("?")[0])
+            is_blob_body = self.command == "GET" and match and resp.status in (200, 206)
+            cut = None
+            if is_blob_body and args.truncate_first_blob_get and resp.status == 200:
+                with lock:
+                    if match.group(1) not in truncated:
+                        truncated.add(match.group(1))
+                        cut = int(resp.getheader("Content-Length") or 0) // 2
+            log(f"{self.command} {self.path} {self.headers.get('Range', '-')} {resp.status}")
+            self.send_response(resp.status)
+            for k, v in resp.getheaders():
+                if k.lower() not in HOP_BY_HOP:
+                    self.send_header(k, v)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            sent = 0
+            flipped = False
+            total = int(resp.getheader("Content-Length") or 0)
+            while True:
+                chunk = resp.read(65536)
+                if not chunk:
+                    break
+                if is_blob_body and args.corrupt_blobs and not flipped:
+                    middle = total // 2 - sent
+                    if 0 <= middle < len(chunk):
+                        chunk = chunk[:middle] + bytes([chunk[middle] ^ 0xFF]) + chunk[middle + 1 :]
+                        flipped = True
+                if cut is not None and sent + len(chunk) >= cut:
+                    self.wfile.write(chunk[: cut - sent])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    upstream.close()
+                    return
+                self.wfile.write(chunk)
+                sent += len(chunk)
+            upstream.close()
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = relay
+
+    return Handler
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--port-file", required=True)
+    p.add_argument("--log")
+    p.add_argument("--corrupt-blobs", action="store_true")
+    p.add_argument("--truncate-first-blob-get", action="store_true")
+    args = p.parse_args()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(tmp, args.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

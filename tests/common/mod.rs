@@ -1,0 +1,277 @@
+//! Test bench shared by the integration tests: real registries started by
+//! `scripts/dev-registry.sh`, layouts written by `scripts/mkoci.py`, skopeo as the independent
+//! client, and the `ferry` binary run as a user runs it.
+#![allow(dead_code)] // each test binary uses its own part of the bench
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script(name: &str) -> PathBuf {
+    repo_root().join("scripts").join(name)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A registry on 127.0.0.1, stopped when dropped.
+pub struct Registry {
+    pub dir: tempfile::TempDir,
+    pub host: String,
+    pub tls: bool,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ca: Option<PathBuf>,
+    pub cert_dir: Option<PathBuf>,
+}
+
+impl Registry {
+    /// Starts a registry of a `scripts/dev-registry.sh` variant: plain, basic, tls, tls-basic,
+    /// token. Fails (never skips) when the registry is not installed.
+    pub fn start(variant: &str) -> Self {
+        Self::start_with(variant, &[])
+    }
+
+    pub fn start_with(variant: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(Command::new(script("dev-registry.sh"))
+            .arg("start")
+            .arg(variant)
+            .arg(dir.path())
+            .args(extra));
+        let env: HashMap<String, String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Registry {
+            host: env["FERRY_TEST_REGISTRY"].clone(),
+            tls: env["FERRY_TEST_SCHEME"] == "https",
+            user: env.get("FERRY_TEST_USER").cloned(),
+            password: env.get("FERRY_TEST_PASSWORD").cloned(),
+            ca: env.get("FERRY_TEST_CA").map(PathBuf::from),
+            cert_dir: env.get("FERRY_TEST_CERT_DIR").map(PathBuf::from),
+            dir,
+        }
+    }
+
+    /// `host:port/<path>`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}/{path}", self.host)
+    }
+
+    /// skopeo options for this registry on one side (`src` or `dest`).
+    pub fn skopeo_args(&self, side: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        match &self.cert_dir {
+            Some(dir) => args.push(format!("--{side}-cert-dir={}", dir.display())),
+            None => args.push(format!("--{side}-tls-verify=false")),
+        }
+        if let (Some(u), Some(p)) = (&self.user, &self.password) {
+            args.push(format!("--{side}-creds={u}:{p}"));
+        }
+        args
+    }
+
+    /// The manifest bytes skopeo reads for `path:tag` on this registry.
+    pub fn raw_manifest(&self, reference: &str) -> Vec<u8> {
+        let mut cmd = Command::new("skopeo");
+        cmd.arg("inspect").arg("--raw");
+        for a in self.skopeo_args("src") {
+            // `inspect` takes the unprefixed forms.
+            cmd.arg(a.replace("--src-", "--"));
+        }
+        cmd.arg(format!("docker://{}", self.at(reference)));
+        run(&mut cmd).stdout
+    }
+
+    /// Pushes a layout's tag here with skopeo, byte for byte.
+    pub fn seed(&self, layout: &Path, tag: &str, reference: &str) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "-q", "--all", "--preserve-digests"]);
+        cmd.args(self.skopeo_args("dest"));
+        cmd.arg(format!("oci:{}:{tag}", layout.display()));
+        cmd.arg(format!("docker://{}", self.at(reference)));
+        run(&mut cmd);
+    }
+
+    /// Options that let `ferry` reach this registry: transport flags and, for TLS, the CA.
+    pub fn ferry_transport(&self, cmd: &mut Command) {
+        match &self.ca {
+            Some(ca) => {
+                cmd.env("SSL_CERT_FILE", ca);
+            }
+            None => {
+                cmd.arg("--insecure");
+            }
+        }
+    }
+
+    /// The registry's log, for diagnosing failures.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new(script("dev-registry.sh"))
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes a layout tag with `scripts/mkoci.py` and returns the root digest.
+pub fn make_layout(dir: &Path, tag: &str, kind: &str, extra: &[&str]) -> String {
+    let out = run(Command::new("python3")
+        .arg(script("mkoci.py"))
+        .arg(dir)
+        .arg(tag)
+        .arg(kind)
+        .args(extra));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The three kinds of content ferry must carry: a single image, a two-platform index, and an
+/// artifact with its own config and layer media types.
+pub const KINDS: [&str; 3] = ["image", "index", "artifact"];
+
+/// A layout holding one tag of each kind (tag = kind).
+pub fn sample_layout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, kind) in KINDS.iter().enumerate() {
+        let seed = (i + 1).to_string();
+        make_layout(dir.path(), kind, kind, &["--seed", &seed]);
+    }
+    dir
+}
+
+/// The `ferry` binary, isolated from the machine's credentials, certificates and proxies.
+pub fn ferry(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    for var in [
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REGISTRY_AUTH_FILE",
+        "DOCKER_CONFIG",
+        "XDG_RUNTIME_DIR",
+        "FERRY_SOURCE_LOGIN",
+        "FERRY_SOURCE_PASSWORD",
+        "FERRY_REGISTRY_LOGIN",
+        "FERRY_REGISTRY_PASSWORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", home)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost");
+    cmd
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+pub fn outcome(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs ferry and insists on success, showing its output otherwise.
+pub fn ferry_ok(cmd: &mut Command) -> String {
+    let (code, stdout, stderr) = outcome(cmd);
+    assert_eq!(code, 0, "ferry failed:\n{stdout}\n{stderr}");
+    stderr
+}
+
+/// `skopeo inspect --raw oci:<dir>:<tag>`.
+pub fn layout_raw_manifest(dir: &Path, tag: &str) -> Vec<u8> {
+    run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:{tag}", dir.display())))
+    .stdout
+}
+
+/// Has skopeo copy a layout tag to a scratch layout with `--preserve-digests`, which checks the
+/// digest of every blob on the way.
+pub fn skopeo_verifies_layout(dir: &Path, tag: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    run(Command::new("skopeo")
+        .args(["copy", "-q", "--all", "--preserve-digests"])
+        .arg(format!("oci:{}:{tag}", dir.display()))
+        .arg(format!("oci:{}:{tag}", scratch.path().display())));
+}
+
+/// A `scripts/fault-proxy.py` in front of a registry, stopped when dropped.
+pub struct FaultProxy {
+    child: Child,
+    pub host: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &Registry, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let log = dir.path().join("requests.log");
+        let child = Command::new("python3")
+            .arg(script("fault-proxy.py"))
+            .arg("--upstream")
+            .arg(&upstream.host)
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--log")
+            .arg(&log)
+            .args(flags)
+            .spawn()
+            .expect("python3 runs the fault proxy");
+        for _ in 0..200 {
+            if let Ok(port) = std::fs::read_to_string(&port_file) {
+                return FaultProxy {
+                    child,
+                    host: format!("127.0.0.1:{}", port.trim()),
+                    log,
+                    _dir: dir,
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("the fault proxy did not start");
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
