@@ -155,7 +155,7 @@ impl CopyError {
 /// The side an image is read from.
 enum Source {
     Registry {
-        client: RegistryClient,
+        client: Box<RegistryClient>,
         reference: Reference,
     },
     Layout(OciLayout),
@@ -175,7 +175,7 @@ impl Source {
 /// The side an image is written to.
 enum Destination {
     Registry {
-        client: RegistryClient,
+        client: Box<RegistryClient>,
         repository: String,
     },
     Layout(OciLayout),
@@ -288,8 +288,11 @@ async fn open_source(
                     "source {reference} names no tag or digest; add :<tag> or @sha256:<digest>"
                 ))
             })?;
-            let client =
-                RegistryClient::new(&reference.registry, &reference.repository, options.clone())?;
+            let client = Box::new(RegistryClient::new(
+                &reference.registry,
+                &reference.repository,
+                options.clone(),
+            )?);
             let root = client.get_manifest(&reference.repository, &target).await?;
             let tag = reference.tag.clone().filter(|_| reference.digest.is_none());
             Ok((
@@ -328,11 +331,11 @@ async fn open_destination(
                 )));
             }
             Ok(Destination::Registry {
-                client: RegistryClient::new(
+                client: Box::new(RegistryClient::new(
                     &reference.registry,
                     &reference.repository,
                     options.clone(),
-                )?,
+                )?),
                 repository: reference.repository.clone(),
             })
         }

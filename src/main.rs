@@ -80,9 +80,10 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failur
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
+    // Only ferry's own events: libraries' log lines would repeat what ferry's errors say.
     let level = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
+        (true, _) => "ferry=error",
+        (false, 0) => "ferry=warn",
         (false, 1) => "ferry=info",
         (false, _) => "ferry=debug",
     };

@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn media_type_falls_back_to_the_header_then_to_the_shape() {
-        let index = format!(r#"{{"schemaVersion":2,"manifests":[]}}"#).into_bytes();
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#.to_vec();
         let m = Manifest::from_bytes(index.clone(), Some(DOCKER_LIST)).unwrap();
         assert_eq!(m.media_type, DOCKER_LIST);
         assert!(m.is_index());

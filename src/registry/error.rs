@@ -148,6 +148,9 @@ impl RegistryError {
             RegistryError::NotFound { .. } => {
                 Some("check the repository path and tag (`skopeo list-tags` lists tags)".into())
             }
+            RegistryError::Status { detail, .. } if detail.contains("HTTPS server") => {
+                Some("the registry speaks HTTPS: drop --insecure".into())
+            }
             RegistryError::DigestMismatch { .. } => Some(
                 "the source registry or something between (proxy, disk) corrupted the data; \
                  retry, and report it to the registry's admin if it persists"

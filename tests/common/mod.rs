@@ -235,7 +235,7 @@ impl FaultProxy {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let log = dir.path().join("requests.log");
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .arg(script("fault-proxy.py"))
             .arg("--upstream")
             .arg(&upstream.host)
@@ -257,6 +257,8 @@ impl FaultProxy {
             }
             std::thread::sleep(std::time::Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the fault proxy did not start");
     }
 

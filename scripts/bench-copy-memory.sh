@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Memory benchmark of `ferry copy`: a single 1 GiB blob copied registry -> layout,
+# layout -> registry and registry -> registry, with peak RSS measured by /usr/bin/time -v.
+# Goal (DESIGN.md §9): peak RSS under 64 MiB whatever the blob size. Prints the figures and
+# exits non-zero when a copy fails or exceeds the goal.
+#
+#   scripts/bench-copy-memory.sh [SIZE_MIB]     (default 1024)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+size_mib=${1:-1024}
+limit_kib=$((64 * 1024))
+
+scripts/dev-registry.sh install
+cargo build --release --locked -q
+ferry=$PWD/target/release/ferry
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
+cleanup() {
+    scripts/dev-registry.sh stop "$work/a" >/dev/null 2>&1 || true
+    scripts/dev-registry.sh stop "$work/b" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "making a layout with one ${size_mib} MiB layer..."
+mkdir -p "$work/src/blobs/sha256"
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/layer"
+python3 - "$work" <<'PY'
+import hashlib, json, os, sys
+work = sys.argv[1]
+root = os.path.join(work, "src")
+def put(data):
+    d = hashlib.sha256(data).hexdigest()
+    open(os.path.join(root, "blobs/sha256", d), "wb").write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+h = hashlib.sha256()
+with open(os.path.join(work, "layer"), "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+layer_hex = h.hexdigest()
+os.rename(os.path.join(work, "layer"), os.path.join(root, "blobs/sha256", layer_hex))
+layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + layer_hex,
+         "size": os.path.getsize(os.path.join(root, "blobs/sha256", layer_hex))}
+config = dict(put(json.dumps({"architecture": "amd64", "os": "linux",
+    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()),
+    mediaType="application/vnd.oci.image.config.v1+json")
+manifest = dict(put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": config, "layers": [layer]}).encode()), mediaType="application/vnd.oci.image.manifest.v1+json")
+manifest["annotations"] = {"org.opencontainers.image.ref.name": "big"}
+json.dump({"schemaVersion": 2, "manifests": [manifest]}, open(os.path.join(root, "index.json"), "w"))
+open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+PY
+
+a=$(scripts/dev-registry.sh start plain "$work/a" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
+b=$(scripts/dev-registry.sh start plain "$work/b" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
+echo "seeding the source registry with skopeo..."
+skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$work/src:big" "docker://$a/bench/big:v1"
+
+bytes=$((size_mib * 1024 * 1024))
+failed=0
+measure() {
+    local name=$1
+    shift
+    local out="$work/time.$RANDOM"
+    if ! /usr/bin/time -v "$@" --no-progress -q 2>"$out"; then
+        cat "$out" >&2
+        echo "$name: FAILED" >&2
+        failed=1
+        return
+    fi
+    local rss wall secs
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out")
+    wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$out")
+    secs=$(echo "$wall" | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+    printf '%-22s peak RSS %6.1f MiB   wall %6.2f s   %7.1f MB/s\n' "$name" \
+        "$(echo "$rss / 1024" | bc -l)" "$secs" "$(echo "$bytes / $secs / 1000000" | bc -l)"
+    if [ "$rss" -gt "$limit_kib" ]; then
+        echo "$name: peak RSS ${rss} KiB exceeds the 64 MiB goal" >&2
+        failed=1
+    fi
+}
+
+echo "copying ${size_mib} MiB (one blob):"
+measure "registry -> layout" "$ferry" copy --insecure "$a/bench/big:v1" "oci:$work/out:big"
+measure "layout -> registry" "$ferry" copy --insecure "oci:$work/out:big" "$b/from-layout/big:v1"
+rm -rf "$work/out"
+measure "registry -> registry" "$ferry" copy --insecure --tmp-dir "$work/tmp" "$a/bench/big:v1" "$b/bench/big:v1"
+exit $failed

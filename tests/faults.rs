@@ -1,0 +1,130 @@
+//! A registry that misbehaves: wrong bytes for a digest, bodies cut off mid-blob, tokens that
+//! expire long before they say they will. ferry must refuse the first and recover from the rest.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ferry::manifest::Manifest;
+use ferry::registry::{ClientOptions, Credential, RegistryClient, Secret, TransportOptions};
+use ferry::store::BlobStore;
+
+/// The layer digests of an image manifest, as skopeo reads it.
+fn layer_digests(manifest: &[u8]) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn wrong_bytes_for_a_digest_are_refused_and_named() {
+    let layout = sample_layout();
+    let registry = Registry::start("plain");
+    registry.seed(layout.path(), "image", "src/img:v1");
+    let manifest = registry.raw_manifest("src/img:v1");
+    let proxy = FaultProxy::start(&registry, &["--corrupt-blobs"]);
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("layout");
+
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .args(["copy", "--insecure", &format!("{}/src/img:v1", proxy.host)])
+            .arg(format!("oci:{}:img", dir.display())),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("wrong content for sha256:"), "{stderr}");
+    // The digest named is one of the image's blobs, and no file under its name exists.
+    let named = layer_digests(&manifest)
+        .into_iter()
+        .chain(std::iter::once(
+            serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["config"]["digest"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ))
+        .find(|d| stderr.contains(d.as_str()))
+        .unwrap_or_else(|| panic!("no blob digest of the image in: {stderr}"));
+    let hex = named.trim_start_matches("sha256:");
+    assert!(!dir.join("blobs/sha256").join(hex).exists());
+    assert!(!dir.join("index.json").exists(), "a tag points at an incomplete image");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    // It was refused, not retried forever: one GET per blob.
+    let gets = proxy.requests().iter().filter(|r| r.starts_with("GET ") && r.contains(hex)).count();
+    assert_eq!(gets, 1, "{:?}", proxy.requests());
+}
+
+#[test]
+fn a_body_cut_off_mid_blob_is_resumed_with_range() {
+    let layout = tempfile::tempdir().unwrap();
+    make_layout(layout.path(), "img", "image", &["--layers", "2", "--layer-size", "2000000", "--compress", "none"]);
+    let registry = Registry::start("plain");
+    registry.seed(layout.path(), "img", "src/img:v1");
+    let proxy = FaultProxy::start(&registry, &["--truncate-first-blob-get"]);
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("layout");
+
+    ferry_ok(
+        ferry(home.path())
+            .args(["copy", "--insecure", &format!("{}/src/img:v1", proxy.host)])
+            .arg(format!("oci:{}:img", dir.display())),
+    );
+    let requests = proxy.requests();
+    let ranged: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/blobs/") && r.contains("bytes="))
+        .collect();
+    // Every blob (two layers and a config) was cut once and resumed from where it broke.
+    assert_eq!(ranged.len(), 3, "{requests:?}");
+    assert!(ranged.iter().all(|r| r.ends_with(" 206")), "{ranged:?}");
+    assert!(ranged.iter().all(|r| !r.contains("bytes=0-")), "restarted instead of resumed: {ranged:?}");
+    assert_eq!(layout_raw_manifest(&dir, "img"), registry.raw_manifest("src/img:v1"));
+    skopeo_verifies_layout(&dir, "img");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_early_is_refreshed() {
+    // Tokens live about 5 s (the registry allows 60 s of leeway on a 55 s-expired token) but
+    // the token service claims an hour, so ferry's cache believes a dead token is good.
+    let registry = Registry::start_with("token", &["--token-ttl", "-55", "--token-expires-in", "3600"]);
+    let layout = sample_layout();
+    registry.seed(layout.path(), "image", "src/img:v1");
+
+    let options = ClientOptions {
+        transport: TransportOptions { insecure: true, tls_skip_verify: false },
+        credential: Some(Credential::Basic {
+            username: registry.user.clone().unwrap(),
+            password: Secret::new(registry.password.clone().unwrap()),
+        }),
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::new(&registry.host, "src/img", options).unwrap();
+    let manifest: Manifest = client.get_manifest("src/img", "v1").await.unwrap();
+    let token_requests = || {
+        std::fs::read_to_string(registry.dir.path().join("token.log"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("GET /token"))
+            .count()
+    };
+    let before = token_requests();
+
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::new(store_dir.path());
+    let progress: ferry::registry::ProgressFn = std::sync::Arc::new(|_| {});
+    for blob in manifest.references().unwrap().blobs {
+        let writer = store.writer(&blob.digest, blob.size).await.unwrap();
+        client.download_blob("src/img", &blob, writer, &progress).await.unwrap();
+        assert!(store.contains(&blob.digest, blob.size).await);
+    }
+    assert!(token_requests() > before, "the expired token was never replaced");
+    assert!(registry.log().contains("token not to be used after") || registry.log().contains("expired"),
+        "the registry never refused the old token, so the test proved nothing");
+}
