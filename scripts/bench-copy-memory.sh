@@ -73,8 +73,8 @@ measure() {
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out")
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$out")
     secs=$(echo "$wall" | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-    printf '%-22s peak RSS %6.1f MiB   wall %6.2f s   %7.1f MB/s\n' "$name" \
-        "$(echo "$rss / 1024" | bc -l)" "$secs" "$(echo "$bytes / $secs / 1000000" | bc -l)"
+    awk -v n="$name" -v r="$rss" -v s="$secs" -v b="$bytes" \
+        'BEGIN { printf "%-22s peak RSS %6.1f MiB   wall %6.2f s   %7.1f MB/s\n", n, r / 1024, s, b / s / 1e6 }'
     if [ "$rss" -gt "$limit_kib" ]; then
         echo "$name: peak RSS ${rss} KiB exceeds the 64 MiB goal" >&2
         failed=1
