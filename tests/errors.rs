@@ -22,11 +22,23 @@ fn wrong_password() {
     let password = "Wr0ngPassw0rdXyz";
     let (code, stdout, stderr) = outcome(
         ferry(home.path())
-            .args(["copy", "--insecure", "--source-login", "ferry", "--source-password", password])
+            .args([
+                "copy",
+                "--insecure",
+                "--source-login",
+                "ferry",
+                "--source-password",
+                password,
+            ])
             .arg(registry.at("src/img:v1"))
             .arg(format!("oci:{}:x", out.path().join("l").display())),
     );
-    assert_clean_failure(code, 1, &stderr, &["authentication failed", "hint:", "password"]);
+    assert_clean_failure(
+        code,
+        1,
+        &stderr,
+        &["authentication failed", "hint:", "password"],
+    );
     assert!(!stderr.contains(password) && !stdout.contains(password));
 }
 
@@ -51,7 +63,12 @@ fn no_credentials_for_a_registry_that_wants_them() {
             .arg(format!("oci:{}:image", layout.path().display()))
             .arg(registry.at("dst/img:v1")),
     );
-    assert_clean_failure(code, 1, &stderr, &["authentication failed", "hint:", "--registry-login"]);
+    assert_clean_failure(
+        code,
+        1,
+        &stderr,
+        &["authentication failed", "hint:", "--registry-login"],
+    );
 }
 
 #[test]
@@ -60,11 +77,18 @@ fn credentials_come_from_the_docker_config() {
     let layout = sample_layout();
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".docker")).unwrap();
-    let auth = format!("{}:{}", registry.user.as_ref().unwrap(), registry.password.as_ref().unwrap());
+    let auth = format!(
+        "{}:{}",
+        registry.user.as_ref().unwrap(),
+        registry.password.as_ref().unwrap()
+    );
     let encoded = base64_encode(auth.as_bytes());
     std::fs::write(
         home.path().join(".docker/config.json"),
-        format!(r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#, registry.host),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{encoded}"}}}}}}"#,
+            registry.host
+        ),
     )
     .unwrap();
     ferry_ok(
@@ -73,7 +97,10 @@ fn credentials_come_from_the_docker_config() {
             .arg(format!("oci:{}:image", layout.path().display()))
             .arg(registry.at("dst/img:v1")),
     );
-    assert_eq!(registry.raw_manifest("dst/img:v1"), layout_raw_manifest(layout.path(), "image"));
+    assert_eq!(
+        registry.raw_manifest("dst/img:v1"),
+        layout_raw_manifest(layout.path(), "image")
+    );
 }
 
 fn base64_encode(data: &[u8]) -> String {
@@ -100,7 +127,12 @@ fn unknown_host() {
             .args(["copy", "no-such-registry.invalid/a/b:v1"])
             .arg(format!("oci:{}:x", out.path().join("l").display())),
     );
-    assert_clean_failure(code, 1, &stderr, &["cannot reach no-such-registry.invalid", "hint:"]);
+    assert_clean_failure(
+        code,
+        1,
+        &stderr,
+        &["cannot reach no-such-registry.invalid", "hint:"],
+    );
 }
 
 #[test]
@@ -109,8 +141,14 @@ fn untrusted_certificate() {
     let home = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
     let dest = format!("oci:{}:x", out.path().join("l").display());
-    let (code, _, stderr) = outcome(ferry(home.path()).args(["copy", &registry.at("src/img:v1"), &dest]));
-    assert_clean_failure(code, 1, &stderr, &["TLS handshake", "hint:", "SSL_CERT_FILE"]);
+    let (code, _, stderr) =
+        outcome(ferry(home.path()).args(["copy", &registry.at("src/img:v1"), &dest]));
+    assert_clean_failure(
+        code,
+        1,
+        &stderr,
+        &["TLS handshake", "hint:", "SSL_CERT_FILE"],
+    );
 
     // A CA file that cannot be read is an error of its own, not a silent fallback.
     let (code, _, stderr) = outcome(
@@ -121,8 +159,12 @@ fn untrusted_certificate() {
     assert_clean_failure(code, 1, &stderr, &["SSL_CERT_FILE", "cannot read"]);
 
     // --tls-skip-verify gets through the handshake (and then finds no such image).
-    let (code, _, stderr) =
-        outcome(ferry(home.path()).args(["copy", "--tls-skip-verify", &registry.at("src/img:v1"), &dest]));
+    let (code, _, stderr) = outcome(ferry(home.path()).args([
+        "copy",
+        "--tls-skip-verify",
+        &registry.at("src/img:v1"),
+        &dest,
+    ]));
     assert_clean_failure(code, 1, &stderr, &["not found"]);
 }
 
@@ -156,8 +198,13 @@ fn malformed_references_are_usage_errors() {
         assert!(stderr.contains(says), "{bad}: {stderr}");
         assert!(!stderr.contains("panicked"));
     }
-    let (code, _, stderr) =
-        outcome(ferry(home.path()).args(["copy", "--source-login", "u", "r.example.com/a:b", "oci:/tmp/x:y"]));
+    let (code, _, stderr) = outcome(ferry(home.path()).args([
+        "copy",
+        "--source-login",
+        "u",
+        "r.example.com/a:b",
+        "oci:/tmp/x:y",
+    ]));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--source-password"), "{stderr}");
 }

@@ -52,17 +52,36 @@ fn wrong_bytes_for_a_digest_are_refused_and_named() {
         .unwrap_or_else(|| panic!("no blob digest of the image in: {stderr}"));
     let hex = named.trim_start_matches("sha256:");
     assert!(!dir.join("blobs/sha256").join(hex).exists());
-    assert!(!dir.join("index.json").exists(), "a tag points at an incomplete image");
+    assert!(
+        !dir.join("index.json").exists(),
+        "a tag points at an incomplete image"
+    );
     assert!(stderr.contains("hint:"), "{stderr}");
     // It was refused, not retried forever: one GET per blob.
-    let gets = proxy.requests().iter().filter(|r| r.starts_with("GET ") && r.contains(hex)).count();
+    let gets = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains(hex))
+        .count();
     assert_eq!(gets, 1, "{:?}", proxy.requests());
 }
 
 #[test]
 fn a_body_cut_off_mid_blob_is_resumed_with_range() {
     let layout = tempfile::tempdir().unwrap();
-    make_layout(layout.path(), "img", "image", &["--layers", "2", "--layer-size", "2000000", "--compress", "none"]);
+    make_layout(
+        layout.path(),
+        "img",
+        "image",
+        &[
+            "--layers",
+            "2",
+            "--layer-size",
+            "2000000",
+            "--compress",
+            "none",
+        ],
+    );
     let registry = Registry::start("plain");
     registry.seed(layout.path(), "img", "src/img:v1");
     let proxy = FaultProxy::start(&registry, &["--truncate-first-blob-get"]);
@@ -83,8 +102,14 @@ fn a_body_cut_off_mid_blob_is_resumed_with_range() {
     // Every blob (two layers and a config) was cut once and resumed from where it broke.
     assert_eq!(ranged.len(), 3, "{requests:?}");
     assert!(ranged.iter().all(|r| r.ends_with(" 206")), "{ranged:?}");
-    assert!(ranged.iter().all(|r| !r.contains("bytes=0-")), "restarted instead of resumed: {ranged:?}");
-    assert_eq!(layout_raw_manifest(&dir, "img"), registry.raw_manifest("src/img:v1"));
+    assert!(
+        ranged.iter().all(|r| !r.contains("bytes=0-")),
+        "restarted instead of resumed: {ranged:?}"
+    );
+    assert_eq!(
+        layout_raw_manifest(&dir, "img"),
+        registry.raw_manifest("src/img:v1")
+    );
     skopeo_verifies_layout(&dir, "img");
 }
 
@@ -92,12 +117,18 @@ fn a_body_cut_off_mid_blob_is_resumed_with_range() {
 async fn a_token_that_expires_early_is_refreshed() {
     // Tokens live about 5 s (the registry allows 60 s of leeway on a 55 s-expired token) but
     // the token service claims an hour, so ferry's cache believes a dead token is good.
-    let registry = Registry::start_with("token", &["--token-ttl", "-55", "--token-expires-in", "3600"]);
+    let registry = Registry::start_with(
+        "token",
+        &["--token-ttl", "-55", "--token-expires-in", "3600"],
+    );
     let layout = sample_layout();
     registry.seed(layout.path(), "image", "src/img:v1");
 
     let options = ClientOptions {
-        transport: TransportOptions { insecure: true, tls_skip_verify: false },
+        transport: TransportOptions {
+            insecure: true,
+            tls_skip_verify: false,
+        },
         credential: Some(Credential::Basic {
             username: registry.user.clone().unwrap(),
             password: Secret::new(registry.password.clone().unwrap()),
@@ -121,10 +152,18 @@ async fn a_token_that_expires_early_is_refreshed() {
     let progress: ferry::registry::ProgressFn = std::sync::Arc::new(|_| {});
     for blob in manifest.references().unwrap().blobs {
         let writer = store.writer(&blob.digest, blob.size).await.unwrap();
-        client.download_blob("src/img", &blob, writer, &progress).await.unwrap();
+        client
+            .download_blob("src/img", &blob, writer, &progress)
+            .await
+            .unwrap();
         assert!(store.contains(&blob.digest, blob.size).await);
     }
-    assert!(token_requests() > before, "the expired token was never replaced");
-    assert!(registry.log().contains("token not to be used after") || registry.log().contains("expired"),
-        "the registry never refused the old token, so the test proved nothing");
+    assert!(
+        token_requests() > before,
+        "the expired token was never replaced"
+    );
+    assert!(
+        registry.log().contains("token not to be used after") || registry.log().contains("expired"),
+        "the registry never refused the old token, so the test proved nothing"
+    );
 }
