@@ -2,12 +2,14 @@
 """An HTTP proxy on 127.0.0.1 that sits in front of a real registry and misbehaves on purpose.
 
     fault-proxy.py --upstream 127.0.0.1:PORT --port-file FILE [--log FILE]
-                   [--corrupt-blobs] [--truncate-first-blob-get]
+                   [--corrupt-blobs] [--truncate-first-blob-get] [--refuse-first-two]
 
 --corrupt-blobs            flips one byte in the middle of every blob body it relays
 --truncate-first-blob-get  the first full GET of each blob gets its headers (with the whole
                            Content-Length) but only half the body, then the connection drops;
                            later requests (a client resuming with Range) pass through
+--refuse-first-two         the first two tries of every request (method and path) are answered
+                           without reaching the registry: 429 with `Retry-After: 1`, then 503
 
 Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
 client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
@@ -28,6 +30,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 def make_handler(args):
     truncated = set()
+    tries = {}
     lock = threading.Lock()
 
     def log(line):
@@ -41,9 +44,27 @@ def make_handler(args):
         def log_message(self, fmt, *a):
             pass
 
+        def refuse(self):
+            key = self.command + " " + self.path
+            with lock:
+                tries[key] = tries.get(key, 0) + 1
+                n = tries[key]
+            if n > 2:
+                return False
+            status = 429 if n == 1 else 503
+            log(f"{self.command} {self.path} {self.headers.get('Range', '-')} {status}")
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+
         def relay(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            if args.refuse_first_two and self.refuse():
+                return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             upstream = http.client.HTTPConnection(args.upstream, timeout=60)
             upstream.request(self.command, self.path, body=body, headers=headers)
@@ -99,6 +120,7 @@ def main():
     p.add_argument("--log")
     p.add_argument("--corrupt-blobs", action="store_true")
     p.add_argument("--truncate-first-blob-get", action="store_true")
+    p.add_argument("--refuse-first-two", action="store_true")
     args = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
     tmp = args.port_file + ".tmp"

@@ -167,3 +167,90 @@ async fn a_token_that_expires_early_is_refreshed() {
         "the registry never refused the old token, so the test proved nothing"
     );
 }
+
+#[test]
+fn busy_and_failing_answers_are_retried_with_backoff() {
+    let layout = sample_layout();
+    let registry = Registry::start("plain");
+    registry.seed(layout.path(), "image", "src/img:v1");
+    let proxy = FaultProxy::start(&registry, &["--refuse-first-two"]);
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("layout");
+    let started = std::time::Instant::now();
+    ferry_ok(
+        ferry(home.path())
+            .args(["copy", "--insecure", &format!("{}/src/img:v1", proxy.host)])
+            .arg(format!("oci:{}:img", dir.display())),
+    );
+    // Retry-After: 1 was honoured at least once on the way.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let requests = proxy.requests();
+    let manifest_get: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("GET /v2/src/img/manifests/v1 "))
+        .collect();
+    let statuses: Vec<&str> = manifest_get
+        .iter()
+        .map(|r| r.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(statuses, ["429", "503", "200"], "{requests:?}");
+    assert_eq!(
+        layout_raw_manifest(&dir, "img"),
+        registry.raw_manifest("src/img:v1")
+    );
+}
+
+#[tokio::test]
+async fn tags_and_manifest_heads_agree_with_skopeo() {
+    let layout = sample_layout();
+    let registry = Registry::start("plain");
+    for tag in ["v1", "v1.2", "stable"] {
+        registry.seed(layout.path(), "index", &format!("src/multi:{tag}"));
+    }
+    let options = ClientOptions {
+        transport: TransportOptions {
+            insecure: true,
+            tls_skip_verify: false,
+        },
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::new(&registry.host, "src/multi", options).unwrap();
+    let mut tags = client.list_tags("src/multi").await.unwrap();
+    tags.sort();
+    let listed = std::process::Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}", registry.at("src/multi")))
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut expected: Vec<String> = listed["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(tags, expected);
+
+    let raw = registry.raw_manifest("src/multi:stable");
+    let head = client
+        .head_manifest("src/multi", "stable")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.digest, ferry::digest::Digest::of(&raw));
+    assert_eq!(head.size, raw.len() as u64);
+    assert_eq!(head.media_type, ferry::manifest::OCI_INDEX);
+    assert!(
+        client
+            .head_manifest("src/multi", "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        client.list_tags("src/none").await,
+        Err(ferry::registry::RegistryError::NotFound { .. })
+    ));
+}

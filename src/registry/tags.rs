@@ -31,7 +31,7 @@ impl RegistryClient {
             let response = self
                 .expect(response, &scope, "tag list", &[StatusCode::OK])
                 .await?;
-            let next = next_link(&response).and_then(|l| self.resolve(&l).ok());
+            let next = next_link(response.headers()).and_then(|l| self.resolve(&l).ok());
             let target = self.target(Some(repository));
             let body = response
                 .bytes()
@@ -53,8 +53,8 @@ impl RegistryClient {
 }
 
 /// The target of `Link: <url>; rel="next"`.
-fn next_link(response: &reqwest::Response) -> Option<String> {
-    for value in response.headers().get_all(reqwest::header::LINK) {
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    for value in headers.get_all(reqwest::header::LINK) {
         let value = value.to_str().ok()?;
         for part in value.split(',') {
             let (target, params) = part.split_once(';')?;
@@ -65,4 +65,28 @@ fn next_link(response: &reqwest::Response) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_page_comes_from_the_link_header() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(
+            reqwest::header::LINK,
+            r#"</v2/a/tags/list?last=v9&n=1000>; rel="next""#.parse().unwrap(),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("/v2/a/tags/list?last=v9&n=1000")
+        );
+        headers.insert(
+            reqwest::header::LINK,
+            r#"</v2/a/tags/list?n=1>; rel="prev""#.parse().unwrap(),
+        );
+        assert_eq!(next_link(&headers), None);
+    }
 }
