@@ -208,3 +208,32 @@ fn malformed_references_are_usage_errors() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--source-password"), "{stderr}");
 }
+
+#[test]
+fn proxy_settings_from_the_environment_are_honoured() {
+    let registry = Registry::start("plain");
+    let layout = sample_layout();
+    registry.seed(layout.path(), "image", "src/img:v1");
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing answers there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let copy = |no_proxy: &str| {
+        outcome(
+            ferry(home.path())
+                .env("HTTP_PROXY", format!("http://{dead}"))
+                .env("http_proxy", format!("http://{dead}"))
+                .env("NO_PROXY", no_proxy)
+                .env("no_proxy", no_proxy)
+                .args(["copy", "--insecure", &registry.at("src/img:v1")])
+                .arg(format!("oci:{}:img", out.path().join("l").display())),
+        )
+    };
+    let (code, _, stderr) = copy("");
+    assert_clean_failure(code, 1, &stderr, &["cannot reach", "PROXY"]);
+    let (code, _, stderr) = copy("127.0.0.1");
+    assert_eq!(code, 0, "{stderr}");
+}
