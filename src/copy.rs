@@ -417,28 +417,8 @@ async fn fetch_into(
                 .await?;
         }
         Source::Layout(layout) => {
-            use tokio::io::AsyncReadExt;
             let path = layout.store().path(&blob.digest);
-            let mut file = tokio::fs::File::open(&path)
-                .await
-                .map_err(StoreError::io("cannot open", &path))?;
-            let mut writer = writer;
-            if writer.offset() > 0 {
-                writer.restart().await?;
-            }
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = file
-                    .read(&mut buf)
-                    .await
-                    .map_err(StoreError::io("cannot read", &path))?;
-                if n == 0 {
-                    break;
-                }
-                writer.write(&buf[..n]).await?;
-                progress(n as u64);
-            }
-            writer.commit().await?;
+            writer.copy_file(&path, |n| progress(n)).await?;
         }
     }
     Ok(())

@@ -190,18 +190,11 @@ impl BlobWriter {
                 .map_err(StoreError::io("cannot truncate", &partial))?;
         } else if on_disk > 0 {
             // Re-hash what an earlier attempt left, so the final digest covers every byte.
-            let mut buf = vec![0u8; IO_BUFFER];
-            loop {
-                let n = file
-                    .read(&mut buf)
-                    .await
-                    .map_err(StoreError::io("cannot read", &partial))?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                written += n as u64;
-            }
+            written = read_chunks(&mut file, &partial, async |chunk: &[u8]| {
+                hasher.update(chunk);
+                Ok(())
+            })
+            .await?;
         }
         file.seek(io::SeekFrom::Start(written))
             .await
@@ -279,6 +272,26 @@ impl BlobWriter {
             .map_err(StoreError::io("cannot sync", &self.partial))
     }
 
+    /// Fills the blob from a local file (another layout's copy of it) and commits it, so the
+    /// bytes are verified on the way in like any download.
+    pub async fn copy_file(
+        mut self,
+        path: &Path,
+        progress: impl Fn(u64),
+    ) -> Result<PathBuf, StoreError> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(StoreError::io("cannot open", path))?;
+        self.restart().await?;
+        read_chunks(&mut file, path, async |chunk: &[u8]| {
+            self.write(chunk).await?;
+            progress(chunk.len() as u64);
+            Ok(())
+        })
+        .await?;
+        self.commit().await
+    }
+
     /// Checks size and digest, then fsyncs and renames the blob to its final name. A blob whose
     /// bytes are wrong is deleted, never published.
     pub async fn commit(mut self) -> Result<PathBuf, StoreError> {
@@ -308,6 +321,28 @@ impl BlobWriter {
             .map_err(StoreError::io("cannot sync", &self.partial))?;
         publish(&self.partial, &self.target).await?;
         Ok(self.target)
+    }
+}
+
+/// Reads a file from its current position to the end in [`IO_BUFFER`] pieces, handing each to
+/// `each`; returns the number of bytes read.
+async fn read_chunks(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    mut each: impl AsyncFnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut total = 0;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(StoreError::io("cannot read", path))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        each(&buf[..n]).await?;
+        total += n as u64;
     }
 }
 

@@ -245,4 +245,17 @@ fn layouts_written_by_ferry_are_read_by_umoci_and_skopeo() {
     let file = bundle.join("rootfs/data/layer-1.bin");
     assert_eq!(std::fs::metadata(&file).unwrap().len(), 100_000);
     skopeo_verifies_layout(&dir, "img");
+
+    // layout -> layout: every blob is re-verified on the way in.
+    let copy = out.path().join("copy");
+    ferry_ok(ferry(home.path()).args([
+        "copy",
+        &format!("oci:{}:img", dir.display()),
+        &format!("oci:{}:again", copy.display()),
+    ]));
+    assert_eq!(
+        layout_raw_manifest(&copy, "again"),
+        layout_raw_manifest(&dir, "img")
+    );
+    skopeo_verifies_layout(&copy, "again");
 }

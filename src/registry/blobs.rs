@@ -7,9 +7,8 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::RegistryClient;
+use super::client::{RegistryClient, header};
 use super::error::{RegistryError, classify_transport};
-use super::manifests::header;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::store::{BlobWriter, StoreError};

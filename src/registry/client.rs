@@ -282,3 +282,12 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
+
+/// A response header as text, when present and readable.
+pub(crate) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}

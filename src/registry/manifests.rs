@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::RegistryClient;
+use super::client::{RegistryClient, header};
 use super::error::RegistryError;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MANIFEST_ACCEPT, MANIFEST_LIMIT, Manifest, ManifestError};
@@ -144,12 +144,4 @@ fn manifest_error(client: &RegistryClient, repository: &str, err: ManifestError)
         target: client.target(Some(repository)),
         detail: err.to_string(),
     }
-}
-
-pub(crate) fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }

@@ -15,9 +15,8 @@ use tokio_util::io::ReaderStream;
 
 use super::auth::Scope;
 use super::blobs::ProgressFn;
-use super::client::RegistryClient;
+use super::client::{RegistryClient, header};
 use super::error::RegistryError;
-use super::manifests::header;
 use crate::digest::Digest;
 
 /// Size of the reads that feed an upload body.
