@@ -12,9 +12,10 @@ use crate::layout::{LayoutError, OciLayout};
 use crate::manifest::{Descriptor, Graph, Manifest, ManifestError, walk};
 use crate::reference::{Reference, ReferenceError, validate_tag};
 use crate::registry::{
-    BlobSource, ClientOptions, Mount, ProgressFn, RegistryClient, RegistryError, UploadMode,
+    ClientOptions, Mount, ProgressFn, RegistryClient, RegistryError, UploadMode,
 };
 use crate::report::{Outcome, Reporter, human_bytes};
+use crate::segment::BlobSource;
 use crate::store::{BlobStore, StoreError};
 
 /// One end of a copy.

@@ -9,5 +9,6 @@ pub mod manifest;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod segment;
 pub mod settings;
 pub mod store;

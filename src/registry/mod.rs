@@ -17,4 +17,4 @@ pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use credentials::{Credential, Secret};
 pub use error::{RegistryError, Target};
 pub use transport::TransportOptions;
-pub use uploads::{BlobSource, FileSegment, Mount, UploadMode};
+pub use uploads::{Mount, UploadMode};

@@ -1,16 +1,12 @@
 //! Blob uploads: one streamed PUT, or chunked PATCHes whose offsets ferry tracks itself
-//! (registry 2.8 ignores `Content-Range`), cross-repository mounts, and the byte source that
-//! streams a blob from one or more file segments (a layout file, or a range of a tar or of
-//! several chunk files) without ever holding it whole.
+//! (registry 2.8 ignores `Content-Range`), and cross-repository mounts. Bodies stream from a
+//! [`BlobSource`] without ever holding a blob whole.
 
-use std::io::{Seek, SeekFrom};
-use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use super::auth::Scope;
@@ -18,71 +14,10 @@ use super::blobs::ProgressFn;
 use super::client::{RegistryClient, header};
 use super::error::RegistryError;
 use crate::digest::Digest;
+use crate::segment::BlobSource;
 
 /// Size of the reads that feed an upload body.
 const READ_BUFFER: usize = 1 << 20;
-
-/// A contiguous run of bytes inside a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileSegment {
-    /// The file.
-    pub path: PathBuf,
-    /// Where the run starts in the file.
-    pub offset: u64,
-    /// How many bytes it has.
-    pub len: u64,
-}
-
-/// Where a blob's bytes are: one or more file segments read in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobSource {
-    segments: Vec<FileSegment>,
-}
-
-impl BlobSource {
-    /// A whole file.
-    pub fn file(path: PathBuf, len: u64) -> Self {
-        BlobSource {
-            segments: vec![FileSegment {
-                path,
-                offset: 0,
-                len,
-            }],
-        }
-    }
-
-    /// Segments read one after another (a blob that straddles two chunk files).
-    pub fn segments(segments: Vec<FileSegment>) -> Self {
-        BlobSource { segments }
-    }
-
-    /// Total length in bytes.
-    pub fn len(&self) -> u64 {
-        self.segments.iter().map(|s| s.len).sum()
-    }
-
-    /// True for an empty blob.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// A reader over the bytes from `skip` to the end.
-    pub fn open_at(&self, mut skip: u64) -> std::io::Result<Pin<Box<dyn AsyncRead + Send>>> {
-        let mut reader: Pin<Box<dyn AsyncRead + Send>> = Box::pin(tokio::io::empty());
-        for segment in &self.segments {
-            if skip >= segment.len {
-                skip -= segment.len;
-                continue;
-            }
-            let mut file = std::fs::File::open(&segment.path)?;
-            file.seek(SeekFrom::Start(segment.offset + skip))?;
-            let part = tokio::fs::File::from_std(file).take(segment.len - skip);
-            reader = Box::pin(reader.chain(part));
-            skip = 0;
-        }
-        Ok(reader)
-    }
-}
 
 /// How blob bodies are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -379,7 +314,7 @@ fn with_body(
 
 fn source_error(source: &BlobSource, err: std::io::Error) -> RegistryError {
     let path = source
-        .segments
+        .parts()
         .first()
         .map(|s| s.path.clone())
         .unwrap_or_default();
@@ -412,38 +347,6 @@ fn range_end(value: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_source_reads_across_segments_from_any_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a");
-        let b = dir.path().join("b");
-        std::fs::write(&a, b"xxHELLO").unwrap();
-        std::fs::write(&b, b" WORLDyy").unwrap();
-        let source = BlobSource::segments(vec![
-            FileSegment {
-                path: a,
-                offset: 2,
-                len: 5,
-            },
-            FileSegment {
-                path: b,
-                offset: 0,
-                len: 6,
-            },
-        ]);
-        assert_eq!(source.len(), 11);
-        for skip in 0..=11u64 {
-            let mut out = Vec::new();
-            source
-                .open_at(skip)
-                .unwrap()
-                .read_to_end(&mut out)
-                .await
-                .unwrap();
-            assert_eq!(out, &b"HELLO WORLD"[skip as usize..]);
-        }
-    }
 
     #[test]
     fn ranges_are_read_as_registries_write_them() {
