@@ -371,32 +371,33 @@ async fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 /// Replaces `path` with `bytes` atomically: temp file in the same directory, fsync, rename,
 /// fsync of the directory. Readers see the old content or the new, never a mix.
 pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path
-        .parent()
-        .expect("target paths have a parent")
-        .to_path_buf();
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(StoreError::io("cannot create", &dir))?;
     let path = path.to_path_buf();
     let bytes = bytes.to_vec();
-    tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-        use std::io::Write;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".ferry-tmp-")
-            .tempfile_in(&dir)
-            .map_err(StoreError::io("cannot create a file in", &dir))?;
-        tmp.write_all(&bytes)
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(StoreError::io("cannot write", tmp.path()))?;
-        tmp.persist(&path)
-            .map_err(|e| StoreError::io("cannot rename into", &path)(e.error))?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(StoreError::io("cannot sync", &dir))
-    })
-    .await
-    .expect("atomic write task does not panic")
+    tokio::task::spawn_blocking(move || write_atomic_blocking(&path, &bytes))
+        .await
+        .expect("atomic write task does not panic")
+}
+
+/// [`write_atomic`] for code that already runs on a blocking thread.
+pub fn write_atomic_blocking(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let dir = path.parent().expect("target paths have a parent");
+    std::fs::create_dir_all(dir).map_err(StoreError::io("cannot create", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ferry-tmp-")
+        .tempfile_in(dir)
+        .map_err(StoreError::io("cannot create a file in", dir))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(StoreError::io("cannot write", tmp.path()))?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::io("cannot rename into", path)(e.error))?;
+    fsync_dir(dir).map_err(StoreError::io("cannot sync", dir))
+}
+
+/// Makes a directory's entries (new names, renames) durable.
+pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
 }
 
 #[cfg(test)]

@@ -1,0 +1,212 @@
+//! `bundle.json`: what a bundle holds (archives and their files with sizes and sums, images
+//! with tags and digests) and how it was made. Written last, so its presence means the pull
+//! finished.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::BundleError;
+use super::sums::{gostsums, sha256sums};
+use crate::digest::Digest;
+use crate::store::write_atomic_blocking;
+
+/// The bundle format this ferry writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The metadata file's name.
+pub const BUNDLE_FILE: &str = "bundle.json";
+/// The `sha256sum -c` list.
+pub const SHA256SUMS: &str = "SHA256SUMS";
+/// The `rhash -c` list of Streebog-256 sums.
+pub const GOSTSUMS: &str = "GOSTSUMS";
+
+/// The content of `bundle.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleMetadata {
+    /// Bundle format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The ferry that wrote the bundle.
+    pub ferry_version: String,
+    /// When the bundle was sealed (RFC 3339, UTC).
+    pub created: String,
+    /// The source repository root the bundle was pulled from.
+    pub source: String,
+    /// What was asked for, after resolution (free-form; written by pull).
+    #[serde(default)]
+    pub request: serde_json::Value,
+    /// Every archive, with its files in reading order.
+    pub archives: Vec<ArchiveRecord>,
+    /// Every tag the bundle holds.
+    pub images: Vec<ImageRecord>,
+}
+
+/// One archive: a whole `.tar` or a sequence of chunks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveRecord {
+    /// The archive's name (`platform.tar`).
+    pub name: String,
+    /// Its files in order; concatenated they are the tar.
+    pub files: Vec<FileRecord>,
+}
+
+impl ArchiveRecord {
+    /// Bytes of the whole archive.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// One file of an archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// File name in the bundle directory.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Streebog-256, lowercase hex, when the bundle was made with GOST digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gost: Option<String>,
+}
+
+/// One tag in the bundle, as `ferry ls --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Repository path under the target root ("" for the root itself).
+    pub path: String,
+    /// The tag the image is pushed under.
+    pub tag: String,
+    /// Digest of its manifest or index.
+    pub digest: Digest,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// Every byte the tag needs: its manifests and blobs, each once.
+    pub size: u64,
+}
+
+impl BundleMetadata {
+    /// Metadata stamped with this ferry's version and the current time.
+    pub fn new(
+        source: String,
+        request: serde_json::Value,
+        archives: Vec<ArchiveRecord>,
+        mut images: Vec<ImageRecord>,
+    ) -> Self {
+        sort_images(&mut images);
+        BundleMetadata {
+            format_version: FORMAT_VERSION,
+            ferry_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: rfc3339(SystemTime::now()),
+            source,
+            request,
+            archives,
+            images,
+        }
+    }
+
+    /// Reads `bundle.json` from a bundle directory; `None` when there is none (a d8 bundle).
+    pub fn read(dir: &Path) -> Result<Option<Self>, BundleError> {
+        let path = dir.join(BUNDLE_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(super::io_error("cannot read", &path)(e)),
+        };
+        let metadata: BundleMetadata =
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        if metadata.format_version > FORMAT_VERSION {
+            return Err(BundleError::BadMetadata {
+                path,
+                reason: format!(
+                    "it is bundle format {}, this ferry reads up to {FORMAT_VERSION}; update ferry",
+                    metadata.format_version
+                ),
+            });
+        }
+        Ok(Some(metadata))
+    }
+
+    /// Writes `SHA256SUMS`, `GOSTSUMS` (when any file has a Streebog sum) and, last,
+    /// `bundle.json`, each atomically.
+    pub fn seal(&self, dir: &Path) -> Result<(), BundleError> {
+        let store_error = |e: crate::store::StoreError| match e {
+            crate::store::StoreError::Io {
+                action,
+                path,
+                source,
+            } => BundleError::Io {
+                action,
+                path,
+                source,
+            },
+            other => unreachable!("an atomic write only fails with I/O errors: {other}"),
+        };
+        write_atomic_blocking(&dir.join(SHA256SUMS), sha256sums(&self.archives).as_bytes())
+            .map_err(store_error)?;
+        if let Some(list) = gostsums(&self.archives) {
+            write_atomic_blocking(&dir.join(GOSTSUMS), list.as_bytes()).map_err(store_error)?;
+        }
+        let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");
+        json.push(b'\n');
+        write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
+    }
+}
+
+/// The order `ls` promises: bytewise by path, then by tag.
+pub fn sort_images(images: &mut [ImageRecord]) {
+    images.sort_by(|a, b| {
+        (a.path.as_bytes(), a.tag.as_bytes()).cmp(&(b.path.as_bytes(), b.tag.as_bytes()))
+    });
+}
+
+/// `2026-11-23T21:46:11Z` for a point in time (UTC, whole seconds).
+fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_391_171);
+        assert_eq!(rfc3339(t), "2026-11-22T23:46:11Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = BundleMetadata::new("src".into(), serde_json::json!({}), vec![], vec![]);
+        m.format_version = 9;
+        m.seal(dir.path()).unwrap();
+        let err = BundleMetadata::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("update ferry"), "{err}");
+    }
+}

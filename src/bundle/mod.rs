@@ -1,0 +1,144 @@
+//! The bundle (format v1): the directory of tar archives that crosses the air gap, with its
+//! chunks, checksum files and `bundle.json`. Everything here is offline: it reads and writes
+//! files, never the network.
+
+pub mod index;
+pub mod layouts;
+pub mod metadata;
+pub mod names;
+pub mod reader;
+pub mod sums;
+pub mod writer;
+
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::manifest::ManifestError;
+
+pub use index::{EntryLocation, TarIndex};
+pub use layouts::{ArchiveLayouts, BundleLayout};
+pub use metadata::{ArchiveRecord, BundleMetadata, FileRecord, ImageRecord};
+pub use reader::{Archive, ArchiveFile, Bundle};
+pub use writer::{PackEntry, PackOptions, PackSource, pack_archive};
+
+/// What can go wrong with a bundle.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// A file system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What ferry was doing.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The directory holds neither `bundle.json` nor any archive.
+    #[error("{} holds no bundle (no bundle.json, no *.tar, no *.tar.NNNN.chunk)", path.display())]
+    NotABundle {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Files the bundle needs are missing or have the wrong size.
+    #[error("the bundle is incomplete:\n  {}", problems.join("\n  "))]
+    Incomplete {
+        /// One line per missing or damaged file.
+        problems: Vec<String>,
+    },
+    /// `bundle.json` cannot be used.
+    #[error("{} is not valid: {reason}", path.display())]
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An archive holds an entry ferry refuses to read.
+    #[error("{archive}: entry '{entry}' is refused: {reason}")]
+    UnsafeEntry {
+        /// The archive.
+        archive: String,
+        /// The entry's path as written in the tar.
+        entry: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// An archive is not a readable tar.
+    #[error("{archive} is not a readable tar ({reason}) in {file}")]
+    BadTar {
+        /// The archive.
+        archive: String,
+        /// The file (chunk) where reading stopped.
+        file: String,
+        /// What the tar reader said.
+        reason: String,
+    },
+    /// A layout inside an archive cannot be used.
+    #[error("{archive}: layout '{layout}': {reason}")]
+    BadLayout {
+        /// The archive.
+        archive: String,
+        /// The layout's path inside the archive ("" for the root).
+        layout: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A manifest inside an archive cannot be followed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A blob a manifest needs is not in its layout.
+    #[error("{archive}: layout '{layout}' lacks blob {digest}")]
+    MissingBlob {
+        /// The archive.
+        archive: String,
+        /// The layout.
+        layout: String,
+        /// The blob.
+        digest: Digest,
+    },
+    /// An archive file would overwrite one that is already there.
+    #[error("{} already exists", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl BundleError {
+    /// A one-line fix for the user, when there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BundleError::NotABundle { .. } => {
+                Some("point ferry at the directory that `ferry pull` wrote".into())
+            }
+            BundleError::Incomplete { .. } => Some(
+                "copy the missing or damaged files again from the pull host (sizes are in bundle.json)"
+                    .into(),
+            ),
+            BundleError::UnsafeEntry { .. } => Some(
+                "this archive was not written by ferry or d8; do not push it, and check where it came from"
+                    .into(),
+            ),
+            BundleError::Exists { .. } => Some(
+                "use --force to replace the archives of an earlier bundle in this directory"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for an I/O error on a path.
+pub(crate) fn io_error(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> BundleError {
+    let path = path.into();
+    move |source| BundleError::Io {
+        action,
+        path,
+        source,
+    }
+}
