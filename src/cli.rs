@@ -38,6 +38,34 @@ pub enum Command {
     /// Copy one image, index or artifact (every platform, byte for byte) between registries and
     /// OCI layouts.
     Copy(CopyArgs),
+    /// Check a bundle offline: every file, chunk, manifest and blob against its sums and
+    /// digests.
+    Verify(VerifyArgs),
+    /// List every tag a bundle holds: repository path, tag, digest, size.
+    Ls(LsArgs),
+}
+
+/// `ferry verify BUNDLE_DIR`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle directory.
+    #[arg(value_name = "BUNDLE_DIR")]
+    pub dir: PathBuf,
+    /// Also check GOST R 34.11-2012 (Streebog-256) sums; a file without one is a problem.
+    /// Sums that are present are checked even without this flag.
+    #[arg(long)]
+    pub gost: bool,
+}
+
+/// `ferry ls BUNDLE_DIR`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// The bundle directory.
+    #[arg(value_name = "BUNDLE_DIR")]
+    pub dir: PathBuf,
+    /// Print one JSON array (path, tag, digest, media_type, size) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ferry copy SRC DST`.

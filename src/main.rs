@@ -76,6 +76,84 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failur
                 message: e.to_string(),
             })
         }
+        Command::Verify(args) => {
+            let options = ferry::verify::VerifyOptions { gost: args.gost };
+            let report = ferry::verify::verify(&args.dir, options, reporter)
+                .await
+                .map_err(bundle_failure)?;
+            for problem in &report.problems {
+                eprintln!("problem: {problem}");
+            }
+            if report.problems.is_empty() {
+                println!(
+                    "{}: OK ({} files, {} blobs, {} tags checked)",
+                    args.dir.display(),
+                    report.files,
+                    report.blobs,
+                    report.images
+                );
+                Ok(())
+            } else {
+                Err(Failure {
+                    message: format!(
+                        "{} problem(s) found in {}",
+                        report.problems.len(),
+                        args.dir.display()
+                    ),
+                    hint: Some(
+                        "copy the files named above again from the pull host, or pull again".into(),
+                    ),
+                })
+            }
+        }
+        Command::Ls(args) => {
+            let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
+            if args.json {
+                let text = serde_json::to_string_pretty(&images).expect("images serialise");
+                println!("{text}");
+            } else {
+                print_table(&images);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
+    Failure {
+        hint: e.hint(),
+        message: e.to_string(),
+    }
+}
+
+/// `ls` as a table for people: repository, tag, short digest, size.
+fn print_table(images: &[ferry::bundle::ImageRecord]) {
+    let path = |p: &str| {
+        if p.is_empty() {
+            "(root)".to_string()
+        } else {
+            p.to_string()
+        }
+    };
+    let width_path = images
+        .iter()
+        .map(|i| path(&i.path).len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let width_tag = images.iter().map(|i| i.tag.len()).max().unwrap_or(0).max(3);
+    println!(
+        "{:width_path$}  {:width_tag$}  {:19}  SIZE",
+        "REPOSITORY", "TAG", "DIGEST"
+    );
+    for image in images {
+        println!(
+            "{:width_path$}  {:width_tag$}  {:19}  {}",
+            path(&image.path),
+            image.tag,
+            image.digest.short(),
+            ferry::report::human_bytes(image.size)
+        );
     }
 }
 

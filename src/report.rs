@@ -15,6 +15,8 @@ pub enum Outcome {
     Skipped,
     /// The registry linked it from another repository.
     Mounted,
+    /// It was read and matched its sums.
+    Checked,
 }
 
 /// Receives progress events. Implementations must be cheap: `bytes` is called for every
@@ -118,6 +120,7 @@ impl Reporter for PlainReporter {
             Outcome::Transferred => "copied",
             Outcome::Skipped => "exists",
             Outcome::Mounted => "mounted",
+            Outcome::Checked => "ok",
         };
         eprintln!("  {how:<7} {name} ({})", human_bytes(size));
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::metadata::BundleMetadata;
+use super::metadata::{ArchiveRecord, BundleMetadata};
 use super::names::{ArchiveFileName, chunk_name, parse_archive_file};
 use super::{BundleError, io_error};
 use crate::segment::{BlobSource, FileSegment};
@@ -38,6 +38,24 @@ impl Archive {
     /// Bytes of the whole archive.
     pub fn size(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The archive a [`ArchiveRecord`] describes, its files in `dir`.
+    pub fn from_record(dir: &Path, record: &ArchiveRecord) -> Archive {
+        Archive {
+            name: record.name.clone(),
+            files: record
+                .files
+                .iter()
+                .map(|file| ArchiveFile {
+                    name: file.name.clone(),
+                    path: dir.join(&file.name),
+                    size: file.size,
+                    sha256: Some(file.sha256.clone()),
+                    gost: file.gost.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// The whole archive as one byte stream.
@@ -107,10 +125,9 @@ fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, 
     let mut problems = Vec::new();
     let mut archives = Vec::new();
     for record in &metadata.archives {
-        let mut files = Vec::new();
-        for file in &record.files {
-            let path = dir.join(&file.name);
-            match std::fs::metadata(&path) {
+        let archive = Archive::from_record(dir, record);
+        for file in &archive.files {
+            match std::fs::metadata(&file.path) {
                 Ok(meta) if meta.len() == file.size => {}
                 Ok(meta) => problems.push(format!(
                     "{} is {} bytes, bundle.json says {} (truncated, or still being copied?)",
@@ -121,20 +138,10 @@ fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, 
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     problems.push(format!("{} is missing", file.name))
                 }
-                Err(e) => return Err(io_error("cannot read", &path)(e)),
+                Err(e) => return Err(io_error("cannot read", &file.path)(e)),
             }
-            files.push(ArchiveFile {
-                name: file.name.clone(),
-                path,
-                size: file.size,
-                sha256: Some(file.sha256.clone()),
-                gost: file.gost.clone(),
-            });
         }
-        archives.push(Archive {
-            name: record.name.clone(),
-            files,
-        });
+        archives.push(archive);
     }
     if !problems.is_empty() {
         return Err(BundleError::Incomplete { problems });

@@ -1,0 +1,96 @@
+//! Packs OCI layout directories into a ferry bundle, the way `ferry pull` seals one, without a
+//! registry. Tests and `scripts/bench-pack.sh` use it.
+//!
+//! ```text
+//! cargo run --release --example pack-layouts -- BUNDLE_DIR [--chunk-size SIZE] [--gost] \
+//!     [--force] ARCHIVE=[PREFIX]:LAYOUT_DIR...
+//! ```
+//! `platform.tar=:/tmp/root` puts a layout at the archive root, `platform.tar=install:/tmp/i`
+//! under `install/`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use clap::Parser;
+
+use ferry::bundle::writer::{PackEntry, PackOptions, layout_entries, pack_archives};
+use ferry::bundle::{Archive, Bundle, BundleMetadata};
+
+#[derive(Parser)]
+struct Args {
+    /// Where the bundle goes.
+    bundle: PathBuf,
+    /// Chunk size (units as in 64MiB, 1GB); none by default.
+    #[arg(long, value_parser = ferry::cli::parse_size)]
+    chunk_size: Option<u64>,
+    /// Write .gostsum files and GOSTSUMS.
+    #[arg(long)]
+    gost: bool,
+    /// Replace archives already in the directory.
+    #[arg(long)]
+    force: bool,
+    /// ARCHIVE=[PREFIX]:LAYOUT_DIR
+    #[arg(required = true)]
+    layouts: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut archives: BTreeMap<String, Vec<PackEntry>> = BTreeMap::new();
+    for spec in &args.layouts {
+        let (archive, rest) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("'{spec}' is not ARCHIVE=[PREFIX]:LAYOUT_DIR"))?;
+        let (prefix, dir) = rest
+            .split_once(':')
+            .ok_or_else(|| anyhow::anyhow!("'{spec}' is not ARCHIVE=[PREFIX]:LAYOUT_DIR"))?;
+        archives
+            .entry(archive.to_string())
+            .or_default()
+            .extend(layout_entries(&PathBuf::from(dir), prefix)?);
+    }
+    let options = PackOptions {
+        chunk_size: args.chunk_size.unwrap_or(0),
+        gost: args.gost,
+        force: args.force,
+    };
+    let written = AtomicU64::new(0);
+    let started = Instant::now();
+    let records = pack_archives(
+        &args.bundle,
+        archives.into_iter().collect(),
+        &options,
+        &|n| {
+            written.fetch_add(n, Ordering::Relaxed);
+        },
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    // Pull knows its images from the plan; here they are read back from what was packed.
+    let runtime = tokio::runtime::Runtime::new()?;
+    let images = runtime.block_on(async {
+        let packed = Bundle {
+            dir: args.bundle.clone(),
+            metadata: None,
+            archives: records
+                .iter()
+                .map(|r| Archive::from_record(&args.bundle, r))
+                .collect(),
+        };
+        ferry::list::scan_images(&packed).await
+    })?;
+    BundleMetadata::new(
+        "local layouts".into(),
+        serde_json::json!({ "layouts": args.layouts }),
+        records,
+        images,
+    )
+    .seal(&args.bundle)?;
+    let bytes = written.load(Ordering::Relaxed);
+    println!(
+        "packed {bytes} bytes in {seconds:.2} s ({:.0} MB/s)",
+        bytes as f64 / seconds / 1e6
+    );
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! `ferry verify`: checks a bundle offline. Every file's size and SHA-256 (and Streebog-256 when
+//! the bundle has GOST sums or the user asks), then every manifest and blob of every layout by
+//! digest, read in place through the tar index. Problems are collected, not stopped at.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::bundle::names::gostsum_name;
+use crate::bundle::sums::{hash_file, read_gostsum};
+use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError};
+use crate::digest::Sha256Hasher;
+use crate::report::{Outcome, Reporter};
+
+/// What `verify` checks beyond sizes and SHA-256.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions {
+    /// Check Streebog-256 sums; a file without one is then a problem.
+    pub gost: bool,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Archive files checked.
+    pub files: usize,
+    /// Blobs (manifests included) checked by digest.
+    pub blobs: usize,
+    /// Tags whose whole graph was found.
+    pub images: usize,
+    /// Every problem, naming the file (and chunk) it is in.
+    pub problems: Vec<String>,
+}
+
+/// Checks the bundle in `dir`. An error means the bundle could not be checked at all (or is
+/// missing files); problems found while checking are in the report.
+pub async fn verify(
+    dir: &Path,
+    options: VerifyOptions,
+    reporter: Arc<dyn Reporter>,
+) -> Result<VerifyReport, BundleError> {
+    let dir: PathBuf = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let bundle = Bundle::open(&dir)?;
+        let mut report = VerifyReport::default();
+        check_files(&bundle, options, reporter.as_ref(), &mut report)?;
+        let handle = tokio::runtime::Handle::current();
+        for archive in &bundle.archives {
+            check_archive(archive, reporter.as_ref(), &handle, &mut report);
+        }
+        Ok(report)
+    })
+    .await
+    .expect("verify task does not panic")
+}
+
+/// Sizes and sums of every archive file, on as many threads as there are cores.
+fn check_files(
+    bundle: &Bundle,
+    options: VerifyOptions,
+    reporter: &dyn Reporter,
+    report: &mut VerifyReport,
+) -> Result<(), BundleError> {
+    let files: Vec<&ArchiveFile> = bundle.archives.iter().flat_map(|a| &a.files).collect();
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    reporter.begin("checking files", files.len() as u64, total);
+    let queue = Mutex::new(files.iter());
+    let problems = Mutex::new(Vec::new());
+    let failure = Mutex::new(None);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(file) = {
+                    let next = queue.lock().expect("queue lock").next();
+                    next
+                } {
+                    match check_file(bundle, file, options, reporter) {
+                        Ok(found) => problems.lock().expect("problems lock").extend(found),
+                        Err(err) => {
+                            failure.lock().expect("failure lock").get_or_insert(err);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(err) = failure.into_inner().expect("failure lock") {
+        return Err(err);
+    }
+    let mut problems = problems.into_inner().expect("problems lock");
+    problems.sort();
+    report.files = files.len();
+    report.problems.extend(problems);
+    reporter.finish(&format!("{} files read", files.len()));
+    Ok(())
+}
+
+fn check_file(
+    bundle: &Bundle,
+    file: &ArchiveFile,
+    options: VerifyOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<String>, BundleError> {
+    let sum_file = gostsum_name(&file.name);
+    let on_disk = read_gostsum(&bundle.dir.join(&sum_file))?;
+    let mut expected_gost: Vec<(String, String)> = Vec::new();
+    if let Some(gost) = &file.gost {
+        expected_gost.push(("bundle.json".into(), gost.clone()));
+    }
+    if let Some(gost) = on_disk {
+        expected_gost.push((sum_file.clone(), gost));
+    }
+    let mut problems = Vec::new();
+    if options.gost && expected_gost.is_empty() {
+        problems.push(format!(
+            "{}: no GOST sum to check ({sum_file} is missing)",
+            file.name
+        ));
+    }
+    let sums = hash_file(&file.path, !expected_gost.is_empty(), &|n| {
+        reporter.bytes(n)
+    })?;
+    if sums.size != file.size {
+        problems.push(format!(
+            "{}: {} bytes, expected {} (the file changed while being checked?)",
+            file.name, sums.size, file.size
+        ));
+    }
+    if let Some(expected) = &file.sha256
+        && *expected != sums.sha256
+    {
+        problems.push(format!(
+            "{}: SHA-256 is {}, bundle.json says {expected} (the file is damaged)",
+            file.name, sums.sha256
+        ));
+    }
+    if let Some(actual) = &sums.gost {
+        for (origin, expected) in &expected_gost {
+            if expected != actual {
+                problems.push(format!(
+                    "{}: GOST sum is {actual}, {origin} says {expected} (the file is damaged)",
+                    file.name
+                ));
+            }
+        }
+    }
+    reporter.item(&file.name, file.size, Outcome::Checked);
+    Ok(problems)
+}
+
+/// Every blob of every layout in the archive by digest, then every tag's graph.
+fn check_archive(
+    archive: &Archive,
+    reporter: &dyn Reporter,
+    handle: &tokio::runtime::Handle,
+    report: &mut VerifyReport,
+) {
+    let layouts = match ArchiveLayouts::open(archive) {
+        Ok(layouts) => layouts,
+        Err(err) => {
+            report.problems.push(err.to_string());
+            return;
+        }
+    };
+    let blobs: Vec<(String, crate::bundle::EntryLocation)> = layouts
+        .index
+        .entries()
+        .filter(|(path, _)| is_blob_path(path))
+        .map(|(path, location)| (path.to_string(), location))
+        .collect();
+    let bytes: u64 = blobs.iter().map(|(_, l)| l.size).sum();
+    reporter.begin(
+        &format!("checking blobs in {}", archive.name),
+        blobs.len() as u64,
+        bytes,
+    );
+    for (path, location) in &blobs {
+        let hex = path.rsplit('/').next().unwrap_or_default();
+        let mut hasher = Sha256Hasher::new();
+        let mut reader = layouts.index.bytes_of(*location).reader();
+        let mut buffer = vec![0u8; 1 << 20];
+        let read = loop {
+            match std::io::Read::read(&mut reader, &mut buffer) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    hasher.update(&buffer[..n]);
+                    reporter.bytes(n as u64);
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let place = format!(
+            "{} ({})",
+            archive.name,
+            archive
+                .files_holding(location.offset, location.size)
+                .join(", ")
+        );
+        match read {
+            Err(e) => report
+                .problems
+                .push(format!("{place}: cannot read {path}: {e}")),
+            Ok(()) => {
+                let digest = hasher.finish();
+                if digest.hex() != hex {
+                    report.problems.push(format!(
+                        "{place}: {path} does not match its digest (its content hashes to {digest})"
+                    ));
+                }
+            }
+        }
+        report.blobs += 1;
+    }
+    reporter.finish(&format!(
+        "{} blobs checked in {}",
+        blobs.len(),
+        archive.name
+    ));
+    for layout in &layouts.layouts {
+        for descriptor in &layout.index.manifests {
+            match handle.block_on(layouts.image(layout, descriptor)) {
+                Ok(Some(_)) => report.images += 1,
+                Ok(None) => report.problems.push(format!(
+                    "{}: layout '{}' has an untagged entry {}",
+                    archive.name, layout.path, descriptor.digest
+                )),
+                Err(err) => report.problems.push(err.to_string()),
+            }
+        }
+    }
+}
+
+/// `…/blobs/<algorithm>/<hex>` for SHA-256: the files verify can check by name.
+fn is_blob_path(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let (Some(hex), Some(algorithm), Some("blobs")) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    algorithm == "sha256" && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
