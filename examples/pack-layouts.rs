@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use clap::Parser;
 
+use ferry::bundle::BundleMetadata;
 use ferry::bundle::writer::{PackEntry, PackOptions, layout_entries, pack_archives};
-use ferry::bundle::{Archive, Bundle, BundleMetadata};
 
 #[derive(Parser)]
 struct Args {
@@ -69,17 +69,7 @@ fn main() -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     // Pull knows its images from the plan; here they are read back from what was packed.
     let runtime = tokio::runtime::Runtime::new()?;
-    let images = runtime.block_on(async {
-        let packed = Bundle {
-            dir: args.bundle.clone(),
-            metadata: None,
-            archives: records
-                .iter()
-                .map(|r| Archive::from_record(&args.bundle, r))
-                .collect(),
-        };
-        ferry::list::scan_images(&packed).await
-    })?;
+    let images = runtime.block_on(ferry::list::packed_images(&args.bundle, &records))?;
     BundleMetadata::new(
         "local layouts".into(),
         serde_json::json!({ "layouts": args.layouts }),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::bundle::metadata::sort_images;
-use crate::bundle::{ArchiveLayouts, Bundle, BundleError, ImageRecord};
+use crate::bundle::{Archive, ArchiveLayouts, ArchiveRecord, Bundle, BundleError, ImageRecord};
 
 /// The tags of the bundle in `dir`, sorted by path then tag.
 pub async fn list(dir: &Path) -> Result<Vec<ImageRecord>, BundleError> {
@@ -17,6 +17,23 @@ pub async fn list(dir: &Path) -> Result<Vec<ImageRecord>, BundleError> {
         sort_images(&mut images);
         return Ok(images);
     }
+    scan_images(&bundle).await
+}
+
+/// The tags in freshly packed archives, read back from the files (a check that what was
+/// written holds what was meant), for `bundle.json`.
+pub async fn packed_images(
+    dir: &Path,
+    records: &[ArchiveRecord],
+) -> Result<Vec<ImageRecord>, BundleError> {
+    let bundle = Bundle {
+        dir: dir.to_path_buf(),
+        metadata: None,
+        archives: records
+            .iter()
+            .map(|r| Archive::from_record(dir, r))
+            .collect(),
+    };
     scan_images(&bundle).await
 }
 

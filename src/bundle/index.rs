@@ -55,13 +55,20 @@ impl TarIndex {
             let kind = entry.header().entry_type();
             let offset = entry.raw_file_position();
             let size = entry.size();
-            let path = check_entry_path(&name).map_err(|reason| unsafe_entry(&name, reason))?;
+            let checked = check_entry_path(&name);
+            if kind == tar::EntryType::Directory {
+                // GNU tar writes `./` for the root; directories carry no data ferry reads.
+                if let Err(reason) = checked
+                    && reason != EMPTY_PATH
+                {
+                    return Err(unsafe_entry(&name, reason));
+                }
+                end = offset + size.div_ceil(512) * 512;
+                continue;
+            }
+            let path = checked.map_err(|reason| unsafe_entry(&name, reason))?;
             match kind {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {}
-                tar::EntryType::Directory => {
-                    end = offset + size.div_ceil(512) * 512;
-                    continue;
-                }
                 tar::EntryType::Symlink => {
                     return Err(unsafe_entry(&name, "symbolic links are not allowed"));
                 }
@@ -137,6 +144,8 @@ impl TarIndex {
     }
 }
 
+const EMPTY_PATH: &str = "the path is empty";
+
 /// Checks an entry path and returns it normalised (`./` and `.` parts and trailing `/`
 /// dropped). The error says why the path is refused.
 pub(crate) fn check_entry_path(path: &str) -> Result<String, &'static str> {
@@ -155,7 +164,7 @@ pub(crate) fn check_entry_path(path: &str) -> Result<String, &'static str> {
         }
     }
     if parts.is_empty() {
-        return Err("the path is empty");
+        return Err(EMPTY_PATH);
     }
     Ok(parts.join("/"))
 }

@@ -15,7 +15,7 @@ fn script(name: &str) -> PathBuf {
     repo_root().join("scripts").join(name)
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

@@ -1,0 +1,601 @@
+//! Bundle format v1 checked by independent tools: GNU tar, sha256sum, rhash, skopeo and umoci
+//! read what ferry packs; ferry's reader refuses what it must; `verify` names damaged files.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use ferry::bundle::writer::{
+    PackEntry, PackOptions, PackSource, archive_size, layout_entries, pack_archive, pack_archives,
+};
+use ferry::bundle::{Archive, ArchiveRecord, BundleError, BundleMetadata, TarIndex};
+use proptest::prelude::*;
+
+/// Packs `(archive, prefix, layout dir)` triples and seals the bundle as pull would.
+fn pack(
+    bundle: &Path,
+    layouts: &[(&str, &str, &Path)],
+    options: PackOptions,
+) -> Vec<ArchiveRecord> {
+    let mut archives: Vec<(String, Vec<PackEntry>)> = Vec::new();
+    for (archive, prefix, dir) in layouts {
+        let entries = layout_entries(dir, prefix).unwrap();
+        match archives.iter_mut().find(|(name, _)| name == archive) {
+            Some((_, existing)) => existing.extend(entries),
+            None => archives.push((archive.to_string(), entries)),
+        }
+    }
+    let records = pack_archives(bundle, archives, &options, &|_| {}).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let images = runtime
+        .block_on(ferry::list::packed_images(bundle, &records))
+        .unwrap();
+    BundleMetadata::new(
+        "test".into(),
+        serde_json::json!({}),
+        records.clone(),
+        images,
+    )
+    .seal(bundle)
+    .unwrap();
+    records
+}
+
+/// A root layout (an image and an index) and a nested one (an artifact), written by
+/// `ferry copy` as pull writes layouts: every tag carries `ref.name` and `short_tag`.
+fn two_layouts() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let made = dir.path().join("made");
+    let root = dir.path().join("root");
+    let install = dir.path().join("install");
+    let home = dir.path().join("home");
+    let layer = ["--layer-size", "20000"];
+    for (seed, tag, kind, target) in [
+        ("1", "v1.0.0", "image", &root),
+        ("2", "v1.1.0", "index", &root),
+        ("3", "v1.0.0", "artifact", &install),
+    ] {
+        let source = made.join(seed);
+        make_layout(&source, tag, kind, &[&["--seed", seed][..], &layer[..]].concat());
+        ferry_ok(
+            ferry(&home)
+                .args(["-q", "copy"])
+                .arg(format!("oci:{}:{tag}", source.display()))
+                .arg(format!("oci:{}:{tag}", target.display())),
+        );
+    }
+    (dir, root, install)
+}
+
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn ls_json(dir: &Path) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+fn verify(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "verify"])
+            .arg(dir)
+            .args(extra),
+    );
+    (code, format!("{stdout}{stderr}"))
+}
+
+fn entry_bytes(i: usize, size: usize) -> Vec<u8> {
+    (0..size).map(|j| (i * 31 + j * 7) as u8).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever the entry sizes and wherever the chunk cuts fall (inside headers, inside data,
+    /// on block boundaries), the index finds every entry and reads back its exact bytes.
+    #[test]
+    fn entries_round_trip_through_any_chunking(
+        sizes in prop::collection::vec(0usize..3000, 1..7),
+        chunk in prop_oneof![Just(0u64), 1u64..4000],
+        long_name in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<PackEntry> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| PackEntry {
+                path: if long_name && i == 0 {
+                    format!("modules/{}/blobs/sha256/{i}", "x".repeat(120))
+                } else {
+                    format!("dir{i}/file")
+                },
+                source: PackSource::Bytes(entry_bytes(i, size)),
+            })
+            .collect();
+        let options = PackOptions { chunk_size: chunk, gost: false, force: false };
+        let record = pack_archive(dir.path(), "t.tar", entries.clone(), &options, &|_| {}).unwrap();
+        prop_assert_eq!(record.size(), archive_size(&entries));
+        if chunk > 0 {
+            let (last, full) = record.files.split_last().unwrap();
+            prop_assert!(full.iter().all(|f| f.size == chunk));
+            prop_assert!(last.size > 0 && last.size <= chunk);
+        } else {
+            prop_assert_eq!(record.files.len(), 1);
+        }
+        let archive = Archive::from_record(dir.path(), &record);
+        let index = TarIndex::read(&archive).unwrap();
+        for (i, entry) in entries.iter().enumerate() {
+            let location = index.get(&entry.path).unwrap();
+            let bytes = index.read_small(location, u64::MAX).unwrap();
+            prop_assert_eq!(bytes, entry_bytes(i, sizes[i]));
+        }
+        prop_assert_eq!(index.entries().count(), entries.len());
+    }
+}
+
+#[test]
+fn the_same_input_gives_the_same_bytes_and_gnu_tar_sees_plain_files() {
+    let (_dir, root, install) = two_layouts();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let layouts = [
+        ("platform.tar", "", root.as_path()),
+        ("platform.tar", "install", &install),
+    ];
+    pack(a.path(), &layouts, PackOptions::default());
+    pack(b.path(), &layouts, PackOptions::default());
+    let bytes_a = std::fs::read(a.path().join("platform.tar")).unwrap();
+    assert_eq!(
+        bytes_a,
+        std::fs::read(b.path().join("platform.tar")).unwrap()
+    );
+
+    let listing = run(Command::new("tar")
+        .args(["--utc", "-tvf"])
+        .arg(a.path().join("platform.tar")));
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let names: Vec<&str> = listing
+        .lines()
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "entries are sorted bytewise");
+    assert!(names.contains(&"install/index.json") && names.contains(&"oci-layout"));
+    for line in listing.lines() {
+        assert!(
+            line.starts_with("-rw-r--r-- 0/0") && line.contains("1970-01-01 00:00"),
+            "not a plain 0644 file owned by 0 with mtime 0: {line}"
+        );
+    }
+}
+
+#[test]
+fn standard_tools_check_the_sums_and_gostsums_match_rhash() {
+    let (_dir, root, install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    let options = PackOptions {
+        chunk_size: 16 * 1024,
+        gost: true,
+        force: false,
+    };
+    let records = pack(
+        bundle.path(),
+        &[
+            ("platform.tar", "", &root),
+            ("security.tar", "install", &install),
+        ],
+        options,
+    );
+    let files: Vec<&str> = records
+        .iter()
+        .flat_map(|r| &r.files)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(files.len() > 4, "chunks were cut: {files:?}");
+    for file in &files {
+        let sum = std::fs::read_to_string(bundle.path().join(format!("{file}.gostsum"))).unwrap();
+        let rhash = run(Command::new("rhash")
+            .args(["--gost12-256", "--simple"])
+            .arg(bundle.path().join(file)));
+        let expected = String::from_utf8(rhash.stdout).unwrap();
+        assert_eq!(sum, expected.split_whitespace().next().unwrap(), "{file}");
+        assert_eq!(sum.len(), 64, "hex only, no newline");
+    }
+    run(Command::new("sha256sum")
+        .args(["--strict", "-c", "SHA256SUMS"])
+        .current_dir(bundle.path()));
+    let rhash = run(Command::new("rhash")
+        .args(["-c", "GOSTSUMS"])
+        .current_dir(bundle.path()));
+    let report = String::from_utf8_lossy(&rhash.stdout);
+    assert!(report.contains("Everything OK"), "{report}");
+    for file in &files {
+        assert!(report.contains(file), "rhash checked {file}: {report}");
+    }
+    // A damaged file fails the standard tools too, so the lists really bind the content.
+    let victim = bundle.path().join(files[1]);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let sha = Command::new("sha256sum")
+        .args(["--quiet", "-c", "SHA256SUMS"])
+        .current_dir(bundle.path())
+        .output()
+        .unwrap();
+    assert!(!sha.status.success());
+    let gost = Command::new("rhash")
+        .args(["-c", "GOSTSUMS"])
+        .current_dir(bundle.path())
+        .output()
+        .unwrap();
+    assert!(!gost.status.success());
+}
+
+#[test]
+fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
+    let (_dir, root, install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    let options = PackOptions {
+        chunk_size: 20_000,
+        gost: true,
+        force: false,
+    };
+    let records = pack(
+        bundle.path(),
+        &[
+            ("platform.tar", "", &root),
+            ("platform.tar", "install", &install),
+        ],
+        options,
+    );
+    let chunks: Vec<String> = records[0].files.iter().map(|f| f.name.clone()).collect();
+    assert!(chunks.len() >= 4, "{chunks:?}");
+    let (code, out) = verify(bundle.path(), &["--gost"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK"), "{out}");
+
+    // One flipped byte inside chunk 0002: both sums and the blob's digest say where.
+    let victim = bundle.path().join(&chunks[2]);
+    let original = std::fs::read(&victim).unwrap();
+    let mut bytes = original.clone();
+    bytes[5000] ^= 0x40;
+    std::fs::write(&victim, &bytes).unwrap();
+    let (code, out) = verify(bundle.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("{}: SHA-256 is", chunks[2])), "{out}");
+    assert!(
+        out.contains(&format!("{}: GOST sum is", chunks[2])),
+        "{out}"
+    );
+    assert!(!out.contains(&format!("{}: SHA-256", chunks[1])), "{out}");
+    std::fs::write(&victim, &original).unwrap();
+
+    // The last chunk gone: bundle.json knows it existed.
+    let last = bundle.path().join(chunks.last().unwrap());
+    let kept = std::fs::read(&last).unwrap();
+    std::fs::remove_file(&last).unwrap();
+    let (code, out) = verify(bundle.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{} is missing", chunks.last().unwrap())),
+        "{out}"
+    );
+    std::fs::write(&last, &kept).unwrap();
+
+    // A truncated chunk is refused before anything is read.
+    let first = bundle.path().join(&chunks[0]);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap();
+    file.set_len(1000).unwrap();
+    let (code, out) = verify(bundle.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} is 1000 bytes, bundle.json says 20000",
+            chunks[0]
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn unsafe_tars_are_refused_and_nothing_is_written() {
+    let cases = [
+        ("dotdot", "../x", "'..'"),
+        ("absolute", "/tmp/ferry-abs-x", "absolute"),
+        ("symlink", "link", "symbolic link"),
+    ];
+    for (name, entry, reason) in cases {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("bundle");
+        std::fs::create_dir(&dir).unwrap();
+        let script = format!(
+            r#"
+import io, tarfile
+with tarfile.open("{tar}", "w", format=tarfile.GNU_FORMAT) as t:
+    ok = tarfile.TarInfo("oci-layout"); data = b'{{"imageLayoutVersion":"1.0.0"}}'
+    ok.size = len(data); t.addfile(ok, io.BytesIO(data))
+    bad = tarfile.TarInfo("{entry}")
+    if "{name}" == "symlink":
+        bad.type = tarfile.SYMTYPE; bad.linkname = "/etc/passwd"; t.addfile(bad)
+    else:
+        bad.size = 3; t.addfile(bad, io.BytesIO(b"bad"))
+"#,
+            tar = dir.join("platform.tar").display()
+        );
+        run(Command::new("python3").arg("-c").arg(&script));
+        let before = file_names(&dir);
+        let home = tempfile::tempdir().unwrap();
+        for command in ["ls", "verify"] {
+            let (code, stdout, stderr) = outcome(ferry(home.path()).arg(command).arg(&dir));
+            assert_eq!(code, 1, "{command} {name}: {stdout}{stderr}");
+            assert!(
+                stderr.contains(&format!("entry '{entry}' is refused")) && stderr.contains(reason),
+                "{command} {name}: {stderr}"
+            );
+        }
+        assert_eq!(
+            file_names(&dir),
+            before,
+            "{name}: nothing written in the bundle"
+        );
+        assert_eq!(
+            file_names(outer.path()),
+            ["bundle"],
+            "{name}: nothing beside it"
+        );
+        assert!(!Path::new("/tmp/ferry-abs-x").exists());
+    }
+}
+
+#[test]
+fn gnu_tar_extracts_layouts_that_skopeo_and_umoci_read() {
+    let (_dir, root, install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    pack(
+        bundle.path(),
+        &[
+            ("platform.tar", "", &root),
+            ("platform.tar", "install", &install),
+        ],
+        PackOptions::default(),
+    );
+    let listed = ls_json(bundle.path());
+    let images = listed.as_array().unwrap();
+    let keys: Vec<(String, String)> = images
+        .iter()
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap().into(),
+                i["tag"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("".into(), "v1.0.0".into()),
+            ("".into(), "v1.1.0".into()),
+            ("install".into(), "v1.0.0".into())
+        ]
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(bundle.path().join("platform.tar"))
+        .arg("-C")
+        .arg(out.path()));
+    for image in images {
+        let layout = out.path().join(image["path"].as_str().unwrap());
+        let tag = image["tag"].as_str().unwrap();
+        let raw = layout_raw_manifest(&layout, tag);
+        assert_eq!(
+            ferry::digest::Digest::of(&raw).to_string(),
+            image["digest"].as_str().unwrap()
+        );
+        skopeo_verifies_layout(&layout, tag);
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        for descriptor in index["manifests"].as_array().unwrap() {
+            let annotations = &descriptor["annotations"];
+            assert_eq!(
+                annotations["org.opencontainers.image.ref.name"],
+                annotations["io.deckhouse.image.short_tag"]
+            );
+        }
+        let umoci = run(Command::new("umoci").arg("ls").arg("--layout").arg(&layout));
+        assert!(
+            String::from_utf8_lossy(&umoci.stdout)
+                .lines()
+                .any(|l| l == tag)
+        );
+    }
+
+    // The listing from bundle.json equals the one read from the archives themselves.
+    std::fs::remove_file(bundle.path().join("bundle.json")).unwrap();
+    assert_eq!(&ls_json(bundle.path()), &listed);
+}
+
+#[test]
+fn repacking_needs_force_and_then_removes_stale_chunks() {
+    let (_dir, root, _install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    let small = PackOptions {
+        chunk_size: 10_000,
+        gost: true,
+        force: false,
+    };
+    let entries = layout_entries(&root, "").unwrap();
+    let first = pack_archive(
+        bundle.path(),
+        "platform.tar",
+        entries.clone(),
+        &small,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(first.files.len() > 3);
+    match pack_archive(
+        bundle.path(),
+        "platform.tar",
+        entries.clone(),
+        &small,
+        &|_| {},
+    ) {
+        Err(BundleError::Exists { path }) => assert!(path.ends_with(&first.files[0].name)),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    std::fs::write(bundle.path().join("unrelated.txt"), "keep me").unwrap();
+    let big = PackOptions {
+        chunk_size: 30_000,
+        gost: false,
+        force: true,
+    };
+    let second = pack_archive(bundle.path(), "platform.tar", entries, &big, &|_| {}).unwrap();
+    assert!(second.files.len() < first.files.len());
+    let mut expected: Vec<String> = second.files.iter().map(|f| f.name.clone()).collect();
+    expected.push("unrelated.txt".into());
+    expected.sort();
+    assert_eq!(
+        file_names(bundle.path()),
+        expected,
+        "stale chunks and gostsums are gone"
+    );
+}
+
+/// Rewrites a layout's index.json the way d8 writes it: full source references in `ref.name`,
+/// the push tag in `short_tag` (or only `ref.name`), and d8's index media type.
+fn make_d8_style(layout: &Path, repository: &str, drop_short_tag_of: Option<&str>) {
+    let path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["mediaType"] = "application/vnd.oci.image.layout.v1+json".into();
+    for descriptor in index["manifests"].as_array_mut().unwrap() {
+        let tag = descriptor["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let annotations = descriptor["annotations"].as_object_mut().unwrap();
+        annotations.insert(
+            "org.opencontainers.image.ref.name".into(),
+            format!("registry.example.com:5000/{repository}:{tag}").into(),
+        );
+        if drop_short_tag_of != Some(tag.as_str()) {
+            annotations.insert("io.deckhouse.image.short_tag".into(), tag.into());
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn a_d8_style_bundle_lists_and_verifies() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    make_layout(
+        &tree,
+        "v1.2.3",
+        "image",
+        &["--seed", "7", "--layer-size", "30000"],
+    );
+    make_layout(&tree, "v1.3.0", "index", &["--seed", "8"]);
+    let channels = tree.join("release-channel");
+    make_layout(&channels, "stable", "artifact", &["--seed", "9"]);
+    make_d8_style(&tree, "deckhouse/ee", Some("v1.3.0"));
+    make_d8_style(&channels, "deckhouse/ee/release-channel", None);
+
+    // d8 packs with GNU tar headers, directories left out here by GNU tar's own walk order,
+    // splits into numbered chunks and writes bare-hex .gostsum files.
+    let bundle = work.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let tar = work.path().join("platform.tar");
+    run(Command::new("tar")
+        .args([
+            "--format=gnu",
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "-cf",
+        ])
+        .arg(&tar)
+        .arg("-C")
+        .arg(&tree)
+        .arg("."));
+    run(Command::new("split")
+        .args(["-b", "25000", "-d", "-a", "4", "--additional-suffix=.chunk"])
+        .arg(&tar)
+        .arg(bundle.join("platform.tar.")));
+    let chunks: Vec<String> = file_names(&bundle);
+    assert!(chunks.len() >= 3, "{chunks:?}");
+    for chunk in &chunks {
+        let rhash = run(Command::new("rhash")
+            .args(["--gost12-256", "--simple"])
+            .arg(bundle.join(chunk)));
+        let hex = String::from_utf8(rhash.stdout).unwrap();
+        std::fs::write(
+            bundle.join(format!("{chunk}.gostsum")),
+            hex.split_whitespace().next().unwrap(),
+        )
+        .unwrap();
+    }
+
+    let listed = ls_json(&bundle);
+    let tags: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["tag"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("", "v1.2.3"),
+            ("", "v1.3.0"),
+            ("release-channel", "stable")
+        ]
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("index.json")).unwrap()).unwrap();
+    let pinned = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["io.deckhouse.image.short_tag"] == "v1.2.3")
+        .unwrap();
+    assert_eq!(listed[0]["digest"], pinned["digest"]);
+    assert_eq!(listed[0]["media_type"], pinned["mediaType"]);
+
+    let (code, out) = verify(&bundle, &["--gost"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 tags checked"), "{out}");
+
+    // A .gostsum that disagrees is named; so is a gap in the chunk numbering.
+    let sum = bundle.join(format!("{}.gostsum", chunks[1]));
+    std::fs::write(&sum, "00".repeat(32)).unwrap();
+    let (code, out) = verify(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{}: GOST sum is", chunks[1])),
+        "{out}"
+    );
+    std::fs::remove_file(bundle.join(&chunks[1])).unwrap();
+    let (code, out) = verify(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("{} is missing", chunks[1])), "{out}");
+}
