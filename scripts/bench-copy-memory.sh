@@ -24,33 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "making a layout with one ${size_mib} MiB layer..."
-mkdir -p "$work/src/blobs/sha256"
-head -c "$((size_mib * 1024 * 1024))" /dev/urandom >"$work/layer"
-python3 - "$work" <<'PY'
-import hashlib, json, os, sys
-work = sys.argv[1]
-root = os.path.join(work, "src")
-def put(data):
-    d = hashlib.sha256(data).hexdigest()
-    open(os.path.join(root, "blobs/sha256", d), "wb").write(data)
-    return {"digest": "sha256:" + d, "size": len(data)}
-h = hashlib.sha256()
-with open(os.path.join(work, "layer"), "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-        h.update(chunk)
-layer_hex = h.hexdigest()
-os.rename(os.path.join(work, "layer"), os.path.join(root, "blobs/sha256", layer_hex))
-layer = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + layer_hex,
-         "size": os.path.getsize(os.path.join(root, "blobs/sha256", layer_hex))}
-config = dict(put(json.dumps({"architecture": "amd64", "os": "linux",
-    "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()),
-    mediaType="application/vnd.oci.image.config.v1+json")
-manifest = dict(put(json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": config, "layers": [layer]}).encode()), mediaType="application/vnd.oci.image.manifest.v1+json")
-manifest["annotations"] = {"org.opencontainers.image.ref.name": "big"}
-json.dump({"schemaVersion": 2, "manifests": [manifest]}, open(os.path.join(root, "index.json"), "w"))
-open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
-PY
+python3 scripts/mkbig.py "$work/src" big "$size_mib"
 
 a=$(scripts/dev-registry.sh start plain "$work/a" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
 b=$(scripts/dev-registry.sh start plain "$work/b" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
