@@ -37,7 +37,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Copy one image, index or artifact (every platform, byte for byte) between registries and
     /// OCI layouts.
-    Copy(CopyArgs),
+    Copy(Box<CopyArgs>),
     /// Check a bundle offline: every file, chunk, manifest and blob against its sums and
     /// digests.
     Verify(VerifyArgs),

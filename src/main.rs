@@ -62,7 +62,7 @@ struct Failure {
 async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failure> {
     match command {
         Command::Copy(args) => {
-            let settings = CopySettings::from_args(args);
+            let settings = CopySettings::from_args(*args);
             ferry::copy::copy(
                 &settings.source,
                 &settings.destination,

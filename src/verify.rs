@@ -70,10 +70,9 @@ fn check_files(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
-                while let Some(file) = {
-                    let next = queue.lock().expect("queue lock").next();
-                    next
-                } {
+                // The closure drops the lock before the file is hashed.
+                let next = || queue.lock().expect("queue lock").next();
+                while let Some(file) = next() {
                     match check_file(bundle, file, options, reporter) {
                         Ok(found) => problems.lock().expect("problems lock").extend(found),
                         Err(err) => {

@@ -58,7 +58,12 @@ fn two_layouts() -> (tempfile::TempDir, PathBuf, PathBuf) {
         ("3", "v1.0.0", "artifact", &install),
     ] {
         let source = made.join(seed);
-        make_layout(&source, tag, kind, &[&["--seed", seed][..], &layer[..]].concat());
+        make_layout(
+            &source,
+            tag,
+            kind,
+            &[&["--seed", seed][..], &layer[..]].concat(),
+        );
         ferry_ok(
             ferry(&home)
                 .args(["-q", "copy"])
