@@ -13,5 +13,6 @@ pub mod registry;
 pub mod report;
 pub mod segment;
 pub mod settings;
+pub mod source;
 pub mod store;
 pub mod verify;

@@ -39,6 +39,37 @@ impl RegistryClient {
         }
     }
 
+    /// Opens a blob as a byte stream, for reading a few files out of a layer without storing
+    /// it: no resume and no digest check (the reader stops early, before the digest could be
+    /// known). Whole blobs go through [`RegistryClient::download_blob`].
+    pub async fn blob_stream(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<
+        impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
+        RegistryError,
+    > {
+        let scope = Scope::Pull(repository.to_string());
+        let url = self.url(&format!("{repository}/blobs/{digest}"));
+        let response = self
+            .send(&scope, true, || {
+                self.http().request(Method::GET, url.clone())
+            })
+            .await?;
+        let response = self
+            .expect(
+                response,
+                &scope,
+                &format!("blob {digest}"),
+                &[StatusCode::OK],
+            )
+            .await?;
+        Ok(response
+            .bytes_stream()
+            .map(|r| r.map_err(std::io::Error::other)))
+    }
+
     /// Downloads a blob into `writer` (which may already hold a prefix from an earlier attempt)
     /// and commits it. A connection that drops mid-body is resumed from the last byte written;
     /// a body that hashes wrong is deleted and reported, never retried silently.

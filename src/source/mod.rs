@@ -1,0 +1,169 @@
+//! Source resolution: what a pull takes from the source registry, decided from a description of
+//! the source's structure (`layouts/`), the user's selection, and what the registry holds
+//! (tags, channel files, digest lists). Only manifests and small metadata files are read.
+
+pub mod description;
+pub mod filter;
+pub mod image_files;
+pub mod plan;
+pub mod resolve;
+pub mod versions;
+
+use std::fmt;
+use std::str::FromStr;
+
+use semver::Version;
+
+use crate::reference::Reference;
+use crate::registry::RegistryError;
+
+pub use description::Description;
+pub use filter::{Constraint, ModuleFilter, VersionSet};
+pub use plan::{Plan, PlannedImage};
+pub use resolve::resolve;
+
+/// The source repository root, `host[:port]/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRoot {
+    /// `host[:port]`.
+    pub registry: String,
+    /// The root repository path, e.g. `deckhouse/ee`.
+    pub path: String,
+}
+
+impl SourceRoot {
+    /// The repository `sub` under the root ("" is the root itself).
+    pub fn repo(&self, sub: &str) -> String {
+        join(&self.path, sub)
+    }
+}
+
+/// `a/b`, or either alone when the other is empty.
+pub fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a.to_string(),
+        (true, false) => b.to_string(),
+        (false, false) => format!("{a}/{b}"),
+    }
+}
+
+impl FromStr for SourceRoot {
+    type Err = String;
+
+    fn from_str(input: &str) -> Result<Self, String> {
+        let trimmed = input.trim_end_matches('/');
+        if !trimmed.contains('/') {
+            return Err(format!(
+                "'{input}' is missing the repository path: write host[:port]/path, e.g. \
+                 registry.example.com/deckhouse/ee"
+            ));
+        }
+        let reference = Reference::parse(trimmed).map_err(|e| e.to_string())?;
+        if reference.tag.is_some() || reference.digest.is_some() {
+            return Err(format!(
+                "'{input}' names a tag or digest; --source takes the repository root only \
+                 (host[:port]/path)"
+            ));
+        }
+        Ok(SourceRoot {
+            registry: reference.registry,
+            path: reference.repository,
+        })
+    }
+}
+
+impl fmt::Display for SourceRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.path)
+    }
+}
+
+/// Parses `1.2.3` or `v1.2.3`.
+pub fn parse_version(input: &str) -> Result<Version, String> {
+    Version::parse(input.strip_prefix('v').unwrap_or(input))
+        .map_err(|e| format!("'{input}' is not a version (expected 1.2.3 or v1.2.3): {e}"))
+}
+
+/// What the user asked a pull to take.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Take the platform.
+    pub platform: bool,
+    /// Take modules.
+    pub modules: bool,
+    /// Take the security databases.
+    pub security: bool,
+    /// Of the selected modules, take only their extra images.
+    pub only_extra_images: bool,
+    /// Lower the platform version floor to this.
+    pub since_version: Option<Version>,
+    /// Take exactly this platform tag.
+    pub platform_tag: Option<String>,
+    /// Module whitelist (`-i`).
+    pub include: Vec<ModuleFilter>,
+    /// Module blacklist (`-e`).
+    pub exclude: Vec<ModuleFilter>,
+    /// The module catalog's path under the root, overriding the description.
+    pub modules_path_suffix: Option<String>,
+}
+
+/// What can go wrong while resolving.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The layout description cannot be used.
+    #[error("layout '{origin}': {reason}")]
+    Layout {
+        /// Built-in name or file.
+        origin: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request does not fit what the source holds (an unknown module, channel).
+    #[error("{0}")]
+    Usage(String),
+    /// Channels are suspended by the publisher.
+    #[error("the source has suspended release channel(s): {}", channels.join(", "))]
+    Suspended {
+        /// The channels.
+        channels: Vec<String>,
+    },
+    /// Something the source must have is not there.
+    #[error("{0}")]
+    Missing(String),
+    /// A metadata file in an image cannot be used.
+    #[error("{image}: {file}: {reason}")]
+    BadFile {
+        /// The image.
+        image: String,
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A manifest of the source cannot be followed.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    /// Talking to the source registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl SourceError {
+    /// True for errors in what the user asked (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SourceError::Layout { .. } | SourceError::Usage(_))
+    }
+
+    /// A one-line fix, when there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SourceError::Suspended { .. } => Some(
+                "the publisher paused these channels; try again later, or pull a version \
+                 explicitly with --deckhouse-tag"
+                    .into(),
+            ),
+            SourceError::Registry(e) => e.hint(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The plan: every image a pull takes, where it goes in the bundle and what it weighs, found
+//! from manifests alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::digest::Digest;
+
+/// One tag the bundle will hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedImage {
+    /// The archive it goes to (`platform.tar`).
+    pub archive: String,
+    /// Its repository path under the target root ("" for the root).
+    pub path: String,
+    /// Its tag in the bundle (a version, a channel alias, or a 64-hex digest).
+    pub tag: String,
+    /// Where it comes from: `host/repo:tag` or `host/repo@sha256:…`.
+    pub source: String,
+    /// Digest of its manifest or index.
+    pub digest: Digest,
+    /// Media type of that manifest or index.
+    pub media_type: String,
+    /// Every manifest and blob it needs with its size, each once.
+    pub parts: BTreeMap<Digest, u64>,
+}
+
+impl PlannedImage {
+    /// Every byte the tag needs.
+    pub fn size(&self) -> u64 {
+        self.parts.values().sum()
+    }
+}
+
+/// Everything a pull takes.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// The tags, sorted by archive, path, tag.
+    pub images: Vec<PlannedImage>,
+    /// Things the user should know (optional parts the source lacks).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// Bytes to download: every manifest and blob of the plan, each once.
+    pub fn total_bytes(&self) -> u64 {
+        let mut seen = BTreeSet::new();
+        self.images
+            .iter()
+            .flat_map(|i| &i.parts)
+            .filter(|(digest, _)| seen.insert(*digest))
+            .map(|(_, size)| size)
+            .sum()
+    }
+
+    /// Archive names in order.
+    pub fn archives(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.images.iter().map(|i| i.archive.as_str()).collect();
+        names.dedup();
+        names
+    }
+
+    /// The layouts of one archive: path → its tags.
+    pub fn layouts(&self, archive: &str) -> BTreeMap<&str, Vec<&PlannedImage>> {
+        let mut layouts: BTreeMap<&str, Vec<&PlannedImage>> = BTreeMap::new();
+        for image in self.images.iter().filter(|i| i.archive == archive) {
+            layouts.entry(image.path.as_str()).or_default().push(image);
+        }
+        layouts
+    }
+}

@@ -1,0 +1,678 @@
+//! The resolver: reads the source's channels, tags and metadata files as the description says,
+//! applies the request, and turns the result into a [`Plan`] by fetching every manifest.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use super::description::Description;
+use super::filter::{Constraint, ModuleOffer, VersionSet, select};
+use super::image_files::read_image_files;
+use super::plan::{Plan, PlannedImage};
+use super::versions::{ChannelState, platform_versions, version_tag};
+use super::{Request, SourceError, SourceRoot, join, parse_version};
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, Manifest, walk};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::report::Reporter;
+
+/// One tag the plan needs, before its manifest is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Want {
+    archive: String,
+    path: String,
+    tag: String,
+    repo: String,
+    reference: String,
+}
+
+/// Resolves `request` against the source into a plan. `concurrency` bounds parallel requests.
+pub async fn resolve(
+    client: &RegistryClient,
+    root: &SourceRoot,
+    description: &Description,
+    request: &Request,
+    concurrency: usize,
+    reporter: &dyn Reporter,
+) -> Result<Plan, SourceError> {
+    let mut resolver = Resolver {
+        client,
+        root,
+        description,
+        wants: Vec::new(),
+        warnings: Vec::new(),
+        manifests: HashMap::new(),
+    };
+    reporter.begin("resolving", 0, 0);
+    if request.platform {
+        resolver.platform(request).await?;
+    }
+    if request.modules {
+        resolver.modules(request).await?;
+    }
+    if request.security {
+        resolver.security().await?;
+    }
+    let Resolver {
+        wants,
+        warnings,
+        manifests,
+        ..
+    } = resolver;
+    let plan = build_plan(client, root, wants, manifests, warnings, concurrency).await?;
+    reporter.finish(&format!("{} tags planned", plan.images.len()));
+    Ok(plan)
+}
+
+struct Resolver<'a> {
+    client: &'a RegistryClient,
+    root: &'a SourceRoot,
+    description: &'a Description,
+    wants: Vec<Want>,
+    warnings: Vec<String>,
+    /// Manifests already fetched, by (repo, reference).
+    manifests: HashMap<(String, String), Manifest>,
+}
+
+#[derive(Deserialize)]
+struct VersionFile {
+    version: String,
+    #[serde(default)]
+    suspend: bool,
+}
+
+impl Resolver<'_> {
+    /// The manifest at `repo:reference`, or `None` when the source lacks it.
+    async fn manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>, SourceError> {
+        let key = (repo.to_string(), reference.to_string());
+        if let Some(found) = self.manifests.get(&key) {
+            return Ok(Some(found.clone()));
+        }
+        match self.client.get_manifest(repo, reference).await {
+            Ok(manifest) => {
+                self.manifests.insert(key, manifest.clone());
+                Ok(Some(manifest))
+            }
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Tags of `repo`; a repository that does not exist has none.
+    async fn tags(&self, repo: &str) -> Result<Option<Vec<String>>, SourceError> {
+        match self.client.list_tags(repo).await {
+            Ok(tags) => Ok(Some(tags)),
+            Err(RegistryError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// `version_file` of the channel image `repo:channel`, when the image exists.
+    async fn channel(
+        &mut self,
+        repo: &str,
+        channel: &str,
+    ) -> Result<Option<VersionFile>, SourceError> {
+        let Some(manifest) = self.manifest(repo, channel).await? else {
+            return Ok(None);
+        };
+        let file = self.description.channels.version_file.clone();
+        let image = format!("{}/{repo}:{channel}", self.root.registry);
+        let mut files = read_image_files(self.client, repo, &manifest, &[&file]).await?;
+        let bytes = files.remove(&file).ok_or_else(|| SourceError::BadFile {
+            image: image.clone(),
+            file: file.clone(),
+            reason: "the channel image has no such file".into(),
+        })?;
+        let parsed: VersionFile =
+            serde_json::from_slice(&bytes).map_err(|e| SourceError::BadFile {
+                image,
+                file,
+                reason: e.to_string(),
+            })?;
+        Ok(Some(parsed))
+    }
+
+    fn want(&mut self, archive: &str, path: &str, tag: &str, repo: &str, reference: &str) {
+        let want = Want {
+            archive: archive.to_string(),
+            path: path.to_string(),
+            tag: tag.to_string(),
+            repo: repo.to_string(),
+            reference: reference.to_string(),
+        };
+        if !self
+            .wants
+            .iter()
+            .any(|w| w.path == want.path && w.tag == want.tag)
+        {
+            self.wants.push(want);
+        }
+    }
+
+    async fn platform(&mut self, request: &Request) -> Result<(), SourceError> {
+        let platform = self.description.platform.clone();
+        let release_repo = self.root.repo(&platform.release_repo);
+        let mut channels: BTreeMap<String, ChannelState> = BTreeMap::new();
+        let names: Vec<String> = self.description.all_channels().map(String::from).collect();
+        for name in &names {
+            if let Some(file) = self.channel(&release_repo, name).await? {
+                let version =
+                    parse_version(&file.version).map_err(|reason| SourceError::BadFile {
+                        image: format!("{}/{release_repo}:{name}", self.root.registry),
+                        file: self.description.channels.version_file.clone(),
+                        reason,
+                    })?;
+                channels.insert(
+                    name.clone(),
+                    ChannelState {
+                        version,
+                        suspend: file.suspend,
+                    },
+                );
+            }
+        }
+        if channels.is_empty() && request.platform_tag.is_none() {
+            return Err(SourceError::Missing(format!(
+                "no release channel found in {}/{release_repo} (checked: {}); is --source the \
+                 repository root?",
+                self.root.registry,
+                names.join(", ")
+            )));
+        }
+        for name in &self.description.channels.names {
+            if !channels.contains_key(name) {
+                self.warnings.push(format!(
+                    "release channel '{name}' is missing in {}/{release_repo}",
+                    self.root.registry
+                ));
+            }
+        }
+
+        let mut versions: Vec<String> = Vec::new();
+        let mut aliases: BTreeMap<String, String> = BTreeMap::new();
+        match &request.platform_tag {
+            Some(tag) => {
+                let tag = match channels.get(tag) {
+                    Some(state) => version_tag(&state.version),
+                    None => match parse_version(tag) {
+                        Ok(v) => version_tag(&v),
+                        Err(_) => tag.clone(),
+                    },
+                };
+                let suspended: Vec<String> = channels
+                    .iter()
+                    .filter(|(_, s)| s.suspend && version_tag(&s.version) == tag)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                if !suspended.is_empty() {
+                    return Err(SourceError::Suspended {
+                        channels: suspended,
+                    });
+                }
+                if self.manifest(&release_repo, &tag).await?.is_some() {
+                    for channel in channels.keys() {
+                        aliases.insert(channel.clone(), tag.clone());
+                    }
+                } else {
+                    self.warnings.push(format!(
+                        "{}/{release_repo}:{tag} does not exist, so no release channel in the \
+                         bundle points to {tag}",
+                        self.root.registry
+                    ));
+                }
+                versions.push(tag);
+            }
+            None => {
+                let suspended: Vec<String> = channels
+                    .iter()
+                    .filter(|(_, s)| s.suspend)
+                    .map(|(c, _)| c.clone())
+                    .collect();
+                if !suspended.is_empty() {
+                    return Err(SourceError::Suspended {
+                        channels: suspended,
+                    });
+                }
+                let tags = self.tags(&release_repo).await?.unwrap_or_default();
+                let chosen = platform_versions(
+                    &tags,
+                    &channels,
+                    &self.description.channels.floor,
+                    &self.description.channels.ceiling,
+                    request.since_version.as_ref(),
+                );
+                versions.extend(chosen.iter().map(version_tag));
+                for (channel, state) in &channels {
+                    aliases.insert(channel.clone(), version_tag(&state.version));
+                }
+            }
+        }
+
+        let archive = platform.archive.clone();
+        for version in &versions {
+            let root_repo = self.root.repo("");
+            if self.manifest(&root_repo, version).await?.is_none() {
+                return Err(SourceError::Missing(format!(
+                    "platform version {version} is not in {}/{root_repo}",
+                    self.root.registry
+                )));
+            }
+            for repo in &platform.repos {
+                let source = self.root.repo(repo);
+                if self.manifest(&source, version).await?.is_some() {
+                    self.want(&archive, repo, version, &source, version);
+                } else {
+                    self.warnings.push(format!(
+                        "{}/{source}:{version} does not exist; the bundle will not have it",
+                        self.root.registry
+                    ));
+                }
+            }
+            let digests_repo = self.root.repo(&platform.digests.repo);
+            if let Some(image) = self.manifest(&digests_repo, version).await? {
+                let file = platform.digests.file.clone();
+                let files = read_image_files(self.client, &digests_repo, &image, &[&file]).await?;
+                match files.get(&file) {
+                    Some(bytes) => {
+                        for digest in digests_in(bytes) {
+                            let hex = digest.hex().to_string();
+                            self.want(&archive, "", &hex, &root_repo, &digest.to_string());
+                        }
+                    }
+                    None => self.warnings.push(format!(
+                        "{}/{digests_repo}:{version} has no {file}; component images are not planned",
+                        self.root.registry
+                    )),
+                }
+            }
+        }
+        for (channel, version) in &aliases {
+            for repo in &platform.repos {
+                let source = self.root.repo(repo);
+                if self.manifest(&source, version).await?.is_some() {
+                    self.want(&archive, repo, channel, &source, version);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn modules(&mut self, request: &Request) -> Result<(), SourceError> {
+        let modules = self.description.modules.clone();
+        let suffix = request
+            .modules_path_suffix
+            .clone()
+            .unwrap_or_else(|| modules.path_suffix.clone());
+        let catalog_path = suffix.trim_matches('/').to_string();
+        let catalog_repo = self.root.repo(&catalog_path);
+        let catalog = match self.tags(&catalog_repo).await? {
+            Some(tags) => tags,
+            None if request.include.is_empty() => {
+                self.warnings.push(format!(
+                    "the source has no module catalog at {}/{catalog_repo}; no modules planned",
+                    self.root.registry
+                ));
+                return Ok(());
+            }
+            None => {
+                return Err(SourceError::Usage(format!(
+                    "modules were asked for, but {}/{catalog_repo} does not exist (check \
+                     --modules-path-suffix)",
+                    self.root.registry
+                )));
+            }
+        };
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        if request.include.is_empty() {
+            let dropped: BTreeSet<&str> = request
+                .exclude
+                .iter()
+                .filter(|f| f.constraint == Constraint::Channels)
+                .map(|f| f.name.as_str())
+                .collect();
+            names.extend(
+                catalog
+                    .iter()
+                    .filter(|n| !dropped.contains(n.as_str()))
+                    .cloned(),
+            );
+        } else {
+            for filter in &request.include {
+                if !catalog.contains(&filter.name) {
+                    let mut known = catalog.clone();
+                    known.sort();
+                    return Err(SourceError::Usage(format!(
+                        "module '{}' is not in the source's catalog {}/{catalog_repo}; the \
+                         catalog has: {}",
+                        filter.name,
+                        self.root.registry,
+                        known.join(", ")
+                    )));
+                }
+                names.insert(filter.name.clone());
+            }
+        }
+        for filter in request.include.iter().chain(&request.exclude) {
+            if let Constraint::Exact {
+                channel: Some(channel),
+                ..
+            } = &filter.constraint
+                && !self.description.all_channels().any(|c| c == channel)
+            {
+                return Err(SourceError::Usage(format!(
+                    "'{}@…+{channel}': '{channel}' is not a release channel (channels: {})",
+                    filter.name,
+                    self.description
+                        .all_channels()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        for name in names {
+            self.module(request, &catalog_path, &catalog_repo, &name)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn module(
+        &mut self,
+        request: &Request,
+        catalog_path: &str,
+        catalog_repo: &str,
+        name: &str,
+    ) -> Result<(), SourceError> {
+        let modules = self.description.modules.clone();
+        let archive = modules.archive.replace("{name}", name);
+        let path = join(catalog_path, name);
+        let repo = join(catalog_repo, name);
+        let release_path = join(&path, &modules.release_repo);
+        let release_repo = join(&repo, &modules.release_repo);
+
+        let tags = self.tags(&repo).await?.unwrap_or_default();
+        let mut offer = ModuleOffer {
+            tags: tags.clone(),
+            channels: BTreeMap::new(),
+        };
+        let mut channel_names = Vec::new();
+        let names: Vec<String> = self.description.all_channels().map(String::from).collect();
+        for channel in &names {
+            if let Some(file) = self.channel(&release_repo, channel).await? {
+                let version = if file.version.starts_with('v') {
+                    file.version
+                } else {
+                    format!("v{}", file.version)
+                };
+                offer.channels.insert(channel.clone(), version);
+                channel_names.push(channel.clone());
+            } else if self.description.channels.names.contains(channel) {
+                channel_names.push(channel.clone());
+            }
+        }
+        // A pin written without its `v` means the tag that has one.
+        let includes: Vec<Constraint> = request
+            .include
+            .iter()
+            .filter(|f| f.name == name)
+            .map(|f| match &f.constraint {
+                Constraint::Exact { tag, channel }
+                    if !tags.contains(tag) && tags.contains(&format!("v{tag}")) =>
+                {
+                    Constraint::Exact {
+                        tag: format!("v{tag}"),
+                        channel: channel.clone(),
+                    }
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let include_refs: Vec<&Constraint> = includes.iter().collect();
+        let excludes: Vec<&VersionSet> = request
+            .exclude
+            .iter()
+            .filter(|f| f.name == name)
+            .filter_map(|f| match &f.constraint {
+                Constraint::Versions(set) => Some(set),
+                _ => None,
+            })
+            .collect();
+        let selection = select(&include_refs, &excludes, &offer, &channel_names);
+        if selection.versions.is_empty() {
+            self.warnings.push(format!(
+                "module '{name}': nothing matches the filters (tags: {})",
+                if tags.is_empty() {
+                    "none".into()
+                } else {
+                    tags.join(", ")
+                }
+            ));
+            return Ok(());
+        }
+
+        let mut extras = 0;
+        let mut releases: BTreeSet<String> = BTreeSet::new();
+        for version in &selection.versions {
+            let Some(image) = self.manifest(&repo, version).await? else {
+                return Err(SourceError::Missing(format!(
+                    "module '{name}' version {version} is not in {}/{repo}",
+                    self.root.registry
+                )));
+            };
+            let wanted = [modules.digests_file.as_str(), modules.extra_file.as_str()];
+            let files = read_image_files(self.client, &repo, &image, &wanted).await?;
+            if !request.only_extra_images {
+                self.want(&archive, &path, version, &repo, version);
+                if self.manifest(&release_repo, version).await?.is_some() {
+                    self.want(&archive, &release_path, version, &release_repo, version);
+                    releases.insert(version.clone());
+                }
+                if let Some(bytes) = files.get(&modules.digests_file) {
+                    for digest in digests_in(bytes) {
+                        let hex = digest.hex().to_string();
+                        self.want(&archive, &path, &hex, &repo, &digest.to_string());
+                    }
+                }
+            }
+            if let Some(bytes) = files.get(&modules.extra_file) {
+                let image_name = format!("{}/{repo}:{version}", self.root.registry);
+                for (extra, tag) in extra_images(bytes).map_err(|reason| SourceError::BadFile {
+                    image: image_name.clone(),
+                    file: modules.extra_file.clone(),
+                    reason,
+                })? {
+                    let extra_path = join(&join(&path, &modules.extra_repo), &extra);
+                    let extra_repo = join(&join(&repo, &modules.extra_repo), &extra);
+                    self.want(&archive, &extra_path, &tag, &extra_repo, &tag);
+                    extras += 1;
+                }
+            }
+        }
+        if request.only_extra_images {
+            if extras == 0 {
+                self.warnings.push(format!(
+                    "module '{name}' has no extra images in versions {}",
+                    selection
+                        .versions
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            return Ok(());
+        }
+        for (channel, version) in &selection.aliases {
+            if releases.contains(version) {
+                self.want(&archive, &release_path, channel, &release_repo, version);
+            }
+        }
+        self.want(&archive, catalog_path, name, catalog_repo, name);
+        Ok(())
+    }
+
+    async fn security(&mut self) -> Result<(), SourceError> {
+        let security = self.description.security.clone();
+        for database in &security.databases {
+            let repo = self.root.repo(&database.repo);
+            if self.manifest(&repo, &database.tag).await?.is_some() {
+                self.want(
+                    &security.archive,
+                    &database.repo,
+                    &database.tag,
+                    &repo,
+                    &database.tag,
+                );
+            } else {
+                self.warnings.push(format!(
+                    "security database {}/{repo}:{} is not in the source; skipped",
+                    self.root.registry, database.tag
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every `sha256:<64 hex>` string anywhere in a JSON document (however it nests them).
+fn digests_in(bytes: &[u8]) -> Vec<Digest> {
+    fn visit(value: &serde_json::Value, out: &mut Vec<Digest>) {
+        match value {
+            serde_json::Value::String(s) => {
+                if let Ok(d) = s.parse::<Digest>()
+                    && !out.contains(&d)
+                {
+                    out.push(d);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| visit(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| visit(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        visit(&value, &mut out);
+    }
+    out
+}
+
+/// `{name: tag}` with tags as strings or numbers.
+fn extra_images(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let map: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    map.into_iter()
+        .map(|(name, tag)| match tag {
+            serde_json::Value::String(s) => Ok((name, s)),
+            serde_json::Value::Number(n) => Ok((name, n.to_string())),
+            other => Err(format!(
+                "the tag of '{name}' is {other}, not a string or number"
+            )),
+        })
+        .collect()
+}
+
+/// Fetches every wanted manifest (and its children) and sizes every tag.
+async fn build_plan(
+    client: &RegistryClient,
+    root: &SourceRoot,
+    wants: Vec<Want>,
+    known: HashMap<(String, String), Manifest>,
+    warnings: Vec<String>,
+    concurrency: usize,
+) -> Result<Plan, SourceError> {
+    let known = Arc::new(known);
+    let mut unique: Vec<(String, String)> = wants
+        .iter()
+        .map(|w| (w.repo.clone(), w.reference.clone()))
+        .collect();
+    unique.sort();
+    unique.dedup();
+    let sized: HashMap<(String, String), (Manifest, BTreeMap<Digest, u64>)> =
+        futures_util::stream::iter(unique.into_iter().map(|key| {
+            let known = known.clone();
+            async move {
+                let root = match known.get(&key) {
+                    Some(m) => m.clone(),
+                    None => client.get_manifest(&key.0, &key.1).await?,
+                };
+                let repo = key.0.clone();
+                let graph = walk(root.clone(), async |d: &Descriptor| {
+                    Ok::<_, SourceError>(client.get_manifest(&repo, &d.digest.to_string()).await?)
+                })
+                .await?;
+                let mut parts = BTreeMap::new();
+                for manifest in &graph.manifests {
+                    parts.insert(manifest.digest.clone(), manifest.bytes.len() as u64);
+                }
+                for blob in &graph.blobs {
+                    parts.insert(blob.digest.clone(), blob.size);
+                }
+                Ok::<_, SourceError>((key, (root, parts)))
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let mut images: Vec<PlannedImage> = wants
+        .into_iter()
+        .map(|want| {
+            let (manifest, parts) = &sized[&(want.repo.clone(), want.reference.clone())];
+            let separator = if want.reference.parse::<Digest>().is_ok() {
+                "@"
+            } else {
+                ":"
+            };
+            PlannedImage {
+                source: format!(
+                    "{}/{}{separator}{}",
+                    root.registry, want.repo, want.reference
+                ),
+                archive: want.archive,
+                path: want.path,
+                tag: want.tag,
+                digest: manifest.digest.clone(),
+                media_type: manifest.media_type.clone(),
+                parts: parts.clone(),
+            }
+        })
+        .collect();
+    images.sort_by(|a, b| {
+        (a.archive.as_bytes(), a.path.as_bytes(), a.tag.as_bytes()).cmp(&(
+            b.archive.as_bytes(),
+            b.path.as_bytes(),
+            b.tag.as_bytes(),
+        ))
+    });
+    Ok(Plan { images, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_found_however_they_nest() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let json = format!(r#"{{"x":{{"i":"{a}","j":"{b}"}},"y":["{a}","nope"],"z":3}}"#);
+        assert_eq!(digests_in(json.as_bytes()).len(), 2);
+    }
+
+    #[test]
+    fn extra_image_tags_may_be_numbers() {
+        let got = extra_images(br#"{"scanner":"v3","db":2}"#).unwrap();
+        assert_eq!(
+            got,
+            [("db".into(), "2".into()), ("scanner".into(), "v3".into())]
+        );
+        assert!(extra_images(br#"{"x":[1]}"#).is_err());
+    }
+}
