@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::copy::Endpoint;
+use crate::source::{ModuleFilter, SourceRoot, parse_version};
 
 /// ferry carries container images across an air gap.
 #[derive(Debug, Parser)]
@@ -38,11 +39,124 @@ pub enum Command {
     /// Copy one image, index or artifact (every platform, byte for byte) between registries and
     /// OCI layouts.
     Copy(Box<CopyArgs>),
+    /// Resolve what to take from a source registry and write it into a bundle directory
+    /// (in this version: --dry-run only, which prints the plan).
+    Pull(Box<PullArgs>),
     /// Check a bundle offline: every file, chunk, manifest and blob against its sums and
     /// digests.
     Verify(VerifyArgs),
     /// List every tag a bundle holds: repository path, tag, digest, size.
     Ls(LsArgs),
+}
+
+/// `ferry pull BUNDLE_DIR --source HOST/PATH`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Module filters (-i/-e): NAME, NAME@1.3.0 (same as ^1.3.0), \
+NAME@~1.3.0, NAME@'>=1.1.0 <1.3.0', NAME@=v1.3.0 (only that tag; every channel points to it), \
+NAME@=v1.3.0+stable (only the stable channel points to it). Quote constraints with < or >."
+)]
+pub struct PullArgs {
+    /// Where the bundle goes.
+    #[arg(value_name = "BUNDLE_DIR")]
+    pub dir: PathBuf,
+    /// Source repository root, e.g. registry.example.com/deckhouse/ee.
+    #[arg(long, env = "FERRY_SOURCE", value_name = "HOST[:PORT]/PATH")]
+    pub source: SourceRoot,
+    /// Login for the source registry.
+    #[arg(long, env = "FERRY_SOURCE_LOGIN", requires = "source_password")]
+    pub source_login: Option<String>,
+    /// Password or token for the source registry.
+    #[arg(
+        long,
+        env = "FERRY_SOURCE_PASSWORD",
+        hide_env_values = true,
+        requires = "source_login"
+    )]
+    pub source_password: Option<String>,
+    /// License token: shortcut for login `license-token` with the token as password.
+    #[arg(
+        short = 'l',
+        long,
+        env = "FERRY_LICENSE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "source_login"
+    )]
+    pub license: Option<String>,
+    /// Source structure: a built-in name or a YAML file of the same shape.
+    #[arg(long, value_name = "NAME|FILE", default_value = "deckhouse")]
+    pub layout: String,
+    /// Lowest platform release to pull; only lowers the floor set by the rock-solid channel.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version, conflicts_with = "deckhouse_tag")]
+    pub since_version: Option<semver::Version>,
+    /// Pull exactly this platform tag; release channels in the bundle point to it.
+    #[arg(long, value_name = "TAG", value_parser = parse_tag)]
+    pub deckhouse_tag: Option<String>,
+    /// Take only these modules (repeatable; NAME[@CONSTRAINT]).
+    #[arg(short = 'i', long = "include-module", value_name = "MODULE", conflicts_with_all = ["exclude", "no_modules"])]
+    pub include: Vec<ModuleFilter>,
+    /// Leave these modules out, or with @CONSTRAINT only those versions (repeatable).
+    #[arg(short = 'e', long = "exclude-module", value_name = "MODULE")]
+    pub exclude: Vec<ModuleFilter>,
+    /// Where modules live under the source (default from the layout: /modules).
+    #[arg(long, value_name = "SUFFIX")]
+    pub modules_path_suffix: Option<String>,
+    /// Leave the platform out.
+    #[arg(long)]
+    pub no_platform: bool,
+    /// Leave the security databases out.
+    #[arg(long)]
+    pub no_security_db: bool,
+    /// Leave modules out.
+    #[arg(long)]
+    pub no_modules: bool,
+    /// Of the selected modules, take only their extra images.
+    #[arg(long, conflicts_with = "no_modules")]
+    pub only_extra_images: bool,
+    /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
+    /// (500MB, 64MiB); 0 = no split.
+    #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", value_parser = parse_chunk_size)]
+    pub chunk_size: u64,
+    /// Write a GOST R 34.11-2012 (Streebog-256) .gostsum beside every archive file.
+    #[arg(long)]
+    pub gost_digest: bool,
+    /// Replace the archives of an earlier bundle in BUNDLE_DIR.
+    #[arg(long)]
+    pub force: bool,
+    /// Start over instead of resuming an unfinished pull.
+    #[arg(long)]
+    pub no_pull_resume: bool,
+    /// Transport options.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+    /// Work directory (default BUNDLE_DIR/.tmp).
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Parallel requests.
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Resolve and print the plan; download nothing but manifests and metadata files.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: print the plan as JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+}
+
+fn parse_tag(input: &str) -> Result<String, String> {
+    crate::reference::validate_tag(input).map(|_| input.to_string())
+}
+
+/// `-c`: a bare number is GB (10^9 bytes), as `d8 mirror` reads it; a unit is also accepted.
+pub fn parse_chunk_size(input: &str) -> Result<u64, String> {
+    let s = input.trim();
+    if s.starts_with('-') {
+        return Err(format!("chunk size '{input}' cannot be less than zero"));
+    }
+    if let Ok(gb) = s.parse::<f64>() {
+        return Ok((gb * 1e9).round() as u64);
+    }
+    parse_size(s)
 }
 
 /// `ferry verify BUNDLE_DIR`.
@@ -178,6 +292,15 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("0").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_are_gb_unless_a_unit_says_otherwise() {
+        assert_eq!(parse_chunk_size("0"), Ok(0));
+        assert_eq!(parse_chunk_size("4"), Ok(4_000_000_000));
+        assert_eq!(parse_chunk_size("1.5"), Ok(1_500_000_000));
+        assert_eq!(parse_chunk_size("64KiB"), Ok(65536));
+        assert!(parse_chunk_size("-1").is_err());
     }
 
     #[test]

@@ -8,8 +8,12 @@ use std::sync::Arc;
 use clap::Parser;
 
 use ferry::cli::{Cli, Command};
+use ferry::report::human_bytes;
 use ferry::report::{BarReporter, PlainReporter, QuietReporter, Reporter};
-use ferry::settings::{self, CopySettings, Progress};
+use ferry::settings::{self, CopySettings, Progress, PullSettings};
+
+/// Exit code for an invalid command line, as clap uses it.
+const USAGE: u8 = 2;
 
 /// Exit code for an interrupted run (128 + SIGINT), as shells report it.
 const INTERRUPTED: u8 = 130;
@@ -42,7 +46,11 @@ fn main() -> ExitCode {
                     if let Some(hint) = failure.hint {
                         eprintln!("hint: {hint}");
                     }
-                    ExitCode::FAILURE
+                    if failure.usage {
+                        ExitCode::from(USAGE)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             },
             _ = tokio::signal::ctrl_c() => {
@@ -53,10 +61,13 @@ fn main() -> ExitCode {
     })
 }
 
-/// A failed command: its message and the hint that usually fixes it.
+/// A failed command: its message, the hint that usually fixes it, and whether the command
+/// line was at fault (exit code 2).
+#[derive(Default)]
 struct Failure {
     message: String,
     hint: Option<String>,
+    usage: bool,
 }
 
 async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failure> {
@@ -74,7 +85,36 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failur
             .map_err(|e| Failure {
                 hint: e.hint(),
                 message: e.to_string(),
+                ..Failure::default()
             })
+        }
+        Command::Pull(args) => {
+            let settings = PullSettings::from_args(*args).map_err(source_failure)?;
+            if !settings.dry_run {
+                return Err(Failure {
+                    message: "this version of ferry can only plan a pull".into(),
+                    hint: Some("add --dry-run to see what the pull would take".into()),
+                    ..Failure::default()
+                });
+            }
+            let plan = ferry::pull::dry_run(&settings, reporter.as_ref())
+                .await
+                .map_err(source_failure)?;
+            if settings.json {
+                let text = serde_json::to_string_pretty(&plan.json()).expect("plan serialises");
+                println!("{text}");
+            } else {
+                print_plan(&settings, &plan);
+            }
+            for check in plan.space.iter().filter(|c| c.free < c.needed) {
+                reporter.warn(&format!(
+                    "{} has {} free, the pull needs about {}",
+                    check.dir.display(),
+                    human_bytes(check.free),
+                    human_bytes(check.needed)
+                ));
+            }
+            Ok(())
         }
         Command::Verify(args) => {
             let options = ferry::verify::VerifyOptions { gost: args.gost };
@@ -103,6 +143,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failur
                     hint: Some(
                         "copy the files named above again from the pull host, or pull again".into(),
                     ),
+                    ..Failure::default()
                 })
             }
         }
@@ -123,6 +164,60 @@ fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
     Failure {
         hint: e.hint(),
         message: e.to_string(),
+        ..Failure::default()
+    }
+}
+
+fn source_failure(e: ferry::source::SourceError) -> Failure {
+    Failure {
+        hint: e.hint(),
+        message: e.to_string(),
+        usage: e.is_usage(),
+    }
+}
+
+/// The plan for people: per archive its tags and size, then the totals and the disks.
+fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
+    println!("plan for {}:", settings.source);
+    let width = plan
+        .archives
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(0);
+    for archive in &plan.archives {
+        let chunks = if archive.chunks > 0 {
+            format!(
+                "  in {} chunk(s) of at most {}",
+                archive.chunks,
+                human_bytes(settings.chunk_size)
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  {:width$}  {:>4} tags  {:>10}{chunks}",
+            archive.name,
+            archive.tags,
+            human_bytes(archive.bytes)
+        );
+    }
+    println!(
+        "to download: {} (manifests and blobs, each once)",
+        human_bytes(plan.plan.total_bytes())
+    );
+    println!(
+        "bundle: about {} in {} archive(s)",
+        human_bytes(plan.bundle_bytes()),
+        plan.archives.len()
+    );
+    for check in &plan.space {
+        println!(
+            "free space in {}: {} (needs about {})",
+            check.dir.display(),
+            human_bytes(check.free),
+            human_bytes(check.needed)
+        );
     }
 }
 

@@ -94,7 +94,12 @@ impl Reporter for PlainReporter {
         state.what = what.to_string();
         state.started = Instant::now();
         state.last_line = state.started;
-        eprintln!("{what}: {items} items, {}", human_bytes(bytes));
+        if items == 0 && bytes == 0 {
+            // A phase whose size is not known up front.
+            eprintln!("{what}...");
+        } else {
+            eprintln!("{what}: {items} items, {}", human_bytes(bytes));
+        }
     }
 
     fn bytes(&self, n: u64) {

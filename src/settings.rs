@@ -1,9 +1,12 @@
 //! Flags, environment and defaults resolved into the settings the commands run with, in one
 //! place, so nothing below the commands knows the command line.
 
-use crate::cli::{CopyArgs, GlobalArgs, TransportArgs};
+use std::path::PathBuf;
+
+use crate::cli::{CopyArgs, GlobalArgs, PullArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
+use crate::source::{Description, Request, SourceError, SourceRoot};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,5 +84,75 @@ impl CopySettings {
             source: args.source,
             destination: args.destination,
         }
+    }
+}
+
+/// Settings of `ferry pull`.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// The work directory.
+    pub tmp_dir: PathBuf,
+    /// The source root.
+    pub source: SourceRoot,
+    /// How to reach it.
+    pub client: ClientOptions,
+    /// The source's structure.
+    pub description: Description,
+    /// What to take.
+    pub request: Request,
+    /// Chunk size in bytes; 0 = none.
+    pub chunk_size: u64,
+    /// Write `.gostsum` files.
+    pub gost: bool,
+    /// Parallel requests.
+    pub concurrency: usize,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// Print the plan as JSON.
+    pub json: bool,
+}
+
+impl PullSettings {
+    /// Resolves `ferry pull` arguments; a layout description that cannot be used is an error
+    /// in the command line (exit code 2).
+    pub fn from_args(args: PullArgs) -> Result<Self, SourceError> {
+        let description = Description::load(&args.layout)?;
+        let credential = match &args.license {
+            Some(token) => Some(Credential::Basic {
+                username: "license-token".into(),
+                password: Secret::new(token.clone()),
+            }),
+            None => credential(&args.source_login, &args.source_password),
+        };
+        let request = Request {
+            platform: !args.no_platform,
+            modules: !args.no_modules || !args.include.is_empty(),
+            security: !args.no_security_db,
+            only_extra_images: args.only_extra_images,
+            since_version: args.since_version,
+            platform_tag: args.deckhouse_tag,
+            include: args.include,
+            exclude: args.exclude,
+            modules_path_suffix: args.modules_path_suffix,
+        };
+        Ok(PullSettings {
+            tmp_dir: args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp")),
+            dir: args.dir,
+            source: args.source,
+            client: ClientOptions {
+                transport: transport(&args.transport),
+                credential,
+                ..ClientOptions::default()
+            },
+            description,
+            request,
+            chunk_size: args.chunk_size,
+            gost: args.gost_digest,
+            concurrency: usize::from(args.concurrency),
+            dry_run: args.dry_run,
+            json: args.json,
+        })
     }
 }

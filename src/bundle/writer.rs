@@ -65,12 +65,17 @@ impl PackEntry {
 /// The tar's own bytes for `entries`: a header per entry (two for names over 100 bytes),
 /// data padded to 512, and the two zero blocks at the end. Used to plan sizes before packing.
 pub fn archive_size(entries: &[PackEntry]) -> u64 {
+    tar_size(entries.iter().map(|e| (e.path.len(), e.size())))
+}
+
+/// [`archive_size`] from (path length, data size) pairs.
+pub fn tar_size(entries: impl IntoIterator<Item = (usize, u64)>) -> u64 {
     let padded = |n: u64| n.div_ceil(512) * 512;
     let mut total = 1024;
-    for entry in entries {
-        total += 512 + padded(entry.size());
-        if entry.path.len() > 100 {
-            total += 512 + padded(entry.path.len() as u64 + 1);
+    for (path_len, size) in entries {
+        total += 512 + padded(size);
+        if path_len > 100 {
+            total += 512 + padded(path_len as u64 + 1);
         }
     }
     total

@@ -45,7 +45,7 @@ pub async fn resolve(
         warnings: Vec::new(),
         manifests: HashMap::new(),
     };
-    reporter.begin("resolving", 0, 0);
+    reporter.begin(&format!("resolving {root}"), 0, 0);
     if request.platform {
         resolver.platform(request).await?;
     }

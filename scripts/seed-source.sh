@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Seeds a registry with the sample distribution (testdata/distribution.toml): writes its OCI
+# layouts with scripts/gen-distribution.py, pushes every image with
+# `skopeo copy --all --preserve-digests` (channel tags last), and prints the source root.
+#
+#   scripts/seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...
+#
+# REGISTRY is host:port of a plain-HTTP registry (scripts/dev-registry.sh start plain DIR);
+# ROOT defaults to sample/ee. Prints FERRY_SOURCE=REGISTRY/ROOT on stdout.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+registry=${1:?usage: seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...}
+shift
+root=sample/ee
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
+    root=$1
+    shift
+fi
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-seed.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+python3 scripts/gen-distribution.py testdata/distribution.toml "$work" "$@"
+
+push() {
+    local layout=$1 tag=$2 repo=$3 dest=$4 target
+    [ "$repo" = . ] && repo=
+    target="$registry/$root${repo:+/$repo}$dest"
+    skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+        "oci:$work/$layout:$tag" "docker://$target" ||
+        { echo "seed-source: pushing $target failed" >&2; return 1; }
+}
+export -f push
+export work registry root
+# Everything but channel tags in parallel, then channel tags in order, so a channel never
+# points at something missing even while seeding.
+grep -v -P '\t:(alpha|beta|early-access|stable|rock-solid|lts)$' "$work/push-list.tsv" |
+    xargs -P 4 -L 1 -d '\n' bash -c 'IFS=$'"'"'\t'"'"' read -r l t r d <<<"$0"; push "$l" "$t" "$r" "$d"'
+grep -P '\t:(alpha|beta|early-access|stable|rock-solid|lts)$' "$work/push-list.tsv" |
+    while IFS=$'\t' read -r l t r d; do push "$l" "$t" "$r" "$d"; done
+echo "FERRY_SOURCE=$registry/$root"
