@@ -115,7 +115,7 @@ pub struct PullArgs {
     pub only_extra_images: bool,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
-    #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", value_parser = parse_chunk_size)]
+    #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size)]
     pub chunk_size: u64,
     /// Write a GOST R 34.11-2012 (Streebog-256) .gostsum beside every archive file.
     #[arg(long)]
