@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# A short demonstration of what ferry does today: start two registries on 127.0.0.1, seed the
-# first with sample images (a single image, a two-platform index, an artifact) using skopeo,
-# then copy each with ferry into an OCI layout and from the layout into the second registry,
-# and let skopeo confirm that every manifest arrived byte for byte.
+# What ferry does today, end to end on 127.0.0.1: seed a source registry with the sample
+# distribution (skopeo), print the pull plan (`ferry pull --dry-run`), carry a few of its images
+# into OCI layouts (`ferry copy`), pack them into a chunked bundle with GOST sums, list and
+# verify the bundle (`ferry ls`, `ferry verify`, plus sha256sum and rhash), then push the
+# layouts into a target registry and let skopeo confirm every manifest arrived byte for byte.
+# (`ferry pull` and `ferry push` proper come next; this demo then shrinks to those two.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/dev-registry.sh install
-cargo build --release --locked -q
+cargo build --release --locked -q --bin ferry --example pack-layouts
 ferry=$PWD/target/release/ferry
+pack=$PWD/target/release/examples/pack-layouts
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
@@ -22,29 +25,51 @@ trap cleanup EXIT
 source_reg=$(scripts/dev-registry.sh start plain "$work/source" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
 target_reg=$(scripts/dev-registry.sh start plain "$work/target" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
 echo "source registry: $source_reg   target registry: $target_reg"
+src=$(scripts/seed-source.sh "$source_reg" sample/ee | sed -n 's/^FERRY_SOURCE=//p')
+echo "seeded the sample distribution (testdata/distribution.toml) at $src"
 
-python3 scripts/mkoci.py "$work/sample" app image --seed 1 >/dev/null
-python3 scripts/mkoci.py "$work/sample" multiarch index --seed 2 >/dev/null
-python3 scripts/mkoci.py "$work/sample" trivy-db artifact --seed 3 >/dev/null
-for tag in app multiarch trivy-db; do
-    skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
-        "oci:$work/sample:$tag" "docker://$source_reg/demo/$tag:v1"
+echo
+echo "== ferry pull --dry-run: what a pull would take =="
+"$ferry" pull "$work/bundle" --source "$src" --insecure --dry-run -c 100KB --no-progress
+
+# The images carried here: (path in the bundle, tag).
+images="|stable install|stable release-channel|stable security/trivy-db|2 modules/console|v1.2.0"
+echo
+echo "== ferry copy: source -> OCI layouts (the connected side) =="
+specs=()
+for item in $images; do
+    path=${item%%|*} tag=${item##*|}
+    archive=platform.tar
+    case $path in security/*) archive=security.tar ;; modules/*) archive=module-console.tar ;; esac
+    "$ferry" copy --insecure -q "$src${path:+/$path}:$tag" "oci:$work/layouts/${path:-root}:$tag"
+    specs+=("$archive=$path:$work/layouts/${path:-root}")
 done
-echo "seeded demo/app, demo/multiarch and demo/trivy-db with skopeo"
+echo "copied $(echo $images | wc -w) tags"
 
+echo
+echo "== pack into a bundle: 8 kB chunks, GOST sums (examples/pack-layouts.rs) =="
+"$pack" "$work/bundle" --chunk-size 8kB --gost "${specs[@]}"
+ls "$work/bundle" | head -n 12
+echo "... $(ls "$work/bundle" | wc -l) files"
+
+echo
+echo "== ferry ls / ferry verify =="
+"$ferry" ls "$work/bundle"
+"$ferry" verify --no-progress --gost "$work/bundle"
+(cd "$work/bundle" && sha256sum --quiet -c SHA256SUMS && rhash -c --skip-ok GOSTSUMS | tail -n 1)
+
+echo
+echo "== ferry copy: OCI layouts -> target registry (the closed side), checked by skopeo =="
 status=0
-for tag in app multiarch trivy-db; do
-    echo
-    echo "== $tag: registry -> OCI layout (the connected side) =="
-    "$ferry" copy --insecure --no-progress "$source_reg/demo/$tag:v1" "oci:$work/carry/$tag:v1"
-    echo "== $tag: OCI layout -> registry (the closed side) =="
-    "$ferry" copy --insecure --no-progress "oci:$work/carry/$tag:v1" "$target_reg/mirror/$tag:v1"
-    want=$(skopeo inspect --raw --tls-verify=false "docker://$source_reg/demo/$tag:v1" | sha256sum | cut -c1-64)
-    got=$(skopeo inspect --raw --tls-verify=false "docker://$target_reg/mirror/$tag:v1" | sha256sum | cut -c1-64)
+for item in $images; do
+    path=${item%%|*} tag=${item##*|}
+    "$ferry" copy --insecure -q "oci:$work/layouts/${path:-root}:$tag" "$target_reg/mirror${path:+/$path}:$tag"
+    want=$(skopeo inspect --raw --tls-verify=false "docker://$src${path:+/$path}:$tag" | sha256sum | cut -c1-64)
+    got=$(skopeo inspect --raw --tls-verify=false "docker://$target_reg/mirror${path:+/$path}:$tag" | sha256sum | cut -c1-64)
     if [ "$want" = "$got" ]; then
-        echo "skopeo: mirror/$tag:v1 has the source's manifest, sha256:$got"
+        echo "skopeo: mirror${path:+/$path}:$tag has the source's manifest, sha256:$got"
     else
-        echo "skopeo: mirror/$tag:v1 DIFFERS from the source ($got vs $want)" >&2
+        echo "skopeo: mirror${path:+/$path}:$tag DIFFERS from the source ($got vs $want)" >&2
         status=1
     fi
 done

@@ -63,17 +63,9 @@ pub struct PullArgs {
     /// Source repository root, e.g. registry.example.com/deckhouse/ee.
     #[arg(long, env = "FERRY_SOURCE", value_name = "HOST[:PORT]/PATH")]
     pub source: SourceRoot,
-    /// Login for the source registry.
-    #[arg(long, env = "FERRY_SOURCE_LOGIN", requires = "source_password")]
-    pub source_login: Option<String>,
-    /// Password or token for the source registry.
-    #[arg(
-        long,
-        env = "FERRY_SOURCE_PASSWORD",
-        hide_env_values = true,
-        requires = "source_login"
-    )]
-    pub source_password: Option<String>,
+    /// Credentials for the source registry.
+    #[command(flatten)]
+    pub source_login: SourceLoginArgs,
     /// License token: shortcut for login `license-token` with the token as password.
     #[arg(
         short = 'l',
@@ -195,17 +187,9 @@ pub struct CopyArgs {
     /// Where to: host[:port]/repo[:tag] or oci:<dir>[:<tag>] (the tag defaults to the source's).
     #[arg(value_name = "DST")]
     pub destination: Endpoint,
-    /// Login for the source registry.
-    #[arg(long, env = "FERRY_SOURCE_LOGIN", requires = "source_password")]
-    pub source_login: Option<String>,
-    /// Password or token for the source registry.
-    #[arg(
-        long,
-        env = "FERRY_SOURCE_PASSWORD",
-        hide_env_values = true,
-        requires = "source_login"
-    )]
-    pub source_password: Option<String>,
+    /// Credentials for the source registry.
+    #[command(flatten)]
+    pub source_login: SourceLoginArgs,
     /// Login for the destination registry.
     #[arg(
         short = 'u',
@@ -236,6 +220,23 @@ pub struct CopyArgs {
     /// for proxies that limit request bodies; default is one PUT per blob.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub upload_chunk_size: Option<u64>,
+}
+
+/// Source registry credentials (`copy` and `pull`); otherwise the docker and containers
+/// credential files are read.
+#[derive(Debug, Args)]
+pub struct SourceLoginArgs {
+    /// Login for the source registry.
+    #[arg(long, env = "FERRY_SOURCE_LOGIN", requires = "source_password")]
+    pub source_login: Option<String>,
+    /// Password or token for the source registry.
+    #[arg(
+        long,
+        env = "FERRY_SOURCE_PASSWORD",
+        hide_env_values = true,
+        requires = "source_login"
+    )]
+    pub source_password: Option<String>,
 }
 
 /// Transport options shared by the commands that talk to registries.

@@ -67,7 +67,10 @@ impl CopySettings {
             options: CopyOptions {
                 source: ClientOptions {
                     transport: transport.clone(),
-                    credential: credential(&args.source_login, &args.source_password),
+                    credential: credential(
+                        &args.source_login.source_login,
+                        &args.source_login.source_password,
+                    ),
                     ..ClientOptions::default()
                 },
                 destination: ClientOptions {
@@ -124,7 +127,10 @@ impl PullSettings {
                 username: "license-token".into(),
                 password: Secret::new(token.clone()),
             }),
-            None => credential(&args.source_login, &args.source_password),
+            None => credential(
+                &args.source_login.source_login,
+                &args.source_login.source_password,
+            ),
         };
         let request = Request {
             platform: !args.no_platform,

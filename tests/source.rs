@@ -290,6 +290,20 @@ const GATEWAY_CHANNELS: [(&str, &str); 5] = [
     ("rock-solid", "v1.0.0"),
 ];
 
+/// A module taken as its channels say: the versions they point to, every channel alias.
+fn by_channels(source: &Source, name: &str) -> Rows {
+    let channels: &[(&str, &str)] = match name {
+        "console" => &CONSOLE_CHANNELS,
+        "zerotrust" => &ZEROTRUST_CHANNELS,
+        "metrics" => &METRICS_CHANNELS,
+        "gateway" => &GATEWAY_CHANNELS,
+        other => panic!("no module {other} in the sample"),
+    };
+    let versions: BTreeSet<&str> = channels.iter().map(|(_, v)| *v).collect();
+    let versions: Vec<&str> = versions.into_iter().collect();
+    module_rows(source, name, &versions, channels, false)
+}
+
 /// Runs `ferry pull --dry-run --json` with `args` and returns its JSON.
 fn dry_run(source: &Source, home: &Path, args: &[&str]) -> Value {
     let mut cmd = ferry(home);
@@ -344,34 +358,10 @@ fn dry_run_plans_match_the_source() {
 
     // Everything, by default: the rock-solid..alpha rule, every module by its channels, security.
     let mut rows = platform_rows(&source, &platform_versions, &PLATFORM_CHANNELS);
-    rows.extend(module_rows(
-        &source,
-        "console",
-        &["v1.1.0", "v1.2.0", "v1.2.1", "v1.3.0"],
-        &CONSOLE_CHANNELS,
-        false,
-    ));
-    rows.extend(module_rows(
-        &source,
-        "zerotrust",
-        &["v0.4.0", "v0.4.2", "v0.5.0"],
-        &ZEROTRUST_CHANNELS,
-        false,
-    ));
-    rows.extend(module_rows(
-        &source,
-        "metrics",
-        &["v2.0.0", "v2.1.0"],
-        &METRICS_CHANNELS,
-        false,
-    ));
-    rows.extend(module_rows(
-        &source,
-        "gateway",
-        &["v1.0.0"],
-        &GATEWAY_CHANNELS,
-        false,
-    ));
+    rows.extend(by_channels(&source, "console"));
+    rows.extend(by_channels(&source, "zerotrust"));
+    rows.extend(by_channels(&source, "metrics"));
+    rows.extend(by_channels(&source, "gateway"));
     rows.extend(security_rows());
     check(&source, home.path(), &[], rows);
     let plan = dry_run(&source, home.path(), &["-c", "20KB"]);
@@ -481,20 +471,8 @@ fn dry_run_plans_match_the_source() {
         &[("rock-solid", "v1.1.0")],
         false,
     );
-    rows.extend(module_rows(
-        &source,
-        "zerotrust",
-        &["v0.4.0", "v0.4.2", "v0.5.0"],
-        &ZEROTRUST_CHANNELS,
-        false,
-    ));
-    rows.extend(module_rows(
-        &source,
-        "metrics",
-        &["v2.0.0", "v2.1.0"],
-        &METRICS_CHANNELS,
-        false,
-    ));
+    rows.extend(by_channels(&source, "zerotrust"));
+    rows.extend(by_channels(&source, "metrics"));
     check(
         &source,
         home.path(),
