@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::bundle::names::gostsum_name;
 use crate::bundle::sums::{hash_file, read_gostsum};
-use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError};
+use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, ImageRecord};
 use crate::digest::Sha256Hasher;
 use crate::report::{Outcome, Reporter};
 
@@ -44,8 +44,17 @@ pub async fn verify(
         let mut report = VerifyReport::default();
         check_files(&bundle, options, reporter.as_ref(), &mut report)?;
         let handle = tokio::runtime::Handle::current();
+        let mut found = Vec::new();
         for archive in &bundle.archives {
-            check_archive(archive, reporter.as_ref(), &handle, &mut report);
+            found.extend(check_archive(
+                archive,
+                reporter.as_ref(),
+                &handle,
+                &mut report,
+            ));
+        }
+        if let Some(metadata) = &bundle.metadata {
+            compare_images(&metadata.images, &found, &mut report);
         }
         Ok(report)
     })
@@ -147,18 +156,61 @@ fn check_file(
     Ok(problems)
 }
 
-/// Every blob of every layout in the archive by digest, then every tag's graph.
+/// Tags `bundle.json` lists must be in the archives with the same digest, and the other way
+/// round: `ls` and `push` trust the list.
+fn compare_images(listed: &[ImageRecord], found: &[ImageRecord], report: &mut VerifyReport) {
+    for image in listed {
+        match found
+            .iter()
+            .find(|f| f.path == image.path && f.tag == image.tag)
+        {
+            None => report.problems.push(format!(
+                "bundle.json lists {}:{} but no archive holds it",
+                display_path(&image.path),
+                image.tag
+            )),
+            Some(f) if f.digest != image.digest => report.problems.push(format!(
+                "bundle.json says {}:{} is {}, the archive holds {}",
+                display_path(&image.path),
+                image.tag,
+                image.digest,
+                f.digest
+            )),
+            Some(_) => {}
+        }
+    }
+    for image in found {
+        if !listed
+            .iter()
+            .any(|l| l.path == image.path && l.tag == image.tag)
+        {
+            report.problems.push(format!(
+                "{}:{} is in an archive but not in bundle.json",
+                display_path(&image.path),
+                image.tag
+            ));
+        }
+    }
+}
+
+fn display_path(path: &str) -> &str {
+    if path.is_empty() { "(root)" } else { path }
+}
+
+/// Every blob of every layout in the archive by digest, then every tag's graph; returns the
+/// tags whose graph is whole.
 fn check_archive(
     archive: &Archive,
     reporter: &dyn Reporter,
     handle: &tokio::runtime::Handle,
     report: &mut VerifyReport,
-) {
+) -> Vec<ImageRecord> {
+    let mut images = Vec::new();
     let layouts = match ArchiveLayouts::open(archive) {
         Ok(layouts) => layouts,
         Err(err) => {
             report.problems.push(err.to_string());
-            return;
+            return images;
         }
     };
     let blobs: Vec<(String, crate::bundle::EntryLocation)> = layouts
@@ -218,7 +270,10 @@ fn check_archive(
     for layout in &layouts.layouts {
         for descriptor in &layout.index.manifests {
             match handle.block_on(layouts.image(layout, descriptor)) {
-                Ok(Some(_)) => report.images += 1,
+                Ok(Some(image)) => {
+                    report.images += 1;
+                    images.push(image);
+                }
                 Ok(None) => report.problems.push(format!(
                     "{}: layout '{}' has an untagged entry {}",
                     archive.name, layout.path, descriptor.digest
@@ -227,6 +282,7 @@ fn check_archive(
             }
         }
     }
+    images
 }
 
 /// `…/blobs/<algorithm>/<hex>` for SHA-256: the files verify can check by name.

@@ -604,3 +604,39 @@ fn a_d8_style_bundle_lists_and_verifies() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("{} is missing", chunks[1])), "{out}");
 }
+
+#[test]
+fn verify_holds_bundle_json_to_what_the_archives_contain() {
+    let (_dir, root, install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    pack(
+        bundle.path(),
+        &[
+            ("platform.tar", "", &root),
+            ("platform.tar", "install", &install),
+        ],
+        PackOptions::default(),
+    );
+    let path = bundle.path().join("bundle.json");
+    let mut metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let images = metadata["images"].as_array_mut().unwrap();
+    assert_eq!(images.len(), 3);
+    images[0]["tag"] = "v9.9.9".into();
+    images[2]["digest"] = format!("sha256:{}", "0".repeat(64)).into();
+    std::fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
+    let (code, out) = verify(bundle.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bundle.json lists (root):v9.9.9 but no archive holds it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(root):v1.0.0 is in an archive but not in bundle.json"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bundle.json says install:v1.0.0 is sha256:0000"),
+        "{out}"
+    );
+}
