@@ -511,6 +511,43 @@ fn dry_run_plans_match_the_source() {
         rows,
     );
 
+    // The structure is data: a layout file that names one security database plans just that.
+    let layout = home.path().join("one-db.yaml");
+    let text = std::fs::read_to_string(repo_root().join("layouts/deckhouse.yaml")).unwrap();
+    let start = text.find("    - { repo: security/trivy-bdu").unwrap();
+    std::fs::write(&layout, &text[..start]).unwrap();
+    let layout_arg = layout.display().to_string();
+    check(
+        &source,
+        home.path(),
+        &["--no-platform", "--no-modules", "--layout", &layout_arg],
+        security_rows()[..1].to_vec(),
+    );
+
+    // Modules looked for elsewhere: none there is a warning, none there for -i an error.
+    let plan = dry_run(
+        &source,
+        home.path(),
+        &[&modules_only[..], &["--modules-path-suffix", "/elsewhere"]].concat(),
+    );
+    assert!(plan["images"].as_array().unwrap().is_empty(), "{plan}");
+    let mut cmd = ferry(home.path());
+    cmd.args(["pull", "-q"])
+        .arg(home.path().join("b"))
+        .arg("--source")
+        .arg(source.registry.at(ROOT));
+    cmd.args([
+        "--insecure",
+        "--dry-run",
+        "--modules-path-suffix",
+        "/elsewhere",
+        "-i",
+        "console",
+    ]);
+    let (code, _, stderr) = outcome(&mut cmd);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--modules-path-suffix"), "{stderr}");
+
     // An unknown module is a usage error that lists the catalog.
     let mut cmd = ferry(home.path());
     cmd.args(["pull", "-q"])
