@@ -8,6 +8,7 @@ pub mod digest;
 pub mod layout;
 pub mod list;
 pub mod manifest;
+pub mod parallel;
 pub mod pull;
 pub mod reference;
 pub mod registry;

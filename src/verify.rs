@@ -3,12 +3,12 @@
 //! digest, read in place through the tar index. Problems are collected, not stopped at.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::bundle::names::gostsum_name;
-use crate::bundle::sums::{hash_file, read_gostsum};
+use crate::bundle::sums::{hash_file, hash_reader, read_gostsum};
 use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, ImageRecord};
-use crate::digest::Sha256Hasher;
+use crate::parallel::try_map;
 use crate::report::{Outcome, Reporter};
 
 /// What `verify` checks beyond sizes and SHA-256.
@@ -72,30 +72,8 @@ fn check_files(
     let files: Vec<&ArchiveFile> = bundle.archives.iter().flat_map(|a| &a.files).collect();
     let total: u64 = files.iter().map(|f| f.size).sum();
     reporter.begin("checking files", files.len() as u64, total);
-    let queue = Mutex::new(files.iter());
-    let problems = Mutex::new(Vec::new());
-    let failure = Mutex::new(None);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                // The closure drops the lock before the file is hashed.
-                let next = || queue.lock().expect("queue lock").next();
-                while let Some(file) = next() {
-                    match check_file(bundle, file, options, reporter) {
-                        Ok(found) => problems.lock().expect("problems lock").extend(found),
-                        Err(err) => {
-                            failure.lock().expect("failure lock").get_or_insert(err);
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(err) = failure.into_inner().expect("failure lock") {
-        return Err(err);
-    }
-    let mut problems = problems.into_inner().expect("problems lock");
+    let found = try_map(&files, |file| check_file(bundle, file, options, reporter))?;
+    let mut problems = found.concat();
     problems.sort();
     report.files = files.len();
     report.problems.extend(problems);
@@ -227,19 +205,9 @@ fn check_archive(
     );
     for (path, location) in &blobs {
         let hex = path.rsplit('/').next().unwrap_or_default();
-        let mut hasher = Sha256Hasher::new();
-        let mut reader = layouts.index.bytes_of(*location).reader();
-        let mut buffer = vec![0u8; 1 << 20];
-        let read = loop {
-            match std::io::Read::read(&mut reader, &mut buffer) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    hasher.update(&buffer[..n]);
-                    reporter.bytes(n as u64);
-                }
-                Err(e) => break Err(e),
-            }
-        };
+        let read = hash_reader(layouts.index.bytes_of(*location).reader(), false, &|n| {
+            reporter.bytes(n)
+        });
         let place = format!(
             "{} ({})",
             archive.name,
@@ -251,14 +219,11 @@ fn check_archive(
             Err(e) => report
                 .problems
                 .push(format!("{place}: cannot read {path}: {e}")),
-            Ok(()) => {
-                let digest = hasher.finish();
-                if digest.hex() != hex {
-                    report.problems.push(format!(
-                        "{place}: {path} does not match its digest (its content hashes to {digest})"
-                    ));
-                }
-            }
+            Ok(sums) if sums.sha256 != hex => report.problems.push(format!(
+                "{place}: {path} does not match its digest (its content hashes to sha256:{})",
+                sums.sha256
+            )),
+            Ok(_) => {}
         }
         report.blobs += 1;
     }

@@ -43,6 +43,23 @@ fn pack(
     records
 }
 
+/// The root layout and the `install` one, packed into `platform.tar`.
+fn pack_platform(
+    bundle: &Path,
+    root: &Path,
+    install: &Path,
+    options: PackOptions,
+) -> Vec<ArchiveRecord> {
+    pack(
+        bundle,
+        &[
+            ("platform.tar", "", root),
+            ("platform.tar", "install", install),
+        ],
+        options,
+    )
+}
+
 /// A root layout (an image and an index) and a nested one (an artifact), written by
 /// `ferry copy` as pull writes layouts: every tag carries `ref.name` and `short_tag`.
 fn two_layouts() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -258,14 +275,7 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
         gost: true,
         force: false,
     };
-    let records = pack(
-        bundle.path(),
-        &[
-            ("platform.tar", "", &root),
-            ("platform.tar", "install", &install),
-        ],
-        options,
-    );
+    let records = pack_platform(bundle.path(), &root, &install, options);
     let chunks: Vec<String> = records[0].files.iter().map(|f| f.name.clone()).collect();
     assert!(chunks.len() >= 4, "{chunks:?}");
     let (code, out) = verify(bundle.path(), &["--gost"]);
@@ -372,14 +382,7 @@ with tarfile.open("{tar}", "w", format=tarfile.GNU_FORMAT) as t:
 fn gnu_tar_extracts_layouts_that_skopeo_and_umoci_read() {
     let (_dir, root, install) = two_layouts();
     let bundle = tempfile::tempdir().unwrap();
-    pack(
-        bundle.path(),
-        &[
-            ("platform.tar", "", &root),
-            ("platform.tar", "install", &install),
-        ],
-        PackOptions::default(),
-    );
+    pack_platform(bundle.path(), &root, &install, PackOptions::default());
     let listed = ls_json(bundle.path());
     let images = listed.as_array().unwrap();
     let keys: Vec<(String, String)> = images
@@ -609,14 +612,7 @@ fn a_d8_style_bundle_lists_and_verifies() {
 fn verify_holds_bundle_json_to_what_the_archives_contain() {
     let (_dir, root, install) = two_layouts();
     let bundle = tempfile::tempdir().unwrap();
-    pack(
-        bundle.path(),
-        &[
-            ("platform.tar", "", &root),
-            ("platform.tar", "install", &install),
-        ],
-        PackOptions::default(),
-    );
+    pack_platform(bundle.path(), &root, &install, PackOptions::default());
     let path = bundle.path().join("bundle.json");
     let mut metadata: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();

@@ -61,16 +61,24 @@ pub fn hash_file(
     gost: bool,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<FileSums, BundleError> {
+    let file = std::fs::File::open(path).map_err(io_error("cannot read", path))?;
+    hash_reader(file, gost, progress).map_err(io_error("cannot read", path))
+}
+
+/// [`hash_file`] for any byte stream (a blob inside an archive, say).
+pub fn hash_reader(
+    mut reader: impl Read,
+    gost: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<FileSums> {
     const BUFFER: usize = 1 << 20;
-    let mut file = std::fs::File::open(path).map_err(io_error("cannot read", path))?;
     let mut sha256 = Sha256Hasher::new();
     let mut streebog = gost.then(GostHasher::spawn);
     let mut size = 0;
     loop {
+        // A fresh buffer each time: the Streebog thread may still hold the last one.
         let mut buffer = BytesMut::zeroed(BUFFER);
-        let n = file
-            .read(&mut buffer)
-            .map_err(io_error("cannot read", path))?;
+        let n = reader.read(&mut buffer)?;
         if n == 0 {
             break;
         }

@@ -6,7 +6,6 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -15,6 +14,7 @@ use super::metadata::{ArchiveRecord, FileRecord};
 use super::names::{ArchiveFileName, chunk_name, gostsum_name, parse_archive_file};
 use super::{BundleError, io_error};
 use crate::digest::{GostHasher, Sha256Hasher};
+use crate::parallel::try_map;
 use crate::store::fsync_dir;
 
 /// How archives are written.
@@ -243,46 +243,17 @@ pub fn pack_archives(
     options: &PackOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Vec<ArchiveRecord>, BundleError> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(archives.len().max(1));
     let mut order: Vec<usize> = (0..archives.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(archive_size(&archives[i].1)));
-    let queue = Mutex::new(order.into_iter());
-    let results: Mutex<Vec<Option<Result<ArchiveRecord, BundleError>>>> =
-        Mutex::new((0..archives.len()).map(|_| None).collect());
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
-                    let Some(i) = queue.lock().expect("queue lock").next() else {
-                        break;
-                    };
-                    let (name, entries) = &archives[i];
-                    let result = pack_archive(dir, name, entries.clone(), options, progress);
-                    if result.is_err() {
-                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    results.lock().expect("results lock")[i] = Some(result);
-                }
-            });
-        }
-    });
-    let mut records = Vec::with_capacity(archives.len());
-    for result in results.into_inner().expect("results lock") {
-        match result {
-            Some(Ok(record)) => records.push(record),
-            Some(Err(err)) => return Err(err),
-            // Skipped because another archive failed; that failure is returned above or below.
-            None => {}
-        }
+    let packed = try_map(&order, |&i| {
+        let (name, entries) = &archives[i];
+        pack_archive(dir, name, entries.clone(), options, progress).map(|record| (i, record))
+    })?;
+    let mut records: Vec<Option<ArchiveRecord>> = archives.iter().map(|_| None).collect();
+    for (i, record) in packed {
+        records[i] = Some(record);
     }
-    Ok(records)
+    Ok(records.into_iter().flatten().collect())
 }
 
 /// The archive files (whole or chunks) of `name` already in `dir`, sorted. Leftover temp
