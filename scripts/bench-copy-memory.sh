@@ -10,24 +10,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 size_mib=${1:-1024}
 limit_kib=$((64 * 1024))
 
-scripts/dev-registry.sh install
-cargo build --release --locked -q
-ferry=$PWD/target/release/ferry
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench.XXXXXX")
-cleanup() {
-    scripts/dev-registry.sh stop "$work/a" >/dev/null 2>&1 || true
-    scripts/dev-registry.sh stop "$work/b" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
+. scripts/prelude.sh bench-copy
 echo "making a layout with one ${size_mib} MiB layer..."
 python3 scripts/mkbig.py "$work/src" big "$size_mib"
 
-a=$(scripts/dev-registry.sh start plain "$work/a" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
-b=$(scripts/dev-registry.sh start plain "$work/b" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
+start_registry a
+a=$REGISTRY
+start_registry b
+b=$REGISTRY
 echo "seeding the source registry with skopeo..."
 skopeo copy -q --preserve-digests --dest-tls-verify=false "oci:$work/src:big" "docker://$a/bench/big:v1"
 

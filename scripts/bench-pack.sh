@@ -10,12 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 total_mib=${1:-2048}
 half=$((total_mib / 2))
 
-command -v rhash >/dev/null || scripts/dev-registry.sh install
-cargo build --release --locked -q --example pack-layouts
+. scripts/prelude.sh bench-pack --example pack-layouts
 pack=$PWD/target/release/examples/pack-layouts
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-pack.XXXXXX")
-trap 'rm -rf "$work"' EXIT
 
 echo "making two layouts of ${half} MiB each (4 layers apiece)..."
 python3 scripts/mkbig.py "$work/platform" v1.0.0 "$half" --layers 4

@@ -6,24 +6,12 @@
 # layouts into a target registry and let skopeo confirm every manifest arrived byte for byte.
 # (`ferry pull` and `ferry push` proper come next; this demo then shrinks to those two.)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-scripts/dev-registry.sh install
-cargo build --release --locked -q --bin ferry --example pack-layouts
-ferry=$PWD/target/release/ferry
+. "$(dirname "${BASH_SOURCE[0]}")/prelude.sh" demo --bin ferry --example pack-layouts
 pack=$PWD/target/release/examples/pack-layouts
-export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
-cleanup() {
-    scripts/dev-registry.sh stop "$work/source" >/dev/null 2>&1 || true
-    scripts/dev-registry.sh stop "$work/target" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-source_reg=$(scripts/dev-registry.sh start plain "$work/source" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
-target_reg=$(scripts/dev-registry.sh start plain "$work/target" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
+start_registry source
+source_reg=$REGISTRY
+start_registry target
+target_reg=$REGISTRY
 echo "source registry: $source_reg   target registry: $target_reg"
 src=$(scripts/seed-source.sh "$source_reg" sample/ee | sed -n 's/^FERRY_SOURCE=//p')
 echo "seeded the sample distribution (testdata/distribution.toml) at $src"

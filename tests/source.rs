@@ -304,16 +304,27 @@ fn by_channels(source: &Source, name: &str) -> Rows {
     module_rows(source, name, &versions, channels, false)
 }
 
-/// Runs `ferry pull --dry-run --json` with `args` and returns its JSON.
-fn dry_run(source: &Source, home: &Path, args: &[&str]) -> Value {
+/// Runs `ferry pull -q --insecure --dry-run` from `root` of `registry` with `args`; returns
+/// (exit code, stdout, stderr).
+fn run_plan(registry: &Registry, root: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = ferry(home);
     cmd.args(["pull", "-q"])
         .arg(home.join("bundle"))
         .arg("--source")
-        .arg(source.registry.at(ROOT))
-        .args(["--insecure", "--dry-run", "--json"])
+        .arg(registry.at(root))
+        .args(["--insecure", "--dry-run"])
         .args(args);
-    let (code, stdout, stderr) = outcome(&mut cmd);
+    outcome(&mut cmd)
+}
+
+/// Runs `ferry pull --dry-run --json` with `args` and returns its JSON.
+fn dry_run(source: &Source, home: &Path, args: &[&str]) -> Value {
+    let (code, stdout, stderr) = run_plan(
+        &source.registry,
+        ROOT,
+        home,
+        &[&["--json"][..], args].concat(),
+    );
     assert_eq!(code, 0, "{args:?}: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -531,31 +542,17 @@ fn dry_run_plans_match_the_source() {
         &[&modules_only[..], &["--modules-path-suffix", "/elsewhere"]].concat(),
     );
     assert!(plan["images"].as_array().unwrap().is_empty(), "{plan}");
-    let mut cmd = ferry(home.path());
-    cmd.args(["pull", "-q"])
-        .arg(home.path().join("b"))
-        .arg("--source")
-        .arg(source.registry.at(ROOT));
-    cmd.args([
-        "--insecure",
-        "--dry-run",
-        "--modules-path-suffix",
-        "/elsewhere",
-        "-i",
-        "console",
-    ]);
-    let (code, _, stderr) = outcome(&mut cmd);
+    let (code, _, stderr) = run_plan(
+        &source.registry,
+        ROOT,
+        home.path(),
+        &["--modules-path-suffix", "/elsewhere", "-i", "console"],
+    );
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--modules-path-suffix"), "{stderr}");
 
     // An unknown module is a usage error that lists the catalog.
-    let mut cmd = ferry(home.path());
-    cmd.args(["pull", "-q"])
-        .arg(home.path().join("b"))
-        .arg("--source")
-        .arg(source.registry.at(ROOT))
-        .args(["--insecure", "--dry-run", "-i", "nosuch"]);
-    let (code, _, stderr) = outcome(&mut cmd);
+    let (code, _, stderr) = run_plan(&source.registry, ROOT, home.path(), &["-i", "nosuch"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("'nosuch'") && stderr.contains("console, gateway, metrics, zerotrust"),
@@ -563,13 +560,7 @@ fn dry_run_plans_match_the_source() {
     );
 
     // The human plan names every archive and the totals.
-    let mut cmd = ferry(home.path());
-    cmd.args(["pull", "-q"])
-        .arg(home.path().join("b"))
-        .arg("--source")
-        .arg(source.registry.at(ROOT))
-        .args(["--insecure", "--dry-run", "-c", "1"]);
-    let (code, stdout, stderr) = outcome(&mut cmd);
+    let (code, stdout, stderr) = run_plan(&source.registry, ROOT, home.path(), &["-c", "1"]);
     assert_eq!(code, 0, "{stderr}");
     for needle in [
         "platform.tar",
@@ -581,23 +572,17 @@ fn dry_run_plans_match_the_source() {
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");
     }
-    assert!(!home.path().join("b").exists(), "a dry run writes nothing");
+    assert!(
+        !home.path().join("bundle").exists(),
+        "a dry run writes nothing"
+    );
 }
 
 #[test]
 fn a_suspended_channel_stops_the_platform_but_not_the_rest() {
     let source = Source::seeded("paused/ee", &["--suspend", "stable"]);
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let mut cmd = ferry(home.path());
-        cmd.args(["pull", "-q"])
-            .arg(home.path().join("b"))
-            .arg("--source")
-            .arg(source.registry.at("paused/ee"))
-            .args(["--insecure", "--dry-run"])
-            .args(args);
-        outcome(&mut cmd)
-    };
+    let run = |args: &[&str]| run_plan(&source.registry, "paused/ee", home.path(), args);
     let (code, _, stderr) = run(&[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
