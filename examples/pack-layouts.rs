@@ -10,13 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
 
 use ferry::bundle::BundleMetadata;
-use ferry::bundle::writer::{PackEntry, PackOptions, layout_entries, pack_archives};
+use ferry::bundle::pack::{PackEntry, PackOptions, layout_entries, pack_archives};
 
 #[derive(Parser)]
 struct Args {
@@ -56,17 +55,10 @@ fn main() -> anyhow::Result<()> {
         gost: args.gost,
         force: args.force,
     };
-    let written = AtomicU64::new(0);
     let started = Instant::now();
-    let records = pack_archives(
-        &args.bundle,
-        archives.into_iter().collect(),
-        &options,
-        &|n| {
-            written.fetch_add(n, Ordering::Relaxed);
-        },
-    )?;
+    let records = pack_archives(&args.bundle, archives.into_iter().collect(), &options)?;
     let seconds = started.elapsed().as_secs_f64();
+    let bytes: u64 = records.iter().map(|r| r.size()).sum();
     // Pull knows its images from the plan; here they are read back from what was packed.
     let runtime = tokio::runtime::Runtime::new()?;
     let images = runtime.block_on(ferry::list::packed_images(&args.bundle, &records))?;
@@ -77,7 +69,6 @@ fn main() -> anyhow::Result<()> {
         images,
     )
     .seal(&args.bundle)?;
-    let bytes = written.load(Ordering::Relaxed);
     println!(
         "packed {bytes} bytes in {seconds:.2} s ({:.0} MB/s)",
         bytes as f64 / seconds / 1e6

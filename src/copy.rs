@@ -410,12 +410,17 @@ async fn fetch_into(
     blob: &Descriptor,
     progress: &ProgressFn,
 ) -> Result<(), CopyError> {
-    let writer = store.writer(&blob.digest, blob.size).await?;
+    let mut writer = store.writer(&blob.digest, blob.size).await?;
     match src {
         Source::Registry { client, reference } => {
+            let repository = &reference.repository;
             client
-                .download_blob(&reference.repository, blob, writer, progress)
+                .download_blob(repository, blob, &mut writer, progress)
                 .await?;
+            writer
+                .commit()
+                .await
+                .map_err(|e| client.blob_error(repository, e))?;
         }
         Source::Layout(layout) => {
             let path = layout.store().path(&blob.digest);

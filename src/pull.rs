@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bundle::metadata::{ImageRecord, sort_images};
-use crate::bundle::writer::tar_size;
+use crate::bundle::plan::tar_size;
 use crate::registry::RegistryClient;
 use crate::report::Reporter;
 use crate::settings::PullSettings;

@@ -6,6 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Called with the number of bytes that just moved; drives progress bars.
+pub type ProgressFn = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
 /// How a transferred item ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -149,6 +149,32 @@ impl BlobStore {
     }
 }
 
+/// Where a download puts a blob's bytes, in order: a blob file of a store, or the blob's place
+/// inside an archive. The sink hashes what it is given; whoever opened it checks the digest
+/// when the bytes are all there.
+pub trait BlobSink: Send {
+    /// Bytes already in place: where a resumed download starts.
+    fn offset(&self) -> u64;
+    /// Appends bytes; more than the blob's size is an error.
+    fn write(&mut self, bytes: &[u8]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets everything written (the server ignored a `Range` request).
+    fn restart(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl BlobSink for BlobWriter {
+    fn offset(&self) -> u64 {
+        BlobWriter::offset(self)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        BlobWriter::write(self, bytes).await
+    }
+
+    async fn restart(&mut self) -> Result<(), StoreError> {
+        BlobWriter::restart(self).await
+    }
+}
+
 /// Writes one blob: hashes every byte on the way to disk and publishes the file under its
 /// digest only when [`BlobWriter::commit`] has checked size and digest.
 pub struct BlobWriter {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use ferry::bundle::writer::{
+use ferry::bundle::pack::{
     PackEntry, PackOptions, PackSource, archive_size, layout_entries, pack_archive, pack_archives,
 };
 use ferry::bundle::{Archive, ArchiveRecord, BundleError, BundleMetadata, TarIndex};
@@ -27,7 +27,7 @@ fn pack(
             None => archives.push((archive.to_string(), entries)),
         }
     }
-    let records = pack_archives(bundle, archives, &options, &|_| {}).unwrap();
+    let records = pack_archives(bundle, archives, &options).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let images = runtime
         .block_on(ferry::list::packed_images(bundle, &records))
@@ -147,7 +147,7 @@ proptest! {
             })
             .collect();
         let options = PackOptions { chunk_size: chunk, gost: false, force: false };
-        let record = pack_archive(dir.path(), "t.tar", entries.clone(), &options, &|_| {}).unwrap();
+        let record = pack_archive(dir.path(), "t.tar", entries.clone(), &options).unwrap();
         prop_assert_eq!(record.size(), archive_size(&entries));
         if chunk > 0 {
             let (last, full) = record.files.split_last().unwrap();
@@ -450,22 +450,9 @@ fn repacking_needs_force_and_then_removes_stale_chunks() {
         force: false,
     };
     let entries = layout_entries(&root, "").unwrap();
-    let first = pack_archive(
-        bundle.path(),
-        "platform.tar",
-        entries.clone(),
-        &small,
-        &|_| {},
-    )
-    .unwrap();
+    let first = pack_archive(bundle.path(), "platform.tar", entries.clone(), &small).unwrap();
     assert!(first.files.len() > 3);
-    match pack_archive(
-        bundle.path(),
-        "platform.tar",
-        entries.clone(),
-        &small,
-        &|_| {},
-    ) {
+    match pack_archive(bundle.path(), "platform.tar", entries.clone(), &small) {
         Err(BundleError::Exists { path }) => assert!(path.ends_with(&first.files[0].name)),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -475,7 +462,7 @@ fn repacking_needs_force_and_then_removes_stale_chunks() {
         gost: false,
         force: true,
     };
-    let second = pack_archive(bundle.path(), "platform.tar", entries, &big, &|_| {}).unwrap();
+    let second = pack_archive(bundle.path(), "platform.tar", entries, &big).unwrap();
     assert!(second.files.len() < first.files.len());
     let mut expected: Vec<String> = second.files.iter().map(|f| f.name.clone()).collect();
     expected.push("unrelated.txt".into());

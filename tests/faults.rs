@@ -151,11 +151,12 @@ async fn a_token_that_expires_early_is_refreshed() {
     let store = BlobStore::new(store_dir.path());
     let progress: ferry::registry::ProgressFn = std::sync::Arc::new(|_| {});
     for blob in manifest.references().unwrap().blobs {
-        let writer = store.writer(&blob.digest, blob.size).await.unwrap();
+        let mut writer = store.writer(&blob.digest, blob.size).await.unwrap();
         client
-            .download_blob("src/img", &blob, writer, &progress)
+            .download_blob("src/img", &blob, &mut writer, &progress)
             .await
             .unwrap();
+        writer.commit().await.unwrap();
         assert!(store.contains(&blob.digest, blob.size).await);
     }
     assert!(

@@ -48,6 +48,19 @@ pub struct ArchiveRecord {
     pub name: String,
     /// Its files in order; concatenated they are the tar.
     pub files: Vec<FileRecord>,
+    /// Every blob and manifest it holds, each once, sorted by digest (absent in bundles of
+    /// ferry before 0.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<BlobRecord>,
+}
+
+/// A blob or manifest an archive holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
 }
 
 impl ArchiveRecord {

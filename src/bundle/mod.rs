@@ -2,10 +2,13 @@
 //! chunks, checksum files and `bundle.json`. Everything here is offline: it reads and writes
 //! files, never the network.
 
+pub mod fill;
 pub mod index;
 pub mod layouts;
 pub mod metadata;
 pub mod names;
+pub mod pack;
+pub mod plan;
 pub mod reader;
 pub mod sums;
 pub mod writer;
@@ -17,9 +20,10 @@ use crate::manifest::ManifestError;
 
 pub use index::{EntryLocation, TarIndex};
 pub use layouts::{ArchiveLayouts, BundleLayout};
-pub use metadata::{ArchiveRecord, BundleMetadata, FileRecord, ImageRecord};
+pub use metadata::{ArchiveRecord, BlobRecord, BundleMetadata, FileRecord, ImageRecord};
+pub use plan::{ArchivePlan, EntryContent};
 pub use reader::{Archive, ArchiveFile, Bundle};
-pub use writer::{PackEntry, PackOptions, PackSource, pack_archive};
+pub use writer::ArchiveWriter;
 
 /// What can go wrong with a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +102,15 @@ pub enum BundleError {
         /// The blob.
         digest: Digest,
     },
+    /// A blob was asked of a local source that does not hold it.
+    #[error("no local copy of blob {digest}")]
+    BlobUnavailable {
+        /// The blob.
+        digest: Digest,
+    },
+    /// A blob's bytes do not check out.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// An archive file would overwrite one that is already there.
     #[error("{} already exists", path.display())]
     Exists {

@@ -1,303 +1,585 @@
-//! Packs OCI layouts into one archive: a deterministic tar stream cut into chunk files of an
-//! exact size, each hashed (SHA-256 inline, Streebog-256 on a thread of its own) while it is
-//! written, so the output is never read back. Files appear under their final names only when
-//! the whole archive is complete.
+//! Writes archives laid out by [`ArchivePlan`]s. Every file (a whole tar or a chunk) is created
+//! under a temporary name in the work directory at its full size; headers and generated entries
+//! are written at once; blob data arrives later, in any order, through [`EntrySink`]s. A pool of
+//! sealers (one per core) hashes each file in order as its bytes fall into place (SHA-256 and,
+//! when asked, Streebog-256), syncs it and renames it into the bundle directory as soon as it is
+//! complete, so hashing overlaps the downloads and no file is ever read back afterwards.
 
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
-use bytes::Bytes;
+use sha2::Digest as _;
 
-use super::index::check_entry_path;
 use super::metadata::{ArchiveRecord, FileRecord};
-use super::names::{ArchiveFileName, chunk_name, gostsum_name, parse_archive_file};
+use super::names::gostsum_name;
+use super::plan::{ArchivePlan, EntryContent};
 use super::{BundleError, io_error};
-use crate::digest::{GostHasher, Sha256Hasher};
-use crate::parallel::try_map;
-use crate::store::fsync_dir;
+use crate::digest::{Digest, Sha256Hasher};
+use crate::store::{BlobSink, StoreError, fsync_dir};
 
-/// How archives are written.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PackOptions {
-    /// Cut the archive into chunks of exactly this many bytes (the last one shorter); 0 writes
-    /// one `.tar` file.
-    pub chunk_size: u64,
-    /// Also write a `.gostsum` (Streebog-256) beside every file.
-    pub gost: bool,
-    /// Replace files of the same archive left by an earlier bundle, removing stale chunks.
-    pub force: bool,
-}
+/// Suffix of files still being written.
+pub const TEMP_SUFFIX: &str = ".ferry-tmp";
 
-/// Where an entry's bytes come from.
-#[derive(Debug, Clone)]
-pub enum PackSource {
-    /// Small generated content (`index.json`, `oci-layout`).
-    Bytes(Vec<u8>),
-    /// A file on disk of a known size (a blob in a store or layout).
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Its size; a file of another size fails the pack.
-        size: u64,
-    },
-}
+/// Bytes gathered before one positioned write (and one hop to a blocking thread).
+const WRITE_BUFFER: usize = 1 << 20;
 
-/// One file of an archive.
-#[derive(Debug, Clone)]
-pub struct PackEntry {
-    /// Its path inside the archive (`/`-separated, relative).
-    pub path: String,
-    /// Its content.
-    pub source: PackSource,
-}
+/// Bytes a sealer reads at a time.
+const READ_BUFFER: usize = 1 << 20;
 
-impl PackEntry {
-    /// The entry's size in bytes.
-    pub fn size(&self) -> u64 {
-        match &self.source {
-            PackSource::Bytes(bytes) => bytes.len() as u64,
-            PackSource::File { size, .. } => *size,
-        }
-    }
-}
+/// Told about every file just before it is renamed into the bundle directory, so a journal
+/// can record it; an error stops the file from being published.
+pub type SealHook = Arc<dyn Fn(&str, &FileRecord) -> std::io::Result<()> + Send + Sync>;
 
-/// The tar's own bytes for `entries`: a header per entry (two for names over 100 bytes),
-/// data padded to 512, and the two zero blocks at the end. Used to plan sizes before packing.
-pub fn archive_size(entries: &[PackEntry]) -> u64 {
-    tar_size(entries.iter().map(|e| (e.path.len(), e.size())))
-}
+/// Told how far a blob's bytes have been written, every few MiB, so a journal can resume it.
+pub type CheckpointHook = Arc<dyn Fn(&Digest, u64) + Send + Sync>;
 
-/// [`archive_size`] from (path length, data size) pairs.
-pub fn tar_size(entries: impl IntoIterator<Item = (usize, u64)>) -> u64 {
-    let padded = |n: u64| n.div_ceil(512) * 512;
-    let mut total = 1024;
-    for (path_len, size) in entries {
-        total += 512 + padded(size);
-        if path_len > 100 {
-            total += 512 + padded(path_len as u64 + 1);
-        }
-    }
-    total
-}
-
-/// The entries of the OCI layout in `dir`, placed under `prefix` in the archive ("" for the
-/// archive root): `oci-layout`, `index.json` and every file under `blobs/`. Nested layouts
-/// and partial downloads are left out.
-pub fn layout_entries(dir: &Path, prefix: &str) -> Result<Vec<PackEntry>, BundleError> {
-    let under = |name: &str| {
-        if prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}/{name}", prefix.trim_end_matches('/'))
-        }
-    };
-    let mut entries = Vec::new();
-    for name in ["oci-layout", "index.json"] {
-        let path = dir.join(name);
-        let meta = std::fs::metadata(&path).map_err(io_error("cannot read", &path))?;
-        entries.push(PackEntry {
-            path: under(name),
-            source: PackSource::File {
-                path,
-                size: meta.len(),
-            },
-        });
-    }
-    let blobs = dir.join("blobs");
-    let algorithms = std::fs::read_dir(&blobs).map_err(io_error("cannot list", &blobs))?;
-    for algorithm in algorithms {
-        let algorithm = algorithm.map_err(io_error("cannot list", &blobs))?;
-        let alg_name = algorithm.file_name().to_string_lossy().into_owned();
-        if !algorithm.path().is_dir() {
-            continue;
-        }
-        let files = std::fs::read_dir(algorithm.path())
-            .map_err(io_error("cannot list", algorithm.path()))?;
-        for file in files {
-            let file = file.map_err(io_error("cannot list", algorithm.path()))?;
-            let meta = file
-                .metadata()
-                .map_err(io_error("cannot read", file.path()))?;
-            if !meta.is_file() {
-                continue;
-            }
-            entries.push(PackEntry {
-                path: under(&format!(
-                    "blobs/{alg_name}/{}",
-                    file.file_name().to_string_lossy()
-                )),
-                source: PackSource::File {
-                    path: file.path(),
-                    size: meta.len(),
-                },
-            });
-        }
-    }
-    Ok(entries)
-}
-
-/// Writes `name` (e.g. `platform.tar`) into `dir` from `entries`, sorted bytewise by path.
-/// `progress` hears every byte written. Returns the files written, in order, with their sums.
-pub fn pack_archive(
-    dir: &Path,
-    name: &str,
-    mut entries: Vec<PackEntry>,
-    options: &PackOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<ArchiveRecord, BundleError> {
-    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    for pair in entries.windows(2) {
-        if pair[0].path == pair[1].path {
-            return Err(BundleError::UnsafeEntry {
-                archive: name.to_string(),
-                entry: pair[0].path.clone(),
-                reason: "the path appears twice",
-            });
-        }
-    }
-    for entry in &entries {
-        check_entry_path(&entry.path).map_err(|reason| BundleError::UnsafeEntry {
-            archive: name.to_string(),
-            entry: entry.path.clone(),
-            reason,
-        })?;
-    }
-    let earlier = existing_files(dir, name)?;
-    if !options.force
-        && let Some(first) = earlier.first()
-    {
-        return Err(BundleError::Exists {
-            path: dir.join(first),
-        });
-    }
-
-    let sink = ChunkSink::new(dir, name, options, progress);
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, sink));
-    tar.follow_symlinks(false);
-    for entry in &entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(entry.size());
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        let data: Box<dyn Read> = match &entry.source {
-            PackSource::Bytes(bytes) => Box::new(bytes.as_slice()),
-            PackSource::File { path, size } => Box::new(ExactFile {
-                file: File::open(path).map_err(io_error("cannot read", path))?,
-                path: path.clone(),
-                remaining: *size,
-            }),
-        };
-        tar.append_data(&mut header, &entry.path, data)
-            .map_err(|e| write_error(dir, name, e))?;
-    }
-    let buffered = tar.into_inner().map_err(|e| write_error(dir, name, e))?;
-    let sink = buffered
-        .into_inner()
-        .map_err(|e| write_error(dir, name, e.into_error()))?;
-    let finished = sink.finish()?;
-
-    // Stale files of an earlier, bigger bundle go first: a crash after this point leaves fewer
-    // files, never a mix that looks like one archive.
-    let fresh: Vec<&str> = finished.iter().map(|f| f.record.name.as_str()).collect();
-    for old in earlier.iter().filter(|old| !fresh.contains(&old.as_str())) {
-        remove_if_present(&dir.join(old))?;
-        remove_if_present(&dir.join(gostsum_name(old)))?;
-    }
-    let mut files = Vec::with_capacity(finished.len());
-    for done in finished {
-        let target = dir.join(&done.record.name);
-        let sum_path = dir.join(gostsum_name(&done.record.name));
-        match &done.record.gost {
-            Some(gost) => {
-                let temp = temp_name(&sum_path);
-                std::fs::write(&temp, gost).map_err(io_error("cannot write", &temp))?;
-                File::open(&temp)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_error("cannot sync", &temp))?;
-                std::fs::rename(&done.temp, &target).map_err(io_error("cannot rename", &target))?;
-                std::fs::rename(&temp, &sum_path).map_err(io_error("cannot rename", &sum_path))?;
-            }
-            None => {
-                std::fs::rename(&done.temp, &target).map_err(io_error("cannot rename", &target))?;
-                remove_if_present(&sum_path)?;
-            }
-        }
-        files.push(done.record);
-    }
-    fsync_dir(dir).map_err(io_error("cannot sync", dir))?;
-    Ok(ArchiveRecord {
-        name: name.to_string(),
-        files,
-    })
-}
-
-/// Packs several archives at once, up to one per core, biggest first, so Streebog keeps every
-/// core busy. Results come back in the order given.
-pub fn pack_archives(
-    dir: &Path,
-    archives: Vec<(String, Vec<PackEntry>)>,
-    options: &PackOptions,
-    progress: &(dyn Fn(u64) + Sync),
-) -> Result<Vec<ArchiveRecord>, BundleError> {
-    let mut order: Vec<usize> = (0..archives.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(archive_size(&archives[i].1)));
-    let packed = try_map(&order, |&i| {
-        let (name, entries) = &archives[i];
-        pack_archive(dir, name, entries.clone(), options, progress).map(|record| (i, record))
-    })?;
-    let mut records: Vec<Option<ArchiveRecord>> = archives.iter().map(|_| None).collect();
-    for (i, record) in packed {
-        records[i] = Some(record);
-    }
-    Ok(records.into_iter().flatten().collect())
-}
-
-/// The archive files (whole or chunks) of `name` already in `dir`, sorted. Leftover temp
-/// files of a crashed run are removed on the way.
-fn existing_files(dir: &Path, name: &str) -> Result<Vec<String>, BundleError> {
-    let listing = match std::fs::read_dir(dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(io_error("cannot list", dir)(e)),
-    };
-    let mut found = Vec::new();
-    for item in listing {
-        let item = item.map_err(io_error("cannot list", dir))?;
-        let file = item.file_name().to_string_lossy().into_owned();
-        if file.starts_with(name) && file.ends_with(TEMP_SUFFIX) {
-            remove_if_present(&item.path())?;
-            continue;
-        }
-        let ours = match parse_archive_file(&file) {
-            Some(ArchiveFileName::Whole(archive)) | Some(ArchiveFileName::Chunk(archive, _)) => {
-                archive == name
-            }
-            None => false,
-        };
-        if ours {
-            found.push(file);
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-const TEMP_SUFFIX: &str = ".ferry-tmp";
-
-fn temp_name(path: &Path) -> PathBuf {
+/// `path` with [`TEMP_SUFFIX`] appended.
+pub fn temp_name(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(TEMP_SUFFIX);
     PathBuf::from(name)
 }
 
-fn remove_if_present(path: &Path) -> Result<(), BundleError> {
+/// One file of an archive while the archive is being written.
+struct Slot {
+    temp: PathBuf,
+    handle: Option<Arc<File>>,
+    record: Option<FileRecord>,
+}
+
+struct State {
+    /// Per archive and entry: are its bytes in place?
+    done: Vec<Vec<bool>>,
+    /// Per archive: the first entry not done. Every byte before its data is final.
+    cursor: Vec<usize>,
+    slots: Vec<Vec<Slot>>,
+    stopping: bool,
+    error: Option<BundleError>,
+}
+
+struct Shared {
+    bundle_dir: PathBuf,
+    plans: Vec<ArchivePlan>,
+    gost: bool,
+    state: Mutex<State>,
+    changed: Condvar,
+    queue: Mutex<VecDeque<(usize, usize)>>,
+    on_sealed: Option<SealHook>,
+}
+
+/// Archives being written into a bundle directory.
+pub struct ArchiveWriter {
+    shared: Arc<Shared>,
+    sealers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// How the writer works.
+#[derive(Clone, Default)]
+pub struct WriterOptions {
+    /// Also compute Streebog-256 and write a `.gostsum` beside every file.
+    pub gost: bool,
+    /// Files sealed by an earlier run, by name: they are not written again. When one of them
+    /// is still under its temporary name (the run stopped between journal and rename), it is
+    /// published now.
+    pub sealed: HashMap<String, FileRecord>,
+    /// Called for every file before its rename.
+    pub on_sealed: Option<SealHook>,
+}
+
+impl ArchiveWriter {
+    /// Creates (or, resuming, reopens) the temporary files of `plans` in `work_dir` and writes
+    /// what is known up front: headers, `oci-layout`, `index.json`, manifests. Blocking.
+    pub fn open(
+        bundle_dir: &Path,
+        work_dir: &Path,
+        plans: Vec<ArchivePlan>,
+        options: WriterOptions,
+    ) -> Result<ArchiveWriter, BundleError> {
+        for dir in [bundle_dir, work_dir] {
+            std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+        }
+        let mut slots = Vec::with_capacity(plans.len());
+        for plan in &plans {
+            let mut files = Vec::with_capacity(plan.files.len());
+            for file in &plan.files {
+                let temp = temp_name(&work_dir.join(&file.name));
+                let slot = match options.sealed.get(&file.name) {
+                    Some(record) => {
+                        if temp.exists() {
+                            publish(bundle_dir, &temp, record)?;
+                        }
+                        Slot {
+                            temp,
+                            handle: None,
+                            record: Some(record.clone()),
+                        }
+                    }
+                    None => {
+                        let handle = std::fs::OpenOptions::new()
+                            .read(true)
+                            .write(true)
+                            .create(true)
+                            .truncate(false)
+                            .open(&temp)
+                            .map_err(io_error("cannot create", &temp))?;
+                        handle
+                            .set_len(file.size)
+                            .map_err(io_error("cannot size", &temp))?;
+                        Slot {
+                            temp,
+                            handle: Some(Arc::new(handle)),
+                            record: None,
+                        }
+                    }
+                };
+                files.push(slot);
+            }
+            slots.push(files);
+        }
+        let done: Vec<Vec<bool>> = plans
+            .iter()
+            .map(|p| {
+                p.entries
+                    .iter()
+                    .map(|e| matches!(e.content, EntryContent::Bytes(_)))
+                    .collect()
+            })
+            .collect();
+        let mut queue: Vec<(u64, usize, usize)> = Vec::new();
+        for (a, plan) in plans.iter().enumerate() {
+            for (f, file) in plan.files.iter().enumerate() {
+                if slots[a][f].record.is_none() {
+                    queue.push((file.start, a, f));
+                }
+            }
+        }
+        queue.sort();
+        let shared = Arc::new(Shared {
+            bundle_dir: bundle_dir.to_path_buf(),
+            gost: options.gost,
+            state: Mutex::new(State {
+                cursor: vec![0; plans.len()],
+                done,
+                slots,
+                stopping: false,
+                error: None,
+            }),
+            changed: Condvar::new(),
+            queue: Mutex::new(queue.into_iter().map(|(_, a, f)| (a, f)).collect()),
+            on_sealed: options.on_sealed,
+            plans,
+        });
+        for (a, plan) in shared.plans.iter().enumerate() {
+            plan.fixed_bytes(|offset, bytes| shared.write_at(a, offset, bytes, true))
+                .map_err(|e| BundleError::Io {
+                    action: "cannot write",
+                    path: work_dir.join(&plan.name),
+                    source: e,
+                })?;
+        }
+        shared.advance_all();
+        Ok(ArchiveWriter {
+            shared,
+            sealers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The archives being written.
+    pub fn plans(&self) -> &[ArchivePlan] {
+        &self.shared.plans
+    }
+
+    /// Starts the sealers: one thread per core, each taking the next unsealed file in offset
+    /// order and hashing it as its bytes arrive.
+    pub fn start_sealing(&self) {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut sealers = self.sealers.lock().expect("sealers lock");
+        for i in 0..workers {
+            let shared = self.shared.clone();
+            sealers.push(
+                std::thread::Builder::new()
+                    .name(format!("ferry-seal-{i}"))
+                    .spawn(move || shared.seal_loop())
+                    .expect("spawning a sealer thread"),
+            );
+        }
+    }
+
+    /// Re-hashes the first `len` bytes of a blob entry where they lie (resuming: what an
+    /// earlier run wrote) and returns the hasher.
+    async fn rehash(
+        &self,
+        archive: usize,
+        entry: usize,
+        len: u64,
+    ) -> Result<Sha256Hasher, BundleError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let offset = shared.plans[archive].entries[entry].data_offset;
+            let mut hasher = Sha256Hasher::new();
+            shared.read_range(archive, offset, len, |bytes| {
+                hasher.update(bytes);
+                Ok(())
+            })?;
+            Ok(hasher)
+        })
+        .await
+        .expect("a hashing task does not panic")
+    }
+
+    /// Re-hashes an entry's bytes where they lie and says whether they match its digest
+    /// (resuming: the journal said it was done).
+    pub async fn entry_is_intact(&self, archive: usize, entry: usize) -> Result<bool, BundleError> {
+        let EntryContent::Blob { digest, size } =
+            &self.shared.plans[archive].entries[entry].content
+        else {
+            return Ok(true);
+        };
+        Ok(self.rehash(archive, entry, *size).await?.finish() == *digest)
+    }
+
+    /// Copies the bytes of one entry to another holding the same blob.
+    pub async fn copy_entry(
+        &self,
+        from: (usize, usize),
+        to: (usize, usize),
+    ) -> Result<(), BundleError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let source = &shared.plans[from.0].entries[from.1];
+            let target = shared.plans[to.0].entries[to.1].data_offset;
+            let archive = shared.bundle_dir.join(&shared.plans[to.0].name);
+            let mut at = 0;
+            shared.read_range(from.0, source.data_offset, source.size(), |bytes| {
+                shared
+                    .write_at(to.0, target + at, bytes, false)
+                    .map_err(io_error("cannot write", &archive))?;
+                at += bytes.len() as u64;
+                Ok(())
+            })
+        })
+        .await
+        .expect("a copy task does not panic")
+    }
+
+    /// Opens a sink for a blob entry. With `resume_at` > 0 the bytes already there are
+    /// re-hashed and writing continues after them.
+    pub async fn sink(
+        &self,
+        archive: usize,
+        entry: usize,
+        resume_at: u64,
+        checkpoint: Option<CheckpointHook>,
+    ) -> Result<EntrySink, BundleError> {
+        let planned = &self.shared.plans[archive].entries[entry];
+        let EntryContent::Blob { digest, size } = &planned.content else {
+            panic!("only blob entries are filled through a sink");
+        };
+        let resume_at = resume_at.min(*size);
+        let hasher = self.rehash(archive, entry, resume_at).await?;
+        Ok(EntrySink {
+            shared: self.shared.clone(),
+            archive,
+            data_offset: planned.data_offset,
+            digest: digest.clone(),
+            size: *size,
+            written: resume_at,
+            buffer: Vec::with_capacity(WRITE_BUFFER),
+            hasher: Some(hasher),
+            checkpoint,
+            checkpointed: resume_at,
+        })
+    }
+
+    /// Marks an entry's bytes as in place, letting the sealers go past it.
+    pub fn complete(&self, archive: usize, entry: usize) {
+        let mut state = self.shared.lock();
+        state.done[archive][entry] = true;
+        Shared::advance(&mut state, archive);
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+
+    /// The first error a sealer met, as text (the error itself is returned by `finish`).
+    pub fn failure(&self) -> Option<String> {
+        self.shared.lock().error.as_ref().map(|e| e.to_string())
+    }
+
+    /// Waits until every file is sealed and returns the archives' records, in plan order.
+    /// Blocking.
+    pub fn finish(self) -> Result<Vec<ArchiveRecord>, BundleError> {
+        {
+            let mut state = self.shared.lock();
+            loop {
+                if let Some(error) = state.error.take() {
+                    state.stopping = true;
+                    drop(state);
+                    self.shared.changed.notify_all();
+                    return Err(error);
+                }
+                if state.slots.iter().flatten().all(|s| s.record.is_some()) {
+                    break;
+                }
+                state = self.shared.changed.wait(state).expect("writer state lock");
+            }
+        }
+        fsync_dir(&self.shared.bundle_dir)
+            .map_err(io_error("cannot sync", &self.shared.bundle_dir))?;
+        let state = self.shared.lock();
+        Ok(self
+            .shared
+            .plans
+            .iter()
+            .zip(&state.slots)
+            .map(|(plan, slots)| ArchiveRecord {
+                name: plan.name.clone(),
+                files: slots
+                    .iter()
+                    .map(|s| s.record.clone().expect("every file is sealed"))
+                    .collect(),
+                blobs: plan.blobs(),
+            })
+            .collect())
+    }
+
+    /// Stops the sealers; files not sealed stay under their temporary names.
+    pub fn stop(&self) {
+        self.shared.lock().stopping = true;
+        self.shared.changed.notify_all();
+        for sealer in self.sealers.lock().expect("sealers lock").drain(..) {
+            let _ = sealer.join();
+        }
+    }
+}
+
+impl Drop for ArchiveWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("writer state lock")
+    }
+
+    fn advance_all(&self) {
+        let mut state = self.lock();
+        for a in 0..self.plans.len() {
+            Self::advance(&mut state, a);
+        }
+    }
+
+    fn advance(state: &mut State, archive: usize) {
+        let done = &state.done[archive];
+        let mut cursor = state.cursor[archive];
+        while cursor < done.len() && done[cursor] {
+            cursor += 1;
+        }
+        state.cursor[archive] = cursor;
+    }
+
+    /// Bytes of file `file` of `archive` that are final, counted from its start.
+    fn ready(&self, state: &State, archive: usize, file: usize) -> u64 {
+        let plan = &self.plans[archive];
+        let cursor = state.cursor[archive];
+        let prefix = plan
+            .entries
+            .get(cursor)
+            .map_or(plan.size, |e| e.data_offset);
+        let f = &plan.files[file];
+        prefix.saturating_sub(f.start).min(f.size)
+    }
+
+    fn handle(&self, archive: usize, file: usize) -> std::io::Result<Arc<File>> {
+        let state = self.lock();
+        state.slots[archive][file].handle.clone().ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{} is already sealed",
+                self.plans[archive].files[file].name
+            ))
+        })
+    }
+
+    /// Writes `bytes` at archive offset `offset`, across files. `fixed` skips sealed files
+    /// (writing the known bytes of a resumed run).
+    fn write_at(
+        &self,
+        archive: usize,
+        offset: u64,
+        bytes: &[u8],
+        fixed: bool,
+    ) -> std::io::Result<()> {
+        let plan = &self.plans[archive];
+        for range in plan.ranges(offset, bytes.len() as u64) {
+            let part = &bytes[range.skip as usize..(range.skip + range.len) as usize];
+            let handle = match self.handle(archive, range.file) {
+                Ok(handle) => handle,
+                Err(_) if fixed => continue,
+                Err(e) => return Err(e),
+            };
+            handle.write_all_at(part, range.offset)?;
+        }
+        Ok(())
+    }
+
+    /// Reads archive bytes `offset..offset + len` in pieces, from the temporary files or, once
+    /// sealed, from the bundle directory.
+    fn read_range(
+        &self,
+        archive: usize,
+        offset: u64,
+        len: u64,
+        mut each: impl FnMut(&[u8]) -> Result<(), BundleError>,
+    ) -> Result<(), BundleError> {
+        let plan = &self.plans[archive];
+        let mut buffer = vec![0u8; READ_BUFFER.min(len as usize)];
+        for range in plan.ranges(offset, len) {
+            let (file, path) = match self.handle(archive, range.file) {
+                Ok(handle) => (handle, self.lock().slots[archive][range.file].temp.clone()),
+                Err(_) => {
+                    let path = self.bundle_dir.join(&plan.files[range.file].name);
+                    let file = File::open(&path).map_err(io_error("cannot read", &path))?;
+                    (Arc::new(file), path)
+                }
+            };
+            let mut at = 0;
+            while at < range.len {
+                let n = (range.len - at).min(buffer.len() as u64) as usize;
+                file.read_exact_at(&mut buffer[..n], range.offset + at)
+                    .map_err(io_error("cannot read", &path))?;
+                each(&buffer[..n])?;
+                at += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal_loop(&self) {
+        loop {
+            let next = self.queue.lock().expect("queue lock").pop_front();
+            let Some((archive, file)) = next else { return };
+            match self.seal(archive, file) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    let mut state = self.lock();
+                    state.error.get_or_insert(error);
+                    state.stopping = true;
+                    drop(state);
+                    self.changed.notify_all();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hashes one file as its bytes become final, then publishes it. `Ok(false)` when the
+    /// writer is stopping.
+    fn seal(&self, archive: usize, file: usize) -> Result<bool, BundleError> {
+        let planned = &self.plans[archive].files[file];
+        let (handle, temp) = {
+            let state = self.lock();
+            let slot = &state.slots[archive][file];
+            (slot.handle.clone().expect("unsealed"), slot.temp.clone())
+        };
+        let mut sha256 = Sha256Hasher::new();
+        let mut gost = self.gost.then(streebog::Streebog256::new);
+        let mut buffer = vec![0u8; READ_BUFFER];
+        let mut hashed = 0u64;
+        while hashed < planned.size {
+            let ready = {
+                let mut state = self.lock();
+                loop {
+                    if state.stopping {
+                        return Ok(false);
+                    }
+                    let ready = self.ready(&state, archive, file);
+                    if ready > hashed {
+                        break ready;
+                    }
+                    state = self.changed.wait(state).expect("writer state lock");
+                }
+            };
+            while hashed < ready {
+                let n = (ready - hashed).min(READ_BUFFER as u64) as usize;
+                handle
+                    .read_exact_at(&mut buffer[..n], hashed)
+                    .map_err(io_error("cannot read", &temp))?;
+                sha256.update(&buffer[..n]);
+                if let Some(gost) = &mut gost {
+                    gost.update(&buffer[..n]);
+                }
+                hashed += n as u64;
+            }
+        }
+        handle.sync_all().map_err(io_error("cannot sync", &temp))?;
+        drop(handle);
+        let record = FileRecord {
+            name: planned.name.clone(),
+            size: planned.size,
+            sha256: sha256.finish().hex().to_string(),
+            gost: gost.map(|g| hex::encode(g.finalize())),
+        };
+        if let Some(hook) = &self.on_sealed {
+            hook(&self.plans[archive].name, &record).map_err(io_error("cannot record", &temp))?;
+        }
+        publish(&self.bundle_dir, &temp, &record)?;
+        let mut state = self.lock();
+        let slot = &mut state.slots[archive][file];
+        slot.handle = None;
+        slot.record = Some(record);
+        drop(state);
+        self.changed.notify_all();
+        Ok(true)
+    }
+}
+
+/// Renames a finished file into the bundle directory with its `.gostsum` (or without, removing
+/// a stale one). Across file systems the file is copied under a temporary name first.
+fn publish(bundle_dir: &Path, temp: &Path, record: &FileRecord) -> Result<(), BundleError> {
+    let target = bundle_dir.join(&record.name);
+    let sum_path = bundle_dir.join(gostsum_name(&record.name));
+    let sum_temp = temp_name(&sum_path);
+    if let Some(gost) = &record.gost {
+        std::fs::write(&sum_temp, gost).map_err(io_error("cannot write", &sum_temp))?;
+        File::open(&sum_temp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_error("cannot sync", &sum_temp))?;
+    }
+    move_file(temp, &target)?;
+    match &record.gost {
+        Some(_) => {
+            std::fs::rename(&sum_temp, &sum_path).map_err(io_error("cannot rename", &sum_path))
+        }
+        None => remove_if_present(&sum_path),
+    }
+}
+
+/// Renames `from` to `to`; when they are on different file systems, copies to a temporary name
+/// beside `to`, syncs, renames, and removes `from`.
+pub fn move_file(from: &Path, to: &Path) -> Result<(), BundleError> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
+            let staged = temp_name(to);
+            std::fs::copy(from, &staged).map_err(io_error("cannot copy to", &staged))?;
+            File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(io_error("cannot sync", &staged))?;
+            std::fs::rename(&staged, to).map_err(io_error("cannot rename", to))?;
+            remove_if_present(from)
+        }
+        Err(e) => Err(io_error("cannot rename into", to)(e)),
+    }
+}
+
+/// Removes a file; one that is not there is fine.
+pub fn remove_if_present(path: &Path) -> Result<(), BundleError> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(io_error("cannot remove", path)(e))
@@ -306,188 +588,126 @@ fn remove_if_present(path: &Path) -> Result<(), BundleError> {
     }
 }
 
-fn write_error(dir: &Path, name: &str, err: std::io::Error) -> BundleError {
-    // The tar writer wraps the sink's and the reader's errors alike; keep the message and say
-    // which archive was being written.
-    BundleError::Io {
-        action: "cannot write",
-        path: dir.join(name),
-        source: err,
-    }
-}
-
-/// Reads exactly `remaining` bytes of a file: a file that changed size since it was listed
-/// would otherwise corrupt the tar silently.
-struct ExactFile {
-    file: File,
-    path: PathBuf,
-    remaining: u64,
-}
-
-impl Read for ExactFile {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.remaining == 0 {
-            return Ok(0);
-        }
-        let limit = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-        let n = self.file.read(&mut buf[..limit])?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} is {} bytes shorter than expected",
-                    self.path.display(),
-                    self.remaining
-                ),
-            ));
-        }
-        self.remaining -= n as u64;
-        Ok(n)
-    }
-}
-
-/// A file being written under its temporary name.
-struct OutFile {
-    name: String,
-    temp: PathBuf,
-    file: File,
+/// Streams one blob entry into its place in the archive, hashing on the way. Bytes are
+/// gathered into [`WRITE_BUFFER`]-sized writes done on a blocking thread.
+pub struct EntrySink {
+    shared: Arc<Shared>,
+    archive: usize,
+    data_offset: u64,
+    digest: Digest,
+    size: u64,
     written: u64,
-    sha256: Sha256Hasher,
-    gost: Option<GostHasher>,
+    buffer: Vec<u8>,
+    hasher: Option<Sha256Hasher>,
+    checkpoint: Option<CheckpointHook>,
+    checkpointed: u64,
 }
 
-/// A file written completely, waiting for its rename.
-struct Finished {
-    temp: PathBuf,
-    record: FileRecord,
-}
+/// Bytes between two checkpoints of a blob being written.
+const CHECKPOINT_EVERY: u64 = 16 << 20;
 
-/// The byte sink under the tar writer: cuts the stream into files and hashes each.
-struct ChunkSink<'a> {
-    dir: PathBuf,
-    archive: String,
-    options: PackOptions,
-    progress: &'a (dyn Fn(u64) + Sync),
-    current: Option<OutFile>,
-    done: Vec<Finished>,
-    complete: bool,
-}
-
-impl<'a> ChunkSink<'a> {
-    fn new(
-        dir: &Path,
-        archive: &str,
-        options: &PackOptions,
-        progress: &'a (dyn Fn(u64) + Sync),
-    ) -> Self {
-        ChunkSink {
-            dir: dir.to_path_buf(),
-            archive: archive.to_string(),
-            options: *options,
-            progress,
-            current: None,
-            done: Vec::new(),
-            complete: false,
-        }
+impl EntrySink {
+    /// The blob being written.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
     }
 
-    fn open_next(&mut self) -> std::io::Result<()> {
-        let name = if self.options.chunk_size == 0 {
-            self.archive.clone()
-        } else {
-            chunk_name(&self.archive, self.done.len())
-        };
-        let temp = temp_name(&self.dir.join(&name));
-        let file = File::create(&temp)?;
-        self.current = Some(OutFile {
-            name,
-            temp,
-            file,
-            written: 0,
-            sha256: Sha256Hasher::new(),
-            gost: self.options.gost.then(GostHasher::spawn),
-        });
+    /// Its size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        let mut hasher = self.hasher.take().expect("one flush at a time");
+        let shared = self.shared.clone();
+        let (archive, offset) = (self.archive, self.data_offset + self.written);
+        let (hasher, mut buffer, result) = tokio::task::spawn_blocking(move || {
+            hasher.update(&buffer);
+            let result = shared.write_at(archive, offset, &buffer, false);
+            (hasher, buffer, result)
+        })
+        .await
+        .expect("a write task does not panic");
+        self.hasher = Some(hasher);
+        let n = buffer.len() as u64;
+        buffer.clear();
+        self.buffer = buffer;
+        let plan = &self.shared.plans[self.archive];
+        result.map_err(|source| StoreError::Io {
+            action: "cannot write",
+            path: self.shared.lock().slots[self.archive][plan.file_at(offset)]
+                .temp
+                .clone(),
+            source,
+        })?;
+        self.written += n;
+        if let Some(hook) = &self.checkpoint
+            && self.written - self.checkpointed >= CHECKPOINT_EVERY
+        {
+            hook(&self.digest, self.written);
+            self.checkpointed = self.written;
+        }
         Ok(())
     }
 
-    fn close_current(&mut self) -> std::io::Result<()> {
-        if let Some(out) = self.current.take() {
-            out.file.sync_all()?;
-            self.done.push(Finished {
-                temp: out.temp,
-                record: FileRecord {
-                    name: out.name,
-                    size: out.written,
-                    sha256: out.sha256.finish().hex().to_string(),
-                    gost: out.gost.map(GostHasher::finish),
-                },
+    /// Writes what is buffered and checks size and digest. The entry is not marked complete:
+    /// the caller does that once copies elsewhere are made.
+    pub async fn finish(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
+        if self.written != self.size {
+            return Err(StoreError::SizeMismatch {
+                digest: self.digest.clone(),
+                expected: self.size,
+                actual: self.written,
+            });
+        }
+        let actual = self.hasher.take().expect("hasher present").finish();
+        if actual != self.digest {
+            return Err(StoreError::DigestMismatch {
+                expected: self.digest.clone(),
+                actual,
             });
         }
         Ok(())
     }
-
-    fn finish(mut self) -> Result<Vec<Finished>, BundleError> {
-        let path = self.dir.join(&self.archive);
-        if self.current.is_none() && self.done.is_empty() {
-            self.open_next().map_err(io_error("cannot write", &path))?;
-        }
-        self.close_current()
-            .map_err(io_error("cannot write", &path))?;
-        self.complete = true;
-        Ok(std::mem::take(&mut self.done))
-    }
 }
 
-impl Write for ChunkSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut rest = buf;
-        while !rest.is_empty() {
-            if self.current.is_none() {
-                self.open_next()?;
-            }
-            let limit = self.options.chunk_size;
-            let out = self.current.as_mut().expect("opened above");
-            let room = if limit == 0 {
-                u64::MAX
-            } else {
-                limit - out.written
-            };
-            if room == 0 {
-                self.close_current()?;
-                continue;
-            }
-            let n = rest.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-            let (part, tail) = rest.split_at(n);
-            out.file.write_all(part)?;
-            out.sha256.update(part);
-            if let Some(gost) = &mut out.gost {
-                gost.update(Bytes::copy_from_slice(part));
-            }
-            out.written += n as u64;
-            (self.progress)(n as u64);
-            rest = tail;
-        }
-        Ok(buf.len())
+impl BlobSink for EntrySink {
+    fn offset(&self) -> u64 {
+        self.written + self.buffer.len() as u64
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let after = self.offset() + bytes.len() as u64;
+        if after > self.size {
+            return Err(StoreError::SizeMismatch {
+                digest: self.digest.clone(),
+                expected: self.size,
+                actual: after,
+            });
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let room = WRITE_BUFFER - self.buffer.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.buffer.extend_from_slice(now);
+            rest = later;
+            if self.buffer.len() == WRITE_BUFFER {
+                self.flush().await?;
+            }
+        }
         Ok(())
     }
-}
 
-impl Drop for ChunkSink<'_> {
-    fn drop(&mut self) {
-        if self.complete {
-            return;
-        }
-        // An interrupted pack leaves nothing behind, not even temp files.
-        if let Some(out) = self.current.take() {
-            let _ = std::fs::remove_file(&out.temp);
-        }
-        for done in &self.done {
-            let _ = std::fs::remove_file(&done.temp);
-        }
+    async fn restart(&mut self) -> Result<(), StoreError> {
+        self.buffer.clear();
+        self.written = 0;
+        self.checkpointed = 0;
+        self.hasher = Some(Sha256Hasher::new());
+        Ok(())
     }
 }

@@ -1,8 +1,6 @@
 //! Blob downloads: streamed into a [`BlobWriter`] that hashes on the way, resumed with `Range`
 //! after a dropped connection or a short body, and refused when the bytes do not match.
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
@@ -11,10 +9,9 @@ use super::client::{RegistryClient, header};
 use super::error::{RegistryError, classify_transport};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
-use crate::store::{BlobWriter, StoreError};
+use crate::store::{BlobSink, StoreError};
 
-/// Called with the number of bytes that just moved; drives progress bars.
-pub type ProgressFn = Arc<dyn Fn(u64) + Send + Sync>;
+pub use crate::report::ProgressFn;
 
 impl RegistryClient {
     /// True when the repository holds the blob (blobs are linked per repository).
@@ -70,14 +67,14 @@ impl RegistryClient {
             .map(|r| r.map_err(std::io::Error::other)))
     }
 
-    /// Downloads a blob into `writer` (which may already hold a prefix from an earlier attempt)
-    /// and commits it. A connection that drops mid-body is resumed from the last byte written;
-    /// a body that hashes wrong is deleted and reported, never retried silently.
+    /// Downloads a blob into `writer` (which may already hold a prefix from an earlier attempt).
+    /// A connection that drops mid-body is resumed from the last byte written. The caller checks
+    /// the digest once this returns (mapping a mismatch with [`RegistryClient::blob_error`]).
     pub async fn download_blob(
         &self,
         repository: &str,
         descriptor: &Descriptor,
-        mut writer: BlobWriter,
+        writer: &mut impl BlobSink,
         progress: &ProgressFn,
     ) -> Result<(), RegistryError> {
         let scope = Scope::Pull(repository.to_string());
@@ -129,7 +126,7 @@ impl RegistryClient {
                         writer
                             .write(&bytes)
                             .await
-                            .map_err(|e| store_error(&target, e))?;
+                            .map_err(|e| blob_error(&target, e))?;
                         progress(bytes.len() as u64);
                     }
                     Err(e) => {
@@ -166,15 +163,17 @@ impl RegistryClient {
                 }
             }
         }
-        writer
-            .commit()
-            .await
-            .map(drop)
-            .map_err(|e| store_error(&target, e))
+        Ok(())
+    }
+
+    /// The error for a blob of `repository` whose bytes did not check out: a digest or size
+    /// mismatch names the registry that sent them.
+    pub fn blob_error(&self, repository: &str, err: StoreError) -> RegistryError {
+        blob_error(&self.target(Some(repository)), err)
     }
 }
 
-fn store_error(target: &super::error::Target, err: StoreError) -> RegistryError {
+fn blob_error(target: &super::error::Target, err: StoreError) -> RegistryError {
     match err {
         StoreError::DigestMismatch { expected, actual } => RegistryError::DigestMismatch {
             target: target.clone(),

@@ -1,0 +1,258 @@
+//! Filling archives: every blob entry of an [`ArchiveWriter`] fetched once from a source (a
+//! registry, local files) straight into its place, in parallel and roughly in offset order so
+//! the sealers can follow; a blob the bundle holds in several places is copied locally to the
+//! others. The source is whatever implements [`Fetch`].
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::io::AsyncReadExt;
+
+use super::BundleError;
+use super::plan::{ArchivePlan, EntryContent};
+use super::writer::{ArchiveWriter, CheckpointHook, EntrySink};
+use crate::digest::Digest;
+use crate::report::{Outcome, ProgressFn, Reporter};
+use crate::segment::BlobSource;
+use crate::store::BlobSink;
+
+/// One blob to bring in, with every place the bundle holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobJob {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// (archive, entry) of every place it goes; the first is written, the others copied.
+    pub placements: Vec<(usize, usize)>,
+    /// Bytes already at the first place from an interrupted run.
+    pub resume_at: u64,
+}
+
+/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place
+/// (so that all archives fill from their start at once).
+pub fn blob_jobs(plans: &[ArchivePlan]) -> Vec<BlobJob> {
+    let mut by_digest: BTreeMap<&Digest, (u64, BlobJob)> = BTreeMap::new();
+    for (a, plan) in plans.iter().enumerate() {
+        for (e, entry) in plan.entries.iter().enumerate() {
+            let EntryContent::Blob { digest, size } = &entry.content else {
+                continue;
+            };
+            let job = by_digest.entry(digest).or_insert_with(|| {
+                (
+                    entry.data_offset,
+                    BlobJob {
+                        digest: digest.clone(),
+                        size: *size,
+                        placements: Vec::new(),
+                        resume_at: 0,
+                    },
+                )
+            });
+            job.1.placements.push((a, e));
+        }
+    }
+    let mut jobs: Vec<(u64, BlobJob)> = by_digest.into_values().collect();
+    jobs.sort_by(|a, b| (a.0, &a.1.digest).cmp(&(b.0, &b.1.digest)));
+    jobs.into_iter().map(|(_, job)| job).collect()
+}
+
+/// A source of blobs.
+pub trait Fetch: Sync {
+    /// What can go wrong fetching.
+    type Error: From<BundleError> + std::fmt::Display + Send;
+
+    /// Streams the blob into `sink` (which may already hold `sink.offset()` bytes) and checks
+    /// it with [`EntrySink::finish`].
+    fn fetch(
+        &self,
+        job: &BlobJob,
+        sink: EntrySink,
+        progress: &ProgressFn,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// Told that a blob is in place everywhere it goes.
+pub type DoneHook = Arc<dyn Fn(&Digest) + Send + Sync>;
+
+/// Told about progress, so that an interrupted fill can resume.
+#[derive(Clone, Default)]
+pub struct FillHooks {
+    /// A blob is in place everywhere it goes.
+    pub done: Option<DoneHook>,
+    /// A blob being written has reached an offset.
+    pub checkpoint: Option<CheckpointHook>,
+}
+
+/// What a fill did.
+#[derive(Debug)]
+pub struct FillReport<E> {
+    /// Blobs fetched from the source.
+    pub fetched: usize,
+    /// Bytes fetched (counting a resumed blob's remainder only).
+    pub fetched_bytes: u64,
+    /// Places filled by a local copy.
+    pub copies: usize,
+    /// Blobs that failed, with why; after the first failure no new blob is started.
+    pub failures: Vec<(Digest, E)>,
+    /// Blobs not in place when the fill ended (failed or never started).
+    pub unfinished: Vec<Digest>,
+}
+
+/// Fetches every job with at most `concurrency` at once, copies each blob to its other
+/// places, and marks the entries complete for the sealers.
+pub async fn fill<F: Fetch>(
+    writer: &ArchiveWriter,
+    fetcher: &F,
+    jobs: Vec<BlobJob>,
+    concurrency: usize,
+    hooks: &FillHooks,
+    reporter: &Arc<dyn Reporter>,
+) -> FillReport<F::Error> {
+    let mut report = FillReport {
+        fetched: 0,
+        fetched_bytes: 0,
+        copies: 0,
+        failures: Vec::new(),
+        unfinished: Vec::new(),
+    };
+    let progress: ProgressFn = {
+        let reporter = reporter.clone();
+        Arc::new(move |n| reporter.bytes(n))
+    };
+    let mut waiting = jobs.into_iter();
+    let mut running = FuturesUnordered::new();
+    loop {
+        while report.failures.is_empty() && running.len() < concurrency.max(1) {
+            let Some(job) = waiting.next() else { break };
+            let progress = &progress;
+            running.push(async move {
+                let result = fill_one(writer, fetcher, &job, hooks, progress, reporter).await;
+                (job, result)
+            });
+        }
+        let Some((job, result)) = running.next().await else {
+            break;
+        };
+        match result {
+            Ok(copies) => {
+                report.fetched += 1;
+                report.fetched_bytes += job.size - job.resume_at;
+                report.copies += copies;
+                reporter.item(&job.digest.short(), job.size, Outcome::Transferred);
+            }
+            Err(error) => {
+                report.unfinished.push(job.digest.clone());
+                report.failures.push((job.digest, error));
+            }
+        }
+    }
+    report.unfinished.extend(waiting.map(|job| job.digest));
+    report
+}
+
+/// Brings one blob in: fetch into the first place, copy to the others, mark all complete.
+/// A resumed blob that fails is tried once more from its first byte (the bytes kept from the
+/// earlier run may be what is wrong). Returns the number of local copies.
+async fn fill_one<F: Fetch>(
+    writer: &ArchiveWriter,
+    fetcher: &F,
+    job: &BlobJob,
+    hooks: &FillHooks,
+    progress: &ProgressFn,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<usize, F::Error> {
+    let (archive, entry) = job.placements[0];
+    let first = writer
+        .sink(archive, entry, job.resume_at, hooks.checkpoint.clone())
+        .await?;
+    match fetcher.fetch(job, first, progress).await {
+        Err(error) if job.resume_at > 0 => {
+            reporter.warn(&format!(
+                "{}: resuming at byte {} failed ({error}); fetching it again from the start",
+                job.digest, job.resume_at
+            ));
+            let again = writer
+                .sink(archive, entry, 0, hooks.checkpoint.clone())
+                .await?;
+            fetcher.fetch(job, again, progress).await?;
+        }
+        other => other?,
+    }
+    for to in &job.placements[1..] {
+        writer.copy_entry((archive, entry), *to).await?;
+    }
+    for (a, e) in &job.placements {
+        writer.complete(*a, *e);
+    }
+    if let Some(done) = &hooks.done {
+        done(&job.digest);
+    }
+    Ok(job.placements.len() - 1)
+}
+
+/// Blobs found in local files: layouts on disk, or the files of an earlier run.
+#[derive(Debug, Clone, Default)]
+pub struct LocalBlobs {
+    sources: HashMap<Digest, BlobSource>,
+}
+
+impl LocalBlobs {
+    /// No blobs yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `digest` readable from `source`.
+    pub fn insert(&mut self, digest: Digest, source: BlobSource) {
+        self.sources.insert(digest, source);
+    }
+
+    /// True when the blob can be read here.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.sources.contains_key(digest)
+    }
+}
+
+impl Fetch for LocalBlobs {
+    type Error = BundleError;
+
+    async fn fetch(
+        &self,
+        job: &BlobJob,
+        mut sink: EntrySink,
+        progress: &ProgressFn,
+    ) -> Result<(), BundleError> {
+        let source = self
+            .sources
+            .get(&job.digest)
+            .ok_or_else(|| BundleError::BlobUnavailable {
+                digest: job.digest.clone(),
+            })?;
+        let first = source
+            .parts()
+            .first()
+            .map(|p| p.path.clone())
+            .unwrap_or_default();
+        let mut reader = source
+            .open_at(sink.offset())
+            .map_err(super::io_error("cannot read", &first))?;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader
+                .read(&mut buffer)
+                .await
+                .map_err(super::io_error("cannot read", &first))?;
+            if n == 0 {
+                break;
+            }
+            sink.write(&buffer[..n]).await?;
+            progress(n as u64);
+        }
+        sink.finish().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,288 @@
+//! Packing OCI layout directories on disk into archives: the archive plan filled from local
+//! files, exactly as a pull fills it from a registry (same plan, same writer, same sealing).
+//! `examples/pack-layouts.rs` and the tests build bundles this way without a registry.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::fill::{FillHooks, LocalBlobs, blob_jobs, fill};
+use super::metadata::{ArchiveRecord, BUNDLE_FILE, GOSTSUMS, SHA256SUMS};
+use super::names::{ArchiveFileName, gostsum_name, parse_archive_file};
+use super::plan::{ArchivePlan, EntryContent, tar_size};
+use super::writer::{ArchiveWriter, TEMP_SUFFIX, WriterOptions, remove_if_present};
+use super::{BundleError, io_error};
+use crate::digest::Digest;
+use crate::report::{QuietReporter, Reporter};
+use crate::segment::BlobSource;
+
+/// Files larger than this that are not named by their digest are refused rather than read
+/// into memory (`oci-layout` and `index.json` are small).
+const SMALL_FILE_LIMIT: u64 = 64 << 20;
+
+/// How archives are packed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PackOptions {
+    /// Cut every archive into chunks of exactly this many bytes (the last one shorter); 0
+    /// writes one `.tar` file.
+    pub chunk_size: u64,
+    /// Also write a `.gostsum` (Streebog-256) beside every file.
+    pub gost: bool,
+    /// Replace files of the same archives left by an earlier bundle, removing stale chunks.
+    pub force: bool,
+}
+
+/// Where an entry's bytes come from.
+#[derive(Debug, Clone)]
+pub enum PackSource {
+    /// Content held in memory.
+    Bytes(Vec<u8>),
+    /// A file on disk of a known size. Under `blobs/sha256/<hex>` it is checked against that
+    /// digest while it is copied.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+}
+
+/// One file of an archive.
+#[derive(Debug, Clone)]
+pub struct PackEntry {
+    /// Its path inside the archive (`/`-separated, relative).
+    pub path: String,
+    /// Its content.
+    pub source: PackSource,
+}
+
+impl PackEntry {
+    /// The entry's size in bytes.
+    pub fn size(&self) -> u64 {
+        match &self.source {
+            PackSource::Bytes(bytes) => bytes.len() as u64,
+            PackSource::File { size, .. } => *size,
+        }
+    }
+}
+
+/// The exact size of the archive `entries` make.
+pub fn archive_size(entries: &[PackEntry]) -> u64 {
+    tar_size(entries.iter().map(|e| (e.path.len(), e.size())))
+}
+
+/// The entries of the OCI layout in `dir`, placed under `prefix` in the archive ("" for the
+/// archive root): `oci-layout`, `index.json` and every file under `blobs/`.
+pub fn layout_entries(dir: &Path, prefix: &str) -> Result<Vec<PackEntry>, BundleError> {
+    let under = |name: &str| {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        }
+    };
+    let file = |path: PathBuf| -> Result<PackSource, BundleError> {
+        let meta = std::fs::metadata(&path).map_err(io_error("cannot read", &path))?;
+        Ok(PackSource::File {
+            path,
+            size: meta.len(),
+        })
+    };
+    let mut entries = Vec::new();
+    for name in ["oci-layout", "index.json"] {
+        entries.push(PackEntry {
+            path: under(name),
+            source: file(dir.join(name))?,
+        });
+    }
+    let blobs = dir.join("blobs");
+    let algorithms = std::fs::read_dir(&blobs).map_err(io_error("cannot list", &blobs))?;
+    for algorithm in algorithms {
+        let algorithm = algorithm.map_err(io_error("cannot list", &blobs))?;
+        if !algorithm.path().is_dir() {
+            continue;
+        }
+        let alg_name = algorithm.file_name().to_string_lossy().into_owned();
+        let files = std::fs::read_dir(algorithm.path())
+            .map_err(io_error("cannot list", algorithm.path()))?;
+        for item in files {
+            let item = item.map_err(io_error("cannot list", algorithm.path()))?;
+            if !item.path().is_file() {
+                continue;
+            }
+            entries.push(PackEntry {
+                path: under(&format!(
+                    "blobs/{alg_name}/{}",
+                    item.file_name().to_string_lossy()
+                )),
+                source: file(item.path())?,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// Writes `name` into `dir` from `entries`; see [`pack_archives`].
+pub fn pack_archive(
+    dir: &Path,
+    name: &str,
+    entries: Vec<PackEntry>,
+    options: &PackOptions,
+) -> Result<ArchiveRecord, BundleError> {
+    let mut records = pack_archives(dir, vec![(name.to_string(), entries)], options)?;
+    Ok(records.remove(0))
+}
+
+/// Writes archives into `dir`, each from its entries (sorted bytewise by path). Without
+/// `force`, files of the same archives already there are refused; with it, `bundle.json` and
+/// the sum lists go first, then the new files replace the old and stale chunks are removed.
+pub fn pack_archives(
+    dir: &Path,
+    archives: Vec<(String, Vec<PackEntry>)>,
+    options: &PackOptions,
+) -> Result<Vec<ArchiveRecord>, BundleError> {
+    std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
+    let mut earlier = Vec::new();
+    for (name, _) in &archives {
+        let found = existing_files(dir, name)?;
+        if !options.force
+            && let Some(first) = found.first()
+        {
+            return Err(BundleError::Exists {
+                path: dir.join(first),
+            });
+        }
+        earlier.extend(found);
+    }
+    if !earlier.is_empty() {
+        // Old sums must never describe new files: they go before any new file appears.
+        for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
+            remove_if_present(&dir.join(stale))?;
+        }
+    }
+
+    let mut blobs = LocalBlobs::new();
+    let mut plans = Vec::with_capacity(archives.len());
+    for (name, entries) in archives {
+        let mut contents = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let content = match entry.source {
+                PackSource::Bytes(bytes) => EntryContent::Bytes(bytes),
+                PackSource::File { path, size } => match digest_named(&entry.path) {
+                    Some(digest) => {
+                        blobs.insert(digest.clone(), BlobSource::file(path, size));
+                        EntryContent::Blob { digest, size }
+                    }
+                    None => EntryContent::Bytes(read_small(&path, size)?),
+                },
+            };
+            contents.push((entry.path, content));
+        }
+        plans.push(ArchivePlan::new(&name, contents, options.chunk_size)?);
+    }
+
+    let work = tempfile::Builder::new()
+        .prefix(".ferry-pack-")
+        .tempdir_in(dir)
+        .map_err(io_error("cannot create a work directory in", dir))?;
+    let writer = ArchiveWriter::open(
+        dir,
+        work.path(),
+        plans,
+        WriterOptions {
+            gost: options.gost,
+            ..WriterOptions::default()
+        },
+    )?;
+    writer.start_sealing();
+    let jobs = blob_jobs(writer.plans());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(io_error("cannot start a runtime for", dir))?;
+    let reporter: Arc<dyn Reporter> = Arc::new(QuietReporter);
+    let report = runtime.block_on(fill(
+        &writer,
+        &blobs,
+        jobs,
+        8,
+        &FillHooks::default(),
+        &reporter,
+    ));
+    if let Some((_, error)) = report.failures.into_iter().next() {
+        writer.stop();
+        return Err(error);
+    }
+    let records = writer.finish()?;
+
+    let fresh: Vec<&str> = records
+        .iter()
+        .flat_map(|r| &r.files)
+        .map(|f| f.name.as_str())
+        .collect();
+    for old in earlier.iter().filter(|old| !fresh.contains(&old.as_str())) {
+        remove_if_present(&dir.join(old))?;
+        remove_if_present(&dir.join(gostsum_name(old)))?;
+    }
+    Ok(records)
+}
+
+/// The digest an entry path names (`…/blobs/sha256/<hex>`).
+fn digest_named(path: &str) -> Option<Digest> {
+    let (rest, hex) = path.rsplit_once('/')?;
+    (rest == "blobs/sha256" || rest.ends_with("/blobs/sha256"))
+        .then(|| format!("sha256:{hex}").parse().ok())
+        .flatten()
+}
+
+fn read_small(path: &Path, size: u64) -> Result<Vec<u8>, BundleError> {
+    if size > SMALL_FILE_LIMIT {
+        return Err(BundleError::Io {
+            action: "refusing to hold in memory",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "{size} bytes, and it is not named by its digest"
+            )),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io_error("cannot read", path))?;
+    if bytes.len() as u64 != size {
+        return Err(BundleError::Io {
+            action: "cannot pack",
+            path: path.to_path_buf(),
+            source: std::io::Error::other("the file changed size while being packed"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The archive files (whole or chunks) of `name` already in `dir`, sorted. Leftover temporary
+/// files of a crashed run are removed on the way.
+pub fn existing_files(dir: &Path, name: &str) -> Result<Vec<String>, BundleError> {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("cannot list", dir)(e)),
+    };
+    let mut found = Vec::new();
+    for item in listing {
+        let item = item.map_err(io_error("cannot list", dir))?;
+        let file = item.file_name().to_string_lossy().into_owned();
+        if file.starts_with(name) && file.ends_with(TEMP_SUFFIX) {
+            remove_if_present(&item.path())?;
+            continue;
+        }
+        let ours = match parse_archive_file(&file) {
+            Some(ArchiveFileName::Whole(archive)) | Some(ArchiveFileName::Chunk(archive, _)) => {
+                archive == name
+            }
+            None => false,
+        };
+        if ours {
+            found.push(file);
+        }
+    }
+    found.sort();
+    Ok(found)
+}
