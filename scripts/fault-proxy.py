@@ -3,6 +3,7 @@
 
     fault-proxy.py --upstream 127.0.0.1:PORT --port-file FILE [--log FILE]
                    [--corrupt-blobs] [--truncate-first-blob-get] [--refuse-first-two]
+                   [--rate MB_PER_S]
 
 --corrupt-blobs            flips one byte in the middle of every blob body it relays
 --truncate-first-blob-get  the first full GET of each blob gets its headers (with the whole
@@ -10,6 +11,8 @@
                            later requests (a client resuming with Range) pass through
 --refuse-first-two         the first two tries of every request (method and path) are answered
                            without reaching the registry: 429 with `Retry-After: 1`, then 503
+--rate MB_PER_S            response bodies share a link of this many MB/s (10^6 bytes), like a
+                           slow line between a pull and its source
 
 Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
 client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
@@ -23,15 +26,37 @@ import os
 import re
 import socket
 import threading
+import time
 
 BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+class Link:
+    """A shared line of a fixed rate: each chunk waits for its turn on the wire."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.free_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def send(self, n):
+        if not self.rate:
+            return
+        with self.lock:
+            start = max(self.free_at, time.monotonic())
+            self.free_at = start + n / self.rate
+            done = self.free_at
+        delay = done - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 def make_handler(args):
     truncated = set()
     tries = {}
     lock = threading.Lock()
+    link = Link(args.rate * 1e6 if args.rate else 0)
 
     def log(line):
         if args.log:
@@ -104,6 +129,7 @@ def make_handler(args):
                     self.connection.shutdown(socket.SHUT_RDWR)
                     upstream.close()
                     return
+                link.send(len(chunk))
                 self.wfile.write(chunk)
                 sent += len(chunk)
             upstream.close()
@@ -121,6 +147,7 @@ def main():
     p.add_argument("--corrupt-blobs", action="store_true")
     p.add_argument("--truncate-first-blob-get", action="store_true")
     p.add_argument("--refuse-first-two", action="store_true")
+    p.add_argument("--rate", type=float, default=0)
     args = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
     tmp = args.port_file + ".tmp"

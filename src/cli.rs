@@ -139,16 +139,38 @@ fn parse_tag(input: &str) -> Result<String, String> {
     crate::reference::validate_tag(input).map(|_| input.to_string())
 }
 
+/// Smallest chunk: one tar block. Anything smaller is a typo, not a plan.
+const MIN_CHUNK: u64 = 512;
+/// Largest size ferry accepts anywhere: 1 PB.
+const MAX_SIZE: f64 = 1e15;
+
 /// `-c`: a bare number is GB (10^9 bytes), as `d8 mirror` reads it; a unit is also accepted.
+/// 0 means no chunks.
 pub fn parse_chunk_size(input: &str) -> Result<u64, String> {
     let s = input.trim();
     if s.starts_with('-') {
         return Err(format!("chunk size '{input}' cannot be less than zero"));
     }
-    if let Ok(gb) = s.parse::<f64>() {
-        return Ok((gb * 1e9).round() as u64);
+    let bytes = match s.parse::<f64>() {
+        Ok(gb) if !gb.is_finite() => {
+            return Err(format!("chunk size '{input}' is not a number of GB"));
+        }
+        Ok(0.0) => return Ok(0),
+        Ok(gb) => {
+            if gb * 1e9 > MAX_SIZE {
+                return Err(format!("chunk size '{input}' GB is beyond any disk"));
+            }
+            (gb * 1e9).round() as u64
+        }
+        Err(_) => parse_size(s)?,
+    };
+    if bytes < MIN_CHUNK {
+        return Err(format!(
+            "chunk size '{input}' is {bytes} bytes, smaller than a tar block ({MIN_CHUNK} bytes); \
+             -c takes GB (4 = 4 GB) or a size with a unit (500MB)"
+        ));
     }
-    parse_size(s)
+    Ok(bytes)
 }
 
 /// `ferry verify BUNDLE_DIR`.
@@ -259,7 +281,9 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
     let (number, unit) = s.split_at(split);
     let value: f64 = number
         .parse()
-        .map_err(|_| format!("'{input}' is not a size; write e.g. 500MB, 64MiB or 2GiB"))?;
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("'{input}' is not a size; write e.g. 500MB, 64MiB or 2GiB"))?;
     let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -277,6 +301,9 @@ pub fn parse_size(input: &str) -> Result<u64, String> {
     let bytes = (value * factor).round();
     if bytes < 1.0 {
         return Err(format!("'{input}' is less than one byte"));
+    }
+    if bytes > MAX_SIZE {
+        return Err(format!("'{input}' is beyond any disk"));
     }
     Ok(bytes as u64)
 }
@@ -301,7 +328,9 @@ mod tests {
         assert_eq!(parse_chunk_size("4"), Ok(4_000_000_000));
         assert_eq!(parse_chunk_size("1.5"), Ok(1_500_000_000));
         assert_eq!(parse_chunk_size("64KiB"), Ok(65536));
-        assert!(parse_chunk_size("-1").is_err());
+        for bad in ["-1", "nan", "inf", "1e-12", "0.0000001", "100B", "1e9"] {
+            assert!(parse_chunk_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

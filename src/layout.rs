@@ -77,6 +77,34 @@ impl Default for Index {
     }
 }
 
+/// The content of an `oci-layout` file.
+pub const LAYOUT_MARKER: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// `descriptor` tagged for an `index.json`: the tag twice, as
+/// `org.opencontainers.image.ref.name` (what skopeo and umoci read) and as
+/// `io.deckhouse.image.short_tag` (what `d8 mirror push` reads).
+pub fn tagged(tag: &str, descriptor: &Descriptor) -> Descriptor {
+    let mut entry = descriptor.clone();
+    entry
+        .annotations
+        .insert(REF_NAME.to_string(), tag.to_string());
+    entry
+        .annotations
+        .insert(SHORT_TAG.to_string(), tag.to_string());
+    entry
+}
+
+/// The bytes of an `index.json`, entries sorted by tag: the same entries always give the same
+/// bytes.
+pub fn index_bytes(index: &mut Index) -> Vec<u8> {
+    index
+        .manifests
+        .sort_by(|a, b| entry_tag(a).cmp(&entry_tag(b)));
+    let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
 /// The tag an `index.json` entry stands for: ferry's and d8's `short_tag` first, else the
 /// `ref.name`, of which only the part after the last `:` counts when it holds a full
 /// reference (as d8 writes it).
@@ -140,7 +168,7 @@ impl OciLayout {
     /// Opens a layout, creating the directory and its `oci-layout` file when missing.
     pub async fn create(dir: &Path) -> Result<Self, LayoutError> {
         if !dir.join(LAYOUT_FILE).exists() {
-            write_atomic(&dir.join(LAYOUT_FILE), br#"{"imageLayoutVersion":"1.0.0"}"#).await?;
+            write_atomic(&dir.join(LAYOUT_FILE), LAYOUT_MARKER).await?;
         }
         Self::open(dir).await
     }
@@ -237,20 +265,8 @@ impl OciLayout {
     pub async fn tag(&self, tag: &str, descriptor: &Descriptor) -> Result<(), LayoutError> {
         let mut index = self.index().await?;
         index.manifests.retain(|d| entry_tag(d) != Some(tag));
-        let mut entry = descriptor.clone();
-        entry
-            .annotations
-            .insert(REF_NAME.to_string(), tag.to_string());
-        entry
-            .annotations
-            .insert(SHORT_TAG.to_string(), tag.to_string());
-        index.manifests.push(entry);
-        index
-            .manifests
-            .sort_by(|a, b| entry_tag(a).cmp(&entry_tag(b)));
-        let mut bytes = serde_json::to_vec_pretty(&index).expect("an index serialises");
-        bytes.push(b'\n');
-        write_atomic(&self.root.join(INDEX_FILE), &bytes).await?;
+        index.manifests.push(tagged(tag, descriptor));
+        write_atomic(&self.root.join(INDEX_FILE), &index_bytes(&mut index)).await?;
         Ok(())
     }
 }

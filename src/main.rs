@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let reporter: Arc<dyn Reporter> =
         match settings::progress(&cli.global, std::io::stderr().is_terminal()) {
             Progress::Bar => Arc::new(BarReporter::new()),
-            Progress::Plain => Arc::new(PlainReporter::new()),
+            Progress::Plain => Arc::new(PlainReporter::new(cli.global.verbose > 0)),
             Progress::Quiet => Arc::new(QuietReporter),
         };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         tokio::select! {
-            result = run(cli.command, reporter) => match result {
+            result = run(cli.command, reporter, cli.global.quiet) => match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(failure) => {
                     eprintln!("error: {}", failure.message);
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
                 }
             },
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("interrupted; finished blobs are kept, partial ones are not published");
+                eprintln!("interrupted; nothing unfinished was left under a final name (a pull continues where it stopped when run again)");
                 ExitCode::from(INTERRUPTED)
             }
         }
@@ -70,7 +70,7 @@ struct Failure {
     usage: bool,
 }
 
-async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failure> {
+async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Result<(), Failure> {
     match command {
         Command::Copy(args) => {
             let settings = CopySettings::from_args(*args);
@@ -90,29 +90,31 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>) -> Result<(), Failur
         }
         Command::Pull(args) => {
             let settings = PullSettings::from_args(*args).map_err(source_failure)?;
-            if !settings.dry_run {
-                return Err(Failure {
-                    message: "this version of ferry can only plan a pull".into(),
-                    hint: Some("add --dry-run to see what the pull would take".into()),
-                    ..Failure::default()
-                });
+            if settings.dry_run {
+                let plan = ferry::pull::dry_run(&settings, reporter.as_ref())
+                    .await
+                    .map_err(pull_failure)?;
+                if settings.json {
+                    let text = serde_json::to_string_pretty(&plan.json()).expect("plan serialises");
+                    println!("{text}");
+                } else {
+                    print_plan(&settings, &plan);
+                }
+                for check in plan.space.iter().filter(|c| c.is_short()) {
+                    reporter.warn(&format!(
+                        "{} has {} free, the pull needs {}",
+                        check.dir.display(),
+                        human_bytes(check.free),
+                        human_bytes(check.needed)
+                    ));
+                }
+                return Ok(());
             }
-            let plan = ferry::pull::dry_run(&settings, reporter.as_ref())
+            let summary = ferry::pull::pull(&settings, reporter)
                 .await
-                .map_err(source_failure)?;
-            if settings.json {
-                let text = serde_json::to_string_pretty(&plan.json()).expect("plan serialises");
-                println!("{text}");
-            } else {
-                print_plan(&settings, &plan);
-            }
-            for check in plan.space.iter().filter(|c| c.free < c.needed) {
-                reporter.warn(&format!(
-                    "{} has {} free, the pull needs about {}",
-                    check.dir.display(),
-                    human_bytes(check.free),
-                    human_bytes(check.needed)
-                ));
+                .map_err(pull_failure)?;
+            if !quiet {
+                print_pull_summary(&settings, &summary);
             }
             Ok(())
         }
@@ -168,6 +170,14 @@ fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
     }
 }
 
+fn pull_failure(e: ferry::pull::PullError) -> Failure {
+    Failure {
+        hint: e.hint(),
+        message: e.to_string(),
+        usage: e.is_usage(),
+    }
+}
+
 fn source_failure(e: ferry::source::SourceError) -> Failure {
     Failure {
         hint: e.hint(),
@@ -207,7 +217,7 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
         human_bytes(plan.plan.total_bytes())
     );
     println!(
-        "bundle: about {} in {} archive(s)",
+        "bundle: {} in {} archive(s)",
         human_bytes(plan.bundle_bytes()),
         plan.archives.len()
     );
@@ -219,6 +229,38 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
             human_bytes(check.needed)
         );
     }
+}
+
+/// What a pull did, for people.
+fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummary) {
+    let rate = summary.downloaded as f64 / summary.seconds.max(0.001);
+    println!(
+        "pulled {} tags ({} blobs) into {}: {} files, {}",
+        summary.tags,
+        summary.blobs,
+        settings.dir.display(),
+        summary.files,
+        human_bytes(summary.bundle_bytes)
+    );
+    let mut fetched = format!(
+        "downloaded {} in {:.1} s ({}/s)",
+        human_bytes(summary.downloaded),
+        summary.seconds,
+        human_bytes(rate as u64)
+    );
+    if summary.resumed {
+        fetched.push_str(&format!(
+            "; reused {} from the interrupted pull",
+            human_bytes(summary.reused)
+        ));
+    }
+    if summary.relaid > 0 {
+        fetched.push_str(&format!(
+            "; {} blobs copied from the earlier layout",
+            summary.relaid
+        ));
+    }
+    println!("{fetched}");
 }
 
 /// `ls` as a table for people: repository, tag, short digest, size.

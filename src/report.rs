@@ -33,6 +33,8 @@ pub trait Reporter: Send + Sync {
     fn item(&self, name: &str, size: u64, outcome: Outcome);
     /// Something the user should know that does not stop the work.
     fn warn(&self, message: &str);
+    /// A line of information (what is being resumed, where files go); not shown with `-q`.
+    fn note(&self, message: &str);
     /// The phase is over; `summary` says what was done.
     fn finish(&self, summary: &str);
 }
@@ -47,6 +49,7 @@ impl Reporter for QuietReporter {
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
     }
+    fn note(&self, _: &str) {}
     fn finish(&self, _: &str) {}
 }
 
@@ -56,6 +59,7 @@ pub struct PlainReporter {
     total: AtomicU64,
     done: AtomicU64,
     state: Mutex<PlainState>,
+    items: bool,
 }
 
 struct PlainState {
@@ -66,10 +70,11 @@ struct PlainState {
 
 impl PlainReporter {
     /// Interval between running-total lines.
-    pub const EVERY: Duration = Duration::from_secs(10);
+    pub const EVERY: Duration = Duration::from_secs(5);
 
-    /// A reporter that has seen nothing yet.
-    pub fn new() -> Self {
+    /// A reporter that has seen nothing yet; with `items` it prints a line per finished item
+    /// (`--verbose`), else only running totals and summaries.
+    pub fn new(items: bool) -> Self {
         let now = Instant::now();
         PlainReporter {
             total: AtomicU64::new(0),
@@ -79,13 +84,8 @@ impl PlainReporter {
                 started: now,
                 last_line: now,
             }),
+            items,
         }
-    }
-}
-
-impl Default for PlainReporter {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -124,6 +124,9 @@ impl Reporter for PlainReporter {
     }
 
     fn item(&self, name: &str, size: u64, outcome: Outcome) {
+        if !self.items {
+            return;
+        }
         let how = match outcome {
             Outcome::Transferred => "copied",
             Outcome::Skipped => "exists",
@@ -135,6 +138,10 @@ impl Reporter for PlainReporter {
 
     fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
+    }
+
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
     }
 
     fn finish(&self, summary: &str) {
@@ -187,6 +194,10 @@ impl Reporter for BarReporter {
 
     fn warn(&self, message: &str) {
         self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
+
+    fn note(&self, message: &str) {
+        self.bar.suspend(|| eprintln!("{message}"));
     }
 
     fn finish(&self, summary: &str) {

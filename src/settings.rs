@@ -95,8 +95,10 @@ impl CopySettings {
 pub struct PullSettings {
     /// The bundle directory.
     pub dir: PathBuf,
-    /// The work directory.
+    /// Where temporary space is taken (`--tmp-dir`, default `BUNDLE_DIR/.tmp`).
     pub tmp_dir: PathBuf,
+    /// The pull's own work directory inside `tmp_dir`.
+    pub work_dir: PathBuf,
     /// The source root.
     pub source: SourceRoot,
     /// How to reach it.
@@ -115,6 +117,13 @@ pub struct PullSettings {
     pub dry_run: bool,
     /// Print the plan as JSON.
     pub json: bool,
+    /// Replace the archives of an earlier bundle in `dir`.
+    pub force: bool,
+    /// Start over instead of resuming.
+    pub no_resume: bool,
+    /// What was asked, as recorded in the state file and `bundle.json`: a rerun resumes only
+    /// when this is the same.
+    pub request_record: serde_json::Value,
 }
 
 impl PullSettings {
@@ -143,8 +152,24 @@ impl PullSettings {
             exclude: args.exclude,
             modules_path_suffix: args.modules_path_suffix,
         };
+        let request_record = serde_json::json!({
+            "source": args.source.to_string(),
+            "layout": args.layout,
+            "layout_sha256": description.fingerprint,
+            "platform": request.platform,
+            "modules": request.modules,
+            "security_databases": request.security,
+            "only_extra_images": request.only_extra_images,
+            "since_version": request.since_version.as_ref().map(|v| v.to_string()),
+            "platform_tag": request.platform_tag,
+            "include_modules": request.include.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            "exclude_modules": request.exclude.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            "modules_path_suffix": request.modules_path_suffix,
+        });
+        let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
         Ok(PullSettings {
-            tmp_dir: args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp")),
+            work_dir: tmp_dir.join("ferry-pull"),
+            tmp_dir,
             dir: args.dir,
             source: args.source,
             client: ClientOptions {
@@ -159,6 +184,9 @@ impl PullSettings {
             concurrency: usize::from(args.concurrency),
             dry_run: args.dry_run,
             json: args.json,
+            force: args.force,
+            no_resume: args.no_pull_resume,
+            request_record,
         })
     }
 }

@@ -409,7 +409,10 @@ pub fn write_atomic_blocking(path: &Path, bytes: &[u8]) -> Result<(), StoreError
     use std::io::Write;
     let dir = path.parent().expect("target paths have a parent");
     std::fs::create_dir_all(dir).map_err(StoreError::io("cannot create", dir))?;
+    // Readable by others (umask permitting), like any file a tool writes: a registry's service
+    // account or a colleague must be able to read a layout or a bundle.
     let mut tmp = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".ferry-tmp-")
         .tempfile_in(dir)
         .map_err(StoreError::io("cannot create a file in", dir))?;

@@ -567,7 +567,7 @@ fn dry_run_plans_match_the_source() {
         "module-zerotrust.tar",
         "security.tar",
         "to download:",
-        "bundle: about",
+        "bundle: ",
         "free space in",
     ] {
         assert!(stdout.contains(needle), "{needle}: {stdout}");

@@ -23,6 +23,10 @@ pub struct Description {
     pub modules: Modules,
     /// Security databases.
     pub security: Security,
+    /// SHA-256 of the description's text: two pulls with the same fingerprint read the source
+    /// the same way.
+    #[serde(skip)]
+    pub fingerprint: String,
 }
 
 /// Release channels.
@@ -141,8 +145,9 @@ impl Description {
             origin: origin.to_string(),
             reason,
         };
-        let description: Description =
+        let mut description: Description =
             serde_saphyr::from_str(text).map_err(|e| fail(e.to_string()))?;
+        description.fingerprint = crate::digest::Digest::of(text.as_bytes()).hex().to_string();
         let channels = &description.channels;
         for (key, channel) in [("floor", &channels.floor), ("ceiling", &channels.ceiling)] {
             if !channels.names.contains(channel) {

@@ -153,6 +153,28 @@ impl FromStr for ModuleFilter {
     }
 }
 
+impl std::fmt::Display for VersionSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let alternatives: Vec<String> = self.alternatives.iter().map(|r| r.to_string()).collect();
+        f.write_str(&alternatives.join(" || "))
+    }
+}
+
+impl std::fmt::Display for ModuleFilter {
+    /// The filter in its accepted form (`name`, `name@>=1.1.0, <1.3.0`, `name@=tag+channel`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.constraint {
+            Constraint::Channels => write!(f, "{}", self.name),
+            Constraint::Versions(set) => write!(f, "{}@{set}", self.name),
+            Constraint::Exact { tag, channel: None } => write!(f, "{}@={tag}", self.name),
+            Constraint::Exact {
+                tag,
+                channel: Some(channel),
+            } => write!(f, "{}@={tag}+{channel}", self.name),
+        }
+    }
+}
+
 /// A tag as a version: `v1.2.3` or `1.2.3`.
 pub fn tag_version(tag: &str) -> Option<Version> {
     Version::parse(tag.strip_prefix('v').unwrap_or(tag)).ok()

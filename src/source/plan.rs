@@ -3,10 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::digest::Digest;
+use crate::manifest::Manifest;
 
 /// One tag the bundle will hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedImage {
     /// The archive it goes to (`platform.tar`).
     pub archive: String,
@@ -16,6 +19,8 @@ pub struct PlannedImage {
     pub tag: String,
     /// Where it comes from: `host/repo:tag` or `host/repo@sha256:…`.
     pub source: String,
+    /// The source repository its manifests and blobs are read from.
+    pub repository: String,
     /// Digest of its manifest or index.
     pub digest: Digest,
     /// Media type of that manifest or index.
@@ -38,6 +43,8 @@ pub struct Plan {
     pub images: Vec<PlannedImage>,
     /// Things the user should know (optional parts the source lacks).
     pub warnings: Vec<String>,
+    /// Every manifest and index of every image, exactly as the source sent it.
+    pub manifests: BTreeMap<Digest, Manifest>,
 }
 
 impl Plan {

@@ -44,6 +44,7 @@ pub async fn resolve(
         wants: Vec::new(),
         warnings: Vec::new(),
         manifests: HashMap::new(),
+        files: HashMap::new(),
     };
     reporter.begin(&format!("resolving {root}"), 0, 0);
     if request.platform {
@@ -74,6 +75,9 @@ struct Resolver<'a> {
     warnings: Vec<String>,
     /// Manifests already fetched, by (repo, reference).
     manifests: HashMap<(String, String), Manifest>,
+    /// Files already read out of images, by (image digest, file): channels that share a
+    /// version share an image, and its layers are read once.
+    files: HashMap<(Digest, String), Option<Vec<u8>>>,
 }
 
 #[derive(Deserialize)]
@@ -84,6 +88,35 @@ struct VersionFile {
 }
 
 impl Resolver<'_> {
+    /// The files `wanted` of the image `manifest` in `repo` (absent ones left out), each image
+    /// read at most once.
+    async fn image_files(
+        &mut self,
+        repo: &str,
+        manifest: &Manifest,
+        wanted: &[&str],
+    ) -> Result<BTreeMap<String, Vec<u8>>, SourceError> {
+        let key = |file: &str| (manifest.digest.clone(), file.to_string());
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|f| !self.files.contains_key(&key(f)))
+            .collect();
+        if !missing.is_empty() {
+            let mut found = read_image_files(self.client, repo, manifest, &missing).await?;
+            for file in missing {
+                self.files.insert(key(file), found.remove(file));
+            }
+        }
+        Ok(wanted
+            .iter()
+            .filter_map(|f| {
+                let bytes = self.files.get(&key(f))?.clone()?;
+                Some((f.to_string(), bytes))
+            })
+            .collect())
+    }
+
     /// The manifest at `repo:reference`, or `None` when the source lacks it.
     async fn manifest(
         &mut self,
@@ -124,7 +157,7 @@ impl Resolver<'_> {
         };
         let file = self.description.channels.version_file.clone();
         let image = format!("{}/{repo}:{channel}", self.root.registry);
-        let mut files = read_image_files(self.client, repo, &manifest, &[&file]).await?;
+        let mut files = self.image_files(repo, &manifest, &[&file]).await?;
         let bytes = files.remove(&file).ok_or_else(|| SourceError::BadFile {
             image: image.clone(),
             file: file.clone(),
@@ -278,7 +311,7 @@ impl Resolver<'_> {
             let digests_repo = self.root.repo(&platform.digests.repo);
             if let Some(image) = self.manifest(&digests_repo, version).await? {
                 let file = platform.digests.file.clone();
-                let files = read_image_files(self.client, &digests_repo, &image, &[&file]).await?;
+                let files = self.image_files(&digests_repo, &image, &[&file]).await?;
                 match files.get(&file) {
                     Some(bytes) => {
                         for digest in digests_in(bytes) {
@@ -467,7 +500,7 @@ impl Resolver<'_> {
                 )));
             };
             let wanted = [modules.digests_file.as_str(), modules.extra_file.as_str()];
-            let files = read_image_files(self.client, &repo, &image, &wanted).await?;
+            let files = self.image_files(&repo, &image, &wanted).await?;
             if !request.only_extra_images {
                 self.want(&archive, &path, version, &repo, version);
                 if self.manifest(&release_repo, version).await?.is_some() {
@@ -595,7 +628,9 @@ async fn build_plan(
         .collect();
     unique.sort();
     unique.dedup();
-    let sized: HashMap<(String, String), (Manifest, BTreeMap<Digest, u64>)> =
+    /// An image's manifests (root last) and every part it needs with its size.
+    type Sized = (Vec<Manifest>, BTreeMap<Digest, u64>);
+    let sized: HashMap<(String, String), Sized> =
         futures_util::stream::iter(unique.into_iter().map(|key| {
             let known = known.clone();
             async move {
@@ -615,16 +650,26 @@ async fn build_plan(
                 for blob in &graph.blobs {
                     parts.insert(blob.digest.clone(), blob.size);
                 }
-                Ok::<_, SourceError>((key, (root, parts)))
+                // The root last, as the walk orders them.
+                Ok::<_, SourceError>((key, (graph.manifests, parts)))
             }
         }))
         .buffer_unordered(concurrency.max(1))
         .try_collect()
         .await?;
+    let mut manifests: BTreeMap<Digest, Manifest> = BTreeMap::new();
+    for (graph, _) in sized.values() {
+        for manifest in graph {
+            manifests
+                .entry(manifest.digest.clone())
+                .or_insert_with(|| manifest.clone());
+        }
+    }
     let mut images: Vec<PlannedImage> = wants
         .into_iter()
         .map(|want| {
-            let (manifest, parts) = &sized[&(want.repo.clone(), want.reference.clone())];
+            let (graph, parts) = &sized[&(want.repo.clone(), want.reference.clone())];
+            let manifest = graph.last().expect("a graph has its root");
             let separator = if want.reference.parse::<Digest>().is_ok() {
                 "@"
             } else {
@@ -638,6 +683,7 @@ async fn build_plan(
                 archive: want.archive,
                 path: want.path,
                 tag: want.tag,
+                repository: want.repo,
                 digest: manifest.digest.clone(),
                 media_type: manifest.media_type.clone(),
                 parts: parts.clone(),
@@ -651,7 +697,11 @@ async fn build_plan(
             b.tag.as_bytes(),
         ))
     });
-    Ok(Plan { images, warnings })
+    Ok(Plan {
+        images,
+        warnings,
+        manifests,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,57 @@
+//! From a resolved plan to archive plans: per archive one OCI layout per repository path, with
+//! its `oci-layout`, an `index.json` naming every tag, the manifests as the source sent them,
+//! and the blobs, which are fetched later.
+
+use std::collections::BTreeMap;
+
+use crate::bundle::{ArchivePlan, BundleError, EntryContent};
+use crate::digest::Digest;
+use crate::layout::{Index, LAYOUT_MARKER, index_bytes, tagged};
+use crate::manifest::Descriptor;
+use crate::source::{Plan, join};
+
+/// The archives of `plan`, each cut into chunks of `chunk_size` bytes (0 = none).
+pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, BundleError> {
+    plan.archives()
+        .into_iter()
+        .map(|archive| {
+            let mut entries = Vec::new();
+            for (path, images) in plan.layouts(archive) {
+                entries.push((
+                    join(path, "oci-layout"),
+                    EntryContent::Bytes(LAYOUT_MARKER.to_vec()),
+                ));
+                let mut index = Index::default();
+                let mut parts: BTreeMap<&Digest, u64> = BTreeMap::new();
+                for image in &images {
+                    let manifest = &plan.manifests[&image.digest];
+                    let descriptor = Descriptor::new(
+                        manifest.media_type.clone(),
+                        manifest.digest.clone(),
+                        manifest.bytes.len() as u64,
+                    );
+                    index.manifests.push(tagged(&image.tag, &descriptor));
+                    parts.extend(image.parts.iter().map(|(d, s)| (d, *s)));
+                }
+                entries.push((
+                    join(path, "index.json"),
+                    EntryContent::Bytes(index_bytes(&mut index)),
+                ));
+                for (digest, size) in parts {
+                    let content = match plan.manifests.get(digest) {
+                        Some(manifest) => EntryContent::Bytes(manifest.bytes.clone()),
+                        None => EntryContent::Blob {
+                            digest: digest.clone(),
+                            size,
+                        },
+                    };
+                    entries.push((
+                        join(path, &format!("blobs/sha256/{}", digest.hex())),
+                        content,
+                    ));
+                }
+            }
+            ArchivePlan::new(archive, entries, chunk_size)
+        })
+        .collect()
+}

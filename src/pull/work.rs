@@ -1,0 +1,437 @@
+//! The work directory of a pull: a lock, the state file (the request, when it was made, and
+//! the resolved plan with every manifest), the journal of what is finished, and the archive
+//! files in progress. It is what lets a rerun continue an interrupted pull instead of starting
+//! over.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::FileRecord;
+use crate::digest::Digest;
+use crate::manifest::Manifest;
+use crate::source::{Plan, PlannedImage};
+use crate::store::write_atomic_blocking;
+
+const STATE_FILE: &str = "state.json";
+const JOURNAL_FILE: &str = "journal";
+const LOCK_FILE: &str = "lock";
+/// Where the files of an earlier layout wait while their blobs are copied into a new one.
+const PREVIOUS_DIR: &str = "previous";
+/// Bumped when the state file changes shape; an older state is not resumed.
+const STATE_VERSION: u32 = 1;
+/// How long an unfinished pull stays resumable.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// A state file larger than this is not read.
+const STATE_LIMIT: u64 = 1 << 30;
+
+/// The state file: what was asked, when, and what it resolved to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// [`STATE_VERSION`].
+    pub version: u32,
+    /// The request, as pull compares it.
+    pub request: serde_json::Value,
+    /// When the pull started, in seconds since the epoch.
+    pub created: u64,
+    /// The chunk size the files are laid out with.
+    pub chunk_size: u64,
+    /// Whether the files get Streebog sums.
+    pub gost: bool,
+    /// Every tag of the plan.
+    pub images: Vec<PlannedImage>,
+    /// The plan's warnings, repeated on a resumed run.
+    pub warnings: Vec<String>,
+    /// Every manifest of the plan.
+    pub manifests: Vec<StoredManifest>,
+}
+
+/// A manifest in the state file: its bytes, exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredManifest {
+    /// Its media type.
+    pub media_type: String,
+    /// Its bytes, base64.
+    pub bytes: String,
+}
+
+impl State {
+    /// A state for a new pull of `plan`.
+    pub fn new(request: serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
+        State {
+            version: STATE_VERSION,
+            request,
+            created: now(),
+            chunk_size,
+            gost,
+            images: plan.images.clone(),
+            warnings: plan.warnings.clone(),
+            manifests: plan
+                .manifests
+                .values()
+                .map(|m| StoredManifest {
+                    media_type: m.media_type.clone(),
+                    bytes: base64::engine::general_purpose::STANDARD.encode(&m.bytes),
+                })
+                .collect(),
+        }
+    }
+
+    /// The plan back, every manifest re-checked against its digest.
+    pub fn plan(&self) -> Result<Plan, String> {
+        let mut manifests = BTreeMap::new();
+        for stored in &self.manifests {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&stored.bytes)
+                .map_err(|e| format!("a manifest is not base64: {e}"))?;
+            let manifest =
+                Manifest::from_bytes(bytes, Some(&stored.media_type)).map_err(|e| e.to_string())?;
+            manifests.insert(manifest.digest.clone(), manifest);
+        }
+        for image in &self.images {
+            if !manifests.contains_key(&image.digest) {
+                return Err(format!("the manifest of {} is missing", image.source));
+            }
+        }
+        Ok(Plan {
+            images: self.images.clone(),
+            warnings: self.warnings.clone(),
+            manifests,
+        })
+    }
+
+    /// How long ago the pull started.
+    pub fn age(&self) -> Duration {
+        Duration::from_secs(now().saturating_sub(self.created))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the journal says is finished.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Blobs in place everywhere they go.
+    pub done: HashSet<Digest>,
+    /// Blobs cut off mid-way: how many bytes of each are at its first place.
+    pub at: HashMap<Digest, u64>,
+    /// Files sealed (hashed, synced, renamed into the bundle directory), by name.
+    pub sealed: HashMap<String, FileRecord>,
+}
+
+/// The append-only journal: one line per event, `done <digest>`, `at <digest> <offset>`,
+/// `sealed <file> <size> <sha256> <gost or ->`. A line cut by a crash is ignored.
+pub struct Journal {
+    file: Mutex<File>,
+}
+
+impl Journal {
+    fn append(&self, line: &str, sync: bool) -> std::io::Result<()> {
+        let mut file = self.file.lock().expect("journal lock");
+        file.write_all(line.as_bytes())?;
+        if sync {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// A blob is in place everywhere.
+    pub fn done(&self, digest: &Digest) -> std::io::Result<()> {
+        self.append(&format!("done {digest}\n"), false)
+    }
+
+    /// A blob being written has reached `offset` (synced: this is where a resume starts).
+    pub fn at(&self, digest: &Digest, offset: u64) -> std::io::Result<()> {
+        self.append(&format!("at {digest} {offset}\n"), true)
+    }
+
+    /// A file is about to be renamed into the bundle directory (synced first).
+    pub fn sealed(&self, record: &FileRecord) -> std::io::Result<()> {
+        let gost = record.gost.as_deref().unwrap_or("-");
+        self.append(
+            &format!(
+                "sealed {} {} {} {gost}\n",
+                record.name, record.size, record.sha256
+            ),
+            true,
+        )
+    }
+}
+
+fn read_progress(path: &Path) -> Progress {
+    let mut progress = Progress::default();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return progress;
+    };
+    for line in text.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        match words.as_slice() {
+            ["done", digest] => {
+                if let Ok(digest) = digest.parse::<Digest>() {
+                    progress.at.remove(&digest);
+                    progress.done.insert(digest);
+                }
+            }
+            ["at", digest, offset] => {
+                if let (Ok(digest), Ok(offset)) = (digest.parse::<Digest>(), offset.parse()) {
+                    progress.at.insert(digest, offset);
+                }
+            }
+            ["sealed", name, size, sha256, gost] => {
+                if let Ok(size) = size.parse() {
+                    progress.sealed.insert(
+                        name.to_string(),
+                        FileRecord {
+                            name: name.to_string(),
+                            size,
+                            sha256: sha256.to_string(),
+                            gost: (*gost != "-").then(|| gost.to_string()),
+                        },
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    progress
+}
+
+/// Why a work directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// Another pull holds the lock.
+    #[error("another ferry pull is using the work directory {}", .0.display())]
+    Busy(PathBuf),
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkError {
+    let path = path.to_path_buf();
+    move |source| WorkError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// A locked work directory.
+pub struct WorkDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl WorkDir {
+    /// Creates and locks `path`; a second pull using it at the same time is refused.
+    pub fn lock(path: &Path) -> Result<WorkDir, WorkError> {
+        std::fs::create_dir_all(path).map_err(io("cannot create", path))?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(io("cannot create", &lock_path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| WorkError::Busy(path.to_path_buf()))?;
+        Ok(WorkDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the files of an earlier layout wait during a re-lay.
+    pub fn previous(&self) -> PathBuf {
+        self.path.join(PREVIOUS_DIR)
+    }
+
+    /// The state of an earlier run, if there is one: `Err` says why it cannot be used.
+    pub fn state(&self) -> Option<Result<State, String>> {
+        read_state(&self.path)
+    }
+
+    /// What the journal says is finished.
+    pub fn progress(&self) -> Progress {
+        read_progress(&self.path.join(JOURNAL_FILE))
+    }
+
+    /// The state and progress of the earlier layout kept in `previous/`, if any.
+    pub fn previous_run(&self) -> Option<(State, Progress)> {
+        let dir = self.previous();
+        let state = read_state(&dir)?.ok()?;
+        Some((state, read_progress(&dir.join(JOURNAL_FILE))))
+    }
+
+    /// Removes everything but the lock: the start of a new pull.
+    pub fn clear(&self) -> Result<(), WorkError> {
+        let listing = std::fs::read_dir(&self.path).map_err(io("cannot list", &self.path))?;
+        for item in listing {
+            let item = item.map_err(io("cannot list", &self.path))?;
+            if item.file_name() == LOCK_FILE {
+                continue;
+            }
+            let path = item.path();
+            let removed = if item.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(io("cannot remove", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Moves the current run's state, journal and temporary files into `previous/` (replacing
+    /// an older one there), so that a new layout can copy its blobs from them. Files listed in
+    /// `sealed_in_bundle` are moved there from the bundle directory.
+    pub fn keep_as_previous(
+        &self,
+        bundle_dir: &Path,
+        sealed_in_bundle: &[String],
+    ) -> Result<(), WorkError> {
+        let previous = self.previous();
+        if previous.exists() {
+            std::fs::remove_dir_all(&previous).map_err(io("cannot remove", &previous))?;
+        }
+        std::fs::create_dir_all(&previous).map_err(io("cannot create", &previous))?;
+        let listing = std::fs::read_dir(&self.path).map_err(io("cannot list", &self.path))?;
+        for item in listing {
+            let item = item.map_err(io("cannot list", &self.path))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name == LOCK_FILE || name == PREVIOUS_DIR {
+                continue;
+            }
+            let target = previous.join(name.trim_end_matches(crate::bundle::writer::TEMP_SUFFIX));
+            std::fs::rename(item.path(), &target).map_err(io("cannot move", &target))?;
+        }
+        for name in sealed_in_bundle {
+            let from = bundle_dir.join(name);
+            if from.exists() {
+                crate::bundle::writer::move_file(&from, &previous.join(name)).map_err(|e| {
+                    WorkError::Io {
+                        action: "cannot move",
+                        path: from.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the state file of a new run and starts its journal empty.
+    pub fn begin(&self, state: &State) -> Result<Journal, WorkError> {
+        let journal_path = self.path.join(JOURNAL_FILE);
+        let _ = std::fs::remove_file(&journal_path);
+        let bytes = serde_json::to_vec(state).expect("the state serialises");
+        let state_path = self.path.join(STATE_FILE);
+        write_atomic_blocking(&state_path, &bytes).map_err(|e| WorkError::Io {
+            action: "cannot write",
+            path: state_path,
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        self.journal()
+    }
+
+    /// The journal, opened for appending.
+    pub fn journal(&self) -> Result<Journal, WorkError> {
+        let path = self.path.join(JOURNAL_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("cannot open", &path))?;
+        Ok(Journal {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Removes the whole work directory: the pull is sealed.
+    pub fn remove(self) -> Result<(), WorkError> {
+        let path = self.path.clone();
+        drop(self);
+        std::fs::remove_dir_all(&path).map_err(io("cannot remove", &path))
+    }
+}
+
+fn read_state(dir: &Path) -> Option<Result<State, String>> {
+    let path = dir.join(STATE_FILE);
+    let meta = std::fs::metadata(&path).ok()?;
+    if meta.len() > STATE_LIMIT {
+        return Some(Err(format!("{} is too large", path.display())));
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
+    };
+    Some(
+        serde_json::from_slice::<State>(&bytes)
+            .map_err(|e| format!("{} is not readable: {e}", path.display()))
+            .and_then(|state| {
+                if state.version == STATE_VERSION {
+                    Ok(state)
+                } else {
+                    Err(format!(
+                        "it was written by another ferry (state {})",
+                        state.version
+                    ))
+                }
+            }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_is_read_back_and_a_torn_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::lock(dir.path()).unwrap();
+        assert!(matches!(WorkDir::lock(dir.path()), Err(WorkError::Busy(_))));
+        let journal = work.journal().unwrap();
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        journal.at(&a, 100).unwrap();
+        journal.at(&b, 7).unwrap();
+        journal.done(&a).unwrap();
+        journal
+            .sealed(&FileRecord {
+                name: "p.tar.0000.chunk".into(),
+                size: 9,
+                sha256: "ab".into(),
+                gost: None,
+            })
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(JOURNAL_FILE))
+            .unwrap()
+            .write_all(b"done sha256:12")
+            .unwrap();
+        let progress = work.progress();
+        assert_eq!(progress.done, HashSet::from([a]));
+        assert_eq!(progress.at, HashMap::from([(b, 7)]));
+        assert_eq!(progress.sealed["p.tar.0000.chunk"].size, 9);
+        assert_eq!(progress.sealed["p.tar.0000.chunk"].gost, None);
+    }
+}
