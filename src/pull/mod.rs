@@ -125,17 +125,14 @@ impl PullError {
 
     /// True when a disk filled up somewhere underneath.
     pub fn is_disk_full(&self) -> bool {
+        if let PullError::Incomplete { error, .. } = self {
+            return error.is_disk_full();
+        }
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(error) = current {
             if let Some(io) = error.downcast_ref::<std::io::Error>()
                 && (io.kind() == std::io::ErrorKind::StorageFull
                     || io.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()))
-            {
-                return true;
-            }
-            if let PullError::Incomplete { error, .. } =
-                error.downcast_ref::<PullError>().unwrap_or(self)
-                && error.is_disk_full()
             {
                 return true;
             }
@@ -219,8 +216,28 @@ enum Start {
     Relay(State, Progress),
 }
 
-/// Runs a pull as `settings` says.
+/// Runs a pull as `settings` says. A run that fails before anything worth resuming was
+/// written leaves no directories behind.
 pub async fn pull(
+    settings: &PullSettings,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PullSummary, PullError> {
+    let existed = settings.dir.exists();
+    check_bundle_dir(settings)?;
+    let result = run(settings, reporter).await;
+    if result.is_err() {
+        // Only empty directories go: a state file or any archive file keeps them.
+        let _ = std::fs::remove_file(settings.work_dir.join("lock"));
+        let _ = std::fs::remove_dir(&settings.work_dir);
+        let _ = std::fs::remove_dir(&settings.tmp_dir);
+        if !existed {
+            let _ = std::fs::remove_dir(&settings.dir);
+        }
+    }
+    result
+}
+
+async fn run(
     settings: &PullSettings,
     reporter: Arc<dyn Reporter>,
 ) -> Result<PullSummary, PullError> {
@@ -280,50 +297,37 @@ pub async fn pull(
     }
     let plans = archive_plans(&plan, settings.chunk_size)?;
 
-    let ours: HashSet<String> = match &start {
-        Start::Continue(_, progress) | Start::Relay(_, progress) => progress
-            .sealed
-            .keys()
-            .flat_map(|name| [name.clone(), gostsum_name(name)])
-            .collect(),
-        Start::Fresh => HashSet::new(),
-    };
-    prepare_bundle_dir(settings, &ours)?;
+    if settings.force {
+        // Old sums must never describe new files: they go before the first new file appears.
+        for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
+            remove_if_present(&settings.dir.join(stale))?;
+        }
+    }
 
-    let (journal, sealed, progress, resumed) = match start {
+    // What this run writes: a new state file unless it continues, and every file not sealed.
+    let sealed: HashMap<String, FileRecord> = match &start {
+        Start::Continue(_, progress) => progress.sealed.clone(),
+        _ => HashMap::new(),
+    };
+    let new_state = match &start {
         Start::Fresh => {
             work.clear()?;
-            let state = State::new(
+            Some(State::new(
                 settings.request_record.clone(),
                 settings.chunk_size,
                 settings.gost,
                 &plan,
-            );
-            (
-                work.begin(&state)?,
-                HashMap::new(),
-                Progress::default(),
-                false,
-            )
+            ))
         }
-        Start::Continue(_, progress) => (work.journal()?, progress.sealed.clone(), progress, true),
-        Start::Relay(mut state, progress) => {
-            let sealed: Vec<String> = progress.sealed.keys().cloned().collect();
-            work.keep_as_previous(&settings.dir, &sealed)?;
-            state.chunk_size = settings.chunk_size;
-            state.gost = settings.gost;
-            (
-                work.begin(&state)?,
-                HashMap::new(),
-                Progress::default(),
-                true,
-            )
-        }
+        Start::Relay(state, _) => Some(State {
+            chunk_size: settings.chunk_size,
+            gost: settings.gost,
+            ..state.clone()
+        }),
+        Start::Continue(..) => None,
     };
-    let previous = previous_blobs(&work);
-    let journal = Arc::new(journal);
 
-    // Pre-flight: what is still to be written, where it is written.
+    // Pre-flight: what is still to be written, where it is written, before the first byte.
     let unsealed: Vec<(&str, u64)> = plans
         .iter()
         .flat_map(|p| &p.files)
@@ -331,12 +335,18 @@ pub async fn pull(
         .map(|f| (f.name.as_str(), f.size))
         .collect();
     let remaining: u64 = unsealed.iter().map(|(_, size)| size).sum();
-    let in_place: u64 = unsealed
-        .iter()
-        .map(|(name, _)| allocated(&temp_name(&work.path().join(name))))
-        .sum();
-    let blob_count: u64 = plans.iter().map(|p| p.entries.len() as u64).sum();
-    let journal_room = (1 << 20) + 128 * blob_count;
+    let in_place: u64 = match &start {
+        Start::Continue(..) => unsealed
+            .iter()
+            .map(|(name, _)| allocated(&temp_name(&work.path().join(name))))
+            .sum(),
+        _ => 0,
+    };
+    let entries: u64 = plans.iter().map(|p| p.entries.len() as u64).sum();
+    let state_size = new_state
+        .as_ref()
+        .map_or(0, |s| serde_json::to_vec(s).map_or(0, |b| b.len() as u64));
+    let journal_room = (64 << 10) + 160 * entries + state_size;
     let checks = space_checks(
         &settings.dir,
         work.path(),
@@ -346,6 +356,26 @@ pub async fn pull(
     if checks.iter().any(SpaceCheck::is_short) {
         return Err(PullError::NoSpace(checks));
     }
+
+    let (journal, progress, resumed) = match start {
+        Start::Fresh => (
+            work.begin(new_state.as_ref().expect("a new state"))?,
+            Progress::default(),
+            false,
+        ),
+        Start::Continue(_, progress) => (work.journal()?, progress, true),
+        Start::Relay(_, progress) => {
+            let published: Vec<String> = progress.sealed.keys().cloned().collect();
+            work.keep_as_previous(&settings.dir, &published)?;
+            (
+                work.begin(new_state.as_ref().expect("a new state"))?,
+                Progress::default(),
+                true,
+            )
+        }
+    };
+    let previous = previous_blobs(&work);
+    let journal = Arc::new(journal);
 
     let on_sealed: SealHook = {
         let journal = journal.clone();
@@ -565,17 +595,23 @@ async fn check_sealed(
     .expect("hashing does not panic")
 }
 
-/// The bundle directory must hold nothing but the work directory and what this pull wrote
-/// before, unless `--force`; with `--force`, `bundle.json` and the sum lists go first, so they
-/// never describe a mix of old and new files.
-fn prepare_bundle_dir(settings: &PullSettings, ours: &HashSet<String>) -> Result<(), PullError> {
+/// The bundle directory must hold nothing but the work directory and what an unfinished run
+/// of this pull published, unless `--force`. Checked before anything is created.
+fn check_bundle_dir(settings: &PullSettings) -> Result<(), PullError> {
     let dir = &settings.dir;
+    if settings.force || !dir.exists() {
+        return Ok(());
+    }
     let tmp_name = settings
         .tmp_dir
         .strip_prefix(dir)
         .ok()
         .and_then(|rest| rest.components().next())
         .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let ours: HashSet<String> = work::sealed_names(&settings.work_dir)
+        .into_iter()
+        .flat_map(|name| [gostsum_name(&name), name])
+        .collect();
     let listing = std::fs::read_dir(dir).map_err(crate::bundle::io_error("cannot list", dir))?;
     let mut found = BTreeSet::new();
     for item in listing {
@@ -588,16 +624,10 @@ fn prepare_bundle_dir(settings: &PullSettings, ours: &HashSet<String>) -> Result
     if found.is_empty() {
         return Ok(());
     }
-    if !settings.force {
-        return Err(PullError::NotEmpty {
-            dir: dir.clone(),
-            found: found.into_iter().take(5).collect(),
-        });
-    }
-    for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
-        remove_if_present(&dir.join(stale))?;
-    }
-    Ok(())
+    Err(PullError::NotEmpty {
+        dir: dir.clone(),
+        found: found.into_iter().take(5).collect(),
+    })
 }
 
 /// The blobs of the earlier layout kept in `previous/`, readable in place.

@@ -206,6 +206,15 @@ fn read_progress(path: &Path) -> Progress {
     progress
 }
 
+/// Names of the files an unfinished pull in `work_dir` published (read without the lock: only
+/// to tell its files from foreign ones).
+pub fn sealed_names(work_dir: &Path) -> Vec<String> {
+    read_progress(&work_dir.join(JOURNAL_FILE))
+        .sealed
+        .into_keys()
+        .collect()
+}
+
 /// Why a work directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {

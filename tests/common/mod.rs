@@ -277,3 +277,90 @@ impl Drop for FaultProxy {
         let _ = self.child.wait();
     }
 }
+
+/// Seeds `registry` with the sample distribution (testdata/distribution.toml) under `root`
+/// with skopeo, and returns the `--source` value.
+pub fn seed_sample(registry: &Registry, root: &str, extra: &[&str]) -> String {
+    let out = run(Command::new(script("seed-source.sh"))
+        .arg(&registry.host)
+        .arg(root)
+        .args(extra));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let source = registry.at(root);
+    assert!(printed.contains(&format!("FERRY_SOURCE={source}")));
+    source
+}
+
+/// Writes a layout whose image has one random layer of `mib` MiB (scripts/mkbig.py).
+pub fn make_big_layout(dir: &Path, tag: &str, mib: u32) {
+    run(Command::new("python3")
+        .arg(script("mkbig.py"))
+        .arg(dir)
+        .arg(tag)
+        .arg(mib.to_string()));
+}
+
+/// A layout description (layouts/deckhouse.yaml) whose only security database is `repo:tag`:
+/// a way to pull one arbitrary image with `--no-platform --no-modules`.
+pub fn one_database_layout(dir: &Path, repo: &str, tag: &str) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join("layouts/deckhouse.yaml")).unwrap();
+    let cut = text.find("  databases:").unwrap();
+    let path = dir.join("one-db.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}  databases:\n    - {{ repo: {repo}, tag: \"{tag}\" }}\n",
+            &text[..cut]
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A tmpfs of a fixed size mounted on a fresh directory, unmounted when dropped. The tests
+/// run as root (CI does); a mount that fails fails the test.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path()));
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// Names in a directory, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until `check` holds, for at most `secs` seconds.
+pub fn wait_until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
