@@ -39,9 +39,10 @@ pub enum Command {
     /// Copy one image, index or artifact (every platform, byte for byte) between registries and
     /// OCI layouts.
     Copy(Box<CopyArgs>),
-    /// Resolve what to take from a source registry and write it into a bundle directory
-    /// (in this version: --dry-run only, which prints the plan).
+    /// Resolve what to take from a source registry and write it into a bundle directory.
     Pull(Box<PullArgs>),
+    /// Upload a bundle into a registry: every tag, byte for byte, read back at the end.
+    Push(Box<PushArgs>),
     /// Check a bundle offline: every file, chunk, manifest and blob against its sums and
     /// digests.
     Verify(VerifyArgs),
@@ -212,6 +213,75 @@ pub struct CopyArgs {
     /// Credentials for the source registry.
     #[command(flatten)]
     pub source_login: SourceLoginArgs,
+    /// Credentials for the destination registry.
+    #[command(flatten)]
+    pub registry_login: RegistryLoginArgs,
+    /// Transport options for both sides.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+    /// Parallel blob transfers.
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Where blobs wait between two registries (default: the system temp directory).
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB),
+    /// for proxies that limit request bodies; default is one PUT per blob.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub upload_chunk_size: Option<u64>,
+}
+
+/// `ferry push BUNDLE_DIR HOST[:PORT]/PATH`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every layout in the bundle goes to TARGET/<its path in the archive>: the \
+platform to TARGET, its installer to TARGET/install, modules to TARGET/modules/<name>. Blobs \
+first, then manifests, release-channel and module catalog tags last. A rerun sends only what is \
+missing."
+)]
+pub struct PushArgs {
+    /// The bundle directory (written by `ferry pull` or `d8 mirror pull`).
+    #[arg(value_name = "BUNDLE_DIR")]
+    pub dir: PathBuf,
+    /// Where to: the repository root, e.g. registry.internal:5000/deckhouse/ee.
+    #[arg(value_name = "HOST[:PORT]/PATH")]
+    pub target: SourceRoot,
+    /// Credentials for the target registry.
+    #[command(flatten)]
+    pub registry_login: RegistryLoginArgs,
+    /// Transport options.
+    #[command(flatten)]
+    pub transport: TransportArgs,
+    /// Where modules go under the target (default /modules).
+    #[arg(long, value_name = "SUFFIX")]
+    pub modules_path_suffix: Option<String>,
+    /// Parallel uploads.
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Accepted for `d8 mirror push` compatibility; push streams from the bundle files and
+    /// needs no temporary space.
+    #[arg(long, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB);
+    /// default is one PUT per blob, switching to PATCHes when a body is refused (413).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub upload_chunk_size: Option<u64>,
+    /// Leave a tag that points elsewhere at the target as it is (reported as drifted) instead
+    /// of moving it.
+    #[arg(long)]
+    pub no_overwrite: bool,
+    /// Write a JSON receipt of every repository, tag, digest and what happened to it.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Ask the target what it has (HEAD requests only) and print what would be sent.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Destination registry credentials (`copy` and `push`); otherwise the docker and containers
+/// credential files are read.
+#[derive(Debug, Args)]
+pub struct RegistryLoginArgs {
     /// Login for the destination registry.
     #[arg(
         short = 'u',
@@ -229,19 +299,6 @@ pub struct CopyArgs {
         requires = "registry_login"
     )]
     pub registry_password: Option<String>,
-    /// Transport options for both sides.
-    #[command(flatten)]
-    pub transport: TransportArgs,
-    /// Parallel blob transfers.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub concurrency: u16,
-    /// Where blobs wait between two registries (default: the system temp directory).
-    #[arg(long, value_name = "DIR")]
-    pub tmp_dir: Option<PathBuf>,
-    /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB),
-    /// for proxies that limit request bodies; default is one PUT per blob.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub upload_chunk_size: Option<u64>,
 }
 
 /// Source registry credentials (`copy` and `pull`); otherwise the docker and containers

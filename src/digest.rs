@@ -6,7 +6,9 @@ use std::str::FromStr;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
+use std::io::Read;
+
+use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Digest as _;
 
@@ -192,6 +194,50 @@ impl Drop for GostHasher {
             let _ = worker.join();
         }
     }
+}
+
+/// What hashing a file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSums {
+    /// Bytes read.
+    pub size: u64,
+    /// SHA-256, lowercase hex.
+    pub sha256: String,
+    /// Streebog-256, lowercase hex, when asked for.
+    pub gost: Option<String>,
+}
+
+/// Reads a byte stream once to its end, hashing SHA-256 inline and Streebog-256 (when `gost`)
+/// on another thread. `progress` hears every buffer.
+pub fn hash_reader(
+    mut reader: impl Read,
+    gost: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> std::io::Result<FileSums> {
+    const BUFFER: usize = 1 << 20;
+    let mut sha256 = Sha256Hasher::new();
+    let mut streebog = gost.then(GostHasher::spawn);
+    let mut size = 0;
+    loop {
+        // A fresh buffer each time: the Streebog thread may still hold the last one.
+        let mut buffer = BytesMut::zeroed(BUFFER);
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        buffer.truncate(n);
+        sha256.update(&buffer);
+        if let Some(hasher) = &mut streebog {
+            hasher.update(buffer.freeze());
+        }
+        size += n as u64;
+        progress(n as u64);
+    }
+    Ok(FileSums {
+        size,
+        sha256: sha256.finish().hex().to_string(),
+        gost: streebog.map(GostHasher::finish),
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod list;
 pub mod manifest;
 pub mod parallel;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod report;

@@ -10,7 +10,7 @@ use clap::Parser;
 use ferry::cli::{Cli, Command};
 use ferry::report::human_bytes;
 use ferry::report::{BarReporter, PlainReporter, QuietReporter, Reporter};
-use ferry::settings::{self, CopySettings, Progress, PullSettings};
+use ferry::settings::{self, CopySettings, Progress, PullSettings, PushSettings};
 
 /// Exit code for an invalid command line, as clap uses it.
 const USAGE: u8 = 2;
@@ -115,6 +115,20 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 .map_err(pull_failure)?;
             if !quiet {
                 print_pull_summary(&settings, &summary);
+            }
+            Ok(())
+        }
+        Command::Push(args) => {
+            let settings = PushSettings::from_args(*args);
+            let summary = ferry::push::push(&settings, reporter)
+                .await
+                .map_err(|e| Failure {
+                    hint: e.hint(),
+                    message: e.to_string(),
+                    ..Failure::default()
+                })?;
+            if !quiet {
+                print_push_summary(&settings, &summary);
             }
             Ok(())
         }
@@ -261,6 +275,75 @@ fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummar
         ));
     }
     println!("{fetched}");
+}
+
+/// What a push did (or would do), for people.
+fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummary) {
+    use ferry::push::TagStatus;
+    let (verb, written) = if settings.dry_run {
+        ("would push", "to write")
+    } else {
+        ("pushed", "written")
+    };
+    println!(
+        "{verb} {} to {}: {} tags {written} ({} new, {} updated), {} already there, {} drifted, {} skipped",
+        settings.dir.display(),
+        settings.target,
+        summary.count(&TagStatus::Pushed) + summary.count(&TagStatus::Updated),
+        summary.count(&TagStatus::Pushed),
+        summary.count(&TagStatus::Updated),
+        summary.count(&TagStatus::Present),
+        summary.count(&TagStatus::Drifted),
+        summary.count(&TagStatus::Skipped),
+    );
+    let rate = summary.uploaded_bytes as f64 / summary.seconds.max(0.001);
+    println!(
+        "blobs: {} {} ({}), {} already there, {} mounted; {} manifests; {:.1} s ({}/s)",
+        summary.uploaded,
+        if settings.dry_run {
+            "to upload"
+        } else {
+            "uploaded"
+        },
+        human_bytes(summary.uploaded_bytes),
+        summary.present,
+        summary.mounted,
+        summary.manifests,
+        summary.seconds,
+        human_bytes(rate as u64)
+    );
+    if summary.uploaded_bytes == 0 && !settings.dry_run {
+        println!("nothing needed uploading: the target already had every blob");
+    }
+    if let Some(size) = summary.patch_size {
+        let why = if summary.body_refused {
+            "the registry (or a proxy before it) refused large request bodies (413)"
+        } else {
+            "--upload-chunk-size"
+        };
+        println!(
+            "uploads went in PATCHes of {} because {why}",
+            human_bytes(size)
+        );
+    }
+    for tag in &summary.tags {
+        let previous = tag.previous.as_ref().map(|d| d.short()).unwrap_or_default();
+        match tag.status {
+            TagStatus::Updated => println!(
+                "updated {}:{} {previous} -> {}",
+                tag.repository,
+                tag.tag,
+                tag.digest.short()
+            ),
+            TagStatus::Drifted => println!(
+                "drifted {}:{} is {previous} at the target, {} in the bundle (left as it is)",
+                tag.repository,
+                tag.tag,
+                tag.digest.short()
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// `ls` as a table for people: repository, tag, short digest, size.

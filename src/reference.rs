@@ -139,7 +139,7 @@ fn validate_host(host: &str) -> Result<(), String> {
 /// Repository names follow the distribution grammar: lowercase path components of letters and
 /// digits joined by `.`, `_`, `__` or dashes. Registry 2.8 answers a bare 404 for uppercase
 /// names, so they are refused here with a message instead.
-fn validate_repository(repo: &str) -> Result<(), String> {
+pub fn validate_repository(repo: &str) -> Result<(), String> {
     if repo.is_empty() {
         return Err("the repository path is empty; expected host[:port]/path".into());
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{CopyArgs, GlobalArgs, PullArgs, TransportArgs};
+use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
 use crate::source::{Description, Request, SourceError, SourceRoot};
@@ -75,7 +75,10 @@ impl CopySettings {
                 },
                 destination: ClientOptions {
                     transport,
-                    credential: credential(&args.registry_login, &args.registry_password),
+                    credential: credential(
+                        &args.registry_login.registry_login,
+                        &args.registry_login.registry_password,
+                    ),
                     ..ClientOptions::default()
                 },
                 concurrency: usize::from(args.concurrency),
@@ -188,5 +191,54 @@ impl PullSettings {
             no_resume: args.no_pull_resume,
             request_record,
         })
+    }
+}
+
+/// Settings of `ferry push`.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// The bundle directory.
+    pub dir: PathBuf,
+    /// The target root.
+    pub target: SourceRoot,
+    /// How to reach it.
+    pub client: ClientOptions,
+    /// Where modules go under the target, replacing `modules`.
+    pub modules_path: Option<String>,
+    /// Parallel uploads.
+    pub concurrency: usize,
+    /// PATCH size to start with; `None` = one PUT per blob until a body is refused.
+    pub upload_chunk_size: Option<u64>,
+    /// Leave tags that point elsewhere alone.
+    pub no_overwrite: bool,
+    /// Where to write the receipt.
+    pub receipt: Option<PathBuf>,
+    /// Only ask what the target has.
+    pub dry_run: bool,
+}
+
+impl PushSettings {
+    /// Resolves `ferry push` arguments.
+    pub fn from_args(args: PushArgs) -> Self {
+        PushSettings {
+            dir: args.dir,
+            target: args.target,
+            client: ClientOptions {
+                transport: transport(&args.transport),
+                credential: credential(
+                    &args.registry_login.registry_login,
+                    &args.registry_login.registry_password,
+                ),
+                ..ClientOptions::default()
+            },
+            modules_path: args
+                .modules_path_suffix
+                .map(|s| s.trim_matches('/').to_string()),
+            concurrency: usize::from(args.concurrency),
+            upload_chunk_size: args.upload_chunk_size,
+            no_overwrite: args.no_overwrite,
+            receipt: args.receipt,
+            dry_run: args.dry_run,
+        }
     }
 }

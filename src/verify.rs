@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::bundle::names::gostsum_name;
-use crate::bundle::sums::{hash_file, hash_reader, read_gostsum};
+use crate::bundle::sums::{hash_file, read_gostsum};
 use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, ImageRecord};
+use crate::digest::hash_reader;
 use crate::parallel::try_map;
 use crate::report::{Outcome, Reporter};
 

@@ -102,8 +102,13 @@ pub struct FillReport<E> {
     pub unfinished: Vec<Digest>,
 }
 
-/// Fetches every job with at most `concurrency` at once, copies each blob to its other
-/// places, and marks the entries complete for the sealers.
+/// Bytes of blobs in flight at once, beyond the first: a handful of big blobs downloaded side by
+/// side would all finish at the end of the same long wait, and the sealers, which hash each file
+/// in order, would sit idle until then. Small blobs still go `concurrency` at a time.
+const IN_FLIGHT: u64 = 128 << 20;
+
+/// Fetches every job with at most `concurrency` at once (and about [`IN_FLIGHT`] bytes), copies
+/// each blob to its other places, and marks the entries complete for the sealers.
 pub async fn fill<F: Fetch>(
     writer: &ArchiveWriter,
     fetcher: &F,
@@ -123,11 +128,17 @@ pub async fn fill<F: Fetch>(
         let reporter = reporter.clone();
         Arc::new(move |n| reporter.bytes(n))
     };
-    let mut waiting = jobs.into_iter();
+    let mut waiting = jobs.into_iter().peekable();
     let mut running = FuturesUnordered::new();
+    let mut in_flight = 0u64;
     loop {
         while report.failures.is_empty() && running.len() < concurrency.max(1) {
-            let Some(job) = waiting.next() else { break };
+            let Some(next) = waiting.peek() else { break };
+            if !running.is_empty() && in_flight + next.size > IN_FLIGHT {
+                break;
+            }
+            let job = waiting.next().expect("peeked");
+            in_flight += job.size;
             let progress = &progress;
             running.push(async move {
                 let result = fill_one(writer, fetcher, &job, hooks, progress, reporter).await;
@@ -137,6 +148,7 @@ pub async fn fill<F: Fetch>(
         let Some((job, result)) = running.next().await else {
             break;
         };
+        in_flight -= job.size;
         match result {
             Ok(copies) => {
                 report.fetched += 1;

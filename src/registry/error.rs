@@ -92,6 +92,16 @@ pub enum RegistryError {
         /// What the bytes hash to.
         actual: Digest,
     },
+    /// A local copy of a blob (a bundle file, a layout) does not hash to its digest.
+    #[error("{digest}: the local copy read from {files} hashes to {actual}; it is damaged")]
+    Damaged {
+        /// The blob.
+        digest: Digest,
+        /// What its bytes hash to.
+        actual: Digest,
+        /// The files it was read from.
+        files: String,
+    },
     /// The server broke the protocol (missing header, bad range, …).
     #[error("{target}: {detail}")]
     Protocol {
@@ -154,6 +164,11 @@ impl RegistryError {
             RegistryError::DigestMismatch { .. } => Some(
                 "the source registry or something between (proxy, disk) corrupted the data; \
                  retry, and report it to the registry's admin if it persists"
+                    .into(),
+            ),
+            RegistryError::Damaged { .. } => Some(
+                "copy the named file again from where it was made (the pull host), then run \
+                 the same command again"
                     .into(),
             ),
             RegistryError::Store(StoreError::Io { .. }) => {

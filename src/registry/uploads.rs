@@ -2,7 +2,7 @@
 //! (registry 2.8 ignores `Content-Range`), and cross-repository mounts. Bodies stream from a
 //! [`BlobSource`] without ever holding a blob whole.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -13,7 +13,7 @@ use super::auth::Scope;
 use super::blobs::ProgressFn;
 use super::client::{RegistryClient, header};
 use super::error::RegistryError;
-use crate::digest::Digest;
+use crate::digest::{Digest, Sha256Hasher};
 use crate::segment::BlobSource;
 
 /// Size of the reads that feed an upload body.
@@ -68,9 +68,10 @@ impl RegistryClient {
         }
     }
 
-    /// Uploads a blob from `source`. `session` is an upload already opened (by a declined
-    /// mount). Failed attempts start over in a fresh session: a half-sent body must not be
-    /// appended to.
+    /// Uploads a blob from `source`, checking on the way that the bytes read hash to `digest`
+    /// (a damaged local copy is named, and its upload abandoned before the registry could take
+    /// it). `session` is an upload already opened (by a declined mount). Failed attempts start
+    /// over in a fresh session: a half-sent body must not be appended to.
     pub async fn upload_blob(
         &self,
         repository: &str,
@@ -82,6 +83,7 @@ impl RegistryClient {
     ) -> Result<(), RegistryError> {
         let scope = Scope::Push(repository.to_string());
         let attempts = self.retry_policy().attempts;
+        let verifier = Arc::new(Verifier::new(digest, source.len()));
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -91,11 +93,11 @@ impl RegistryClient {
             };
             let result = match mode {
                 UploadMode::Monolithic => {
-                    self.put_whole(&scope, location, digest, source, progress)
+                    self.put_whole(&scope, location, source, progress, &verifier)
                         .await
                 }
                 UploadMode::Chunked(size) => {
-                    self.patch_chunks(&scope, location, digest, source, size.max(1), progress)
+                    self.patch_chunks(&scope, location, source, size.max(1), progress, &verifier)
                         .await
                 }
             };
@@ -150,10 +152,11 @@ impl RegistryClient {
         &self,
         scope: &Scope,
         mut location: reqwest::Url,
-        digest: &Digest,
         source: &BlobSource,
         progress: &ProgressFn,
+        verifier: &Arc<Verifier>,
     ) -> Result<(), RegistryError> {
+        let digest = &verifier.expected;
         location
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
@@ -165,12 +168,13 @@ impl RegistryClient {
                     .http()
                     .request(Method::PUT, location.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
-                with_body(request, source, 0, len, progress, &unreadable)
+                with_body(request, source, 0, len, progress, &unreadable, verifier)
             })
             .await;
         if let Some(e) = unreadable.into_inner().expect("not poisoned") {
             return Err(source_error(source, e));
         }
+        verifier.check(source)?;
         let what = format!("upload of {digest}");
         self.expect(response?, scope, &what, &[StatusCode::CREATED])
             .await
@@ -181,11 +185,12 @@ impl RegistryClient {
         &self,
         scope: &Scope,
         mut location: reqwest::Url,
-        digest: &Digest,
         source: &BlobSource,
         chunk: u64,
         progress: &ProgressFn,
+        verifier: &Arc<Verifier>,
     ) -> Result<(), RegistryError> {
+        let digest = &verifier.expected;
         let len = source.len();
         let mut offset = 0u64;
         let mut failures = 0u32;
@@ -200,12 +205,13 @@ impl RegistryClient {
                         .request(Method::PATCH, location.clone())
                         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                         .header("Content-Range", format!("{offset}-{end}"));
-                    with_body(request, source, offset, n, progress, &unreadable)
+                    with_body(request, source, offset, n, progress, &unreadable, verifier)
                 })
                 .await;
             if let Some(e) = unreadable.into_inner().expect("not poisoned") {
                 return Err(source_error(source, e));
             }
+            verifier.check(source)?;
             let failed = match result {
                 Ok(response) if response.status() == StatusCode::ACCEPTED => {
                     let next = self.location(&response, scope)?;
@@ -238,6 +244,11 @@ impl RegistryClient {
             let (next, stored) = self.upload_status(scope, &location).await?;
             location = next;
             offset = stored;
+        }
+        if !verifier.followed_all() {
+            // Parts were sent again after a failure, so the running hash lost its thread:
+            // check the local copy in one more read before committing it.
+            verifier.verify_whole(source).await?;
         }
         location
             .query_pairs_mut()
@@ -283,9 +294,109 @@ impl RegistryClient {
     }
 }
 
-/// Attaches `len` bytes of `source` from `skip` as a streamed body with its length. Opening the
-/// file happens inside a request builder, which cannot fail: an error is parked in `unreadable`
-/// for the caller to report instead of the (bodiless) request's answer.
+/// Hashes a blob's bytes in order as upload bodies read them, so that a damaged local copy is
+/// caught and named (the registry would only say that the digest is wrong).
+struct Verifier {
+    expected: Digest,
+    len: u64,
+    state: Mutex<VerifyState>,
+}
+
+struct VerifyState {
+    hasher: Sha256Hasher,
+    /// Bytes hashed so far, from the start.
+    at: u64,
+    /// Set when the bytes did not hash to the digest.
+    mismatch: Option<Digest>,
+}
+
+impl Verifier {
+    fn new(expected: &Digest, len: u64) -> Self {
+        Verifier {
+            expected: expected.clone(),
+            len,
+            state: Mutex::new(VerifyState {
+                hasher: Sha256Hasher::new(),
+                at: 0,
+                mismatch: None,
+            }),
+        }
+    }
+
+    /// Takes bytes read at `offset`. A body starting over from 0 starts the hash over; a part
+    /// sent again after a failure is not followed. Fails on the last byte when the hash is not
+    /// the digest, so that the body ends in an error instead of completing.
+    fn feed(&self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let mut state = self.state.lock().expect("not poisoned");
+        if offset == 0 && state.at != 0 {
+            state.hasher = Sha256Hasher::new();
+            state.at = 0;
+        }
+        if offset != state.at || state.at >= self.len {
+            return Ok(());
+        }
+        state.hasher.update(bytes);
+        state.at += bytes.len() as u64;
+        if state.at == self.len {
+            let actual = std::mem::take(&mut state.hasher).finish();
+            if actual != self.expected {
+                state.mismatch = Some(actual);
+                return Err(std::io::Error::other(
+                    "the local copy does not match its digest",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when every byte went through the running hash in order.
+    fn followed_all(&self) -> bool {
+        self.state.lock().expect("not poisoned").at == self.len
+    }
+
+    /// The damage found, as an error naming where the bytes came from.
+    fn check(&self, source: &BlobSource) -> Result<(), RegistryError> {
+        match self.state.lock().expect("not poisoned").mismatch.clone() {
+            Some(actual) => Err(damaged(&self.expected, actual, source)),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the whole local copy once more and checks it.
+    async fn verify_whole(&self, source: &BlobSource) -> Result<(), RegistryError> {
+        let reader = source.reader();
+        let hashed =
+            tokio::task::spawn_blocking(move || crate::digest::hash_reader(reader, false, &|_| {}))
+                .await
+                .expect("hashing does not panic")
+                .map_err(|e| source_error(source, e))?;
+        let actual: Digest = format!("sha256:{}", hashed.sha256)
+            .parse()
+            .expect("a sha256 in hex");
+        if actual != self.expected {
+            return Err(damaged(&self.expected, actual, source));
+        }
+        Ok(())
+    }
+}
+
+fn damaged(expected: &Digest, actual: Digest, source: &BlobSource) -> RegistryError {
+    RegistryError::Damaged {
+        digest: expected.clone(),
+        actual,
+        files: source
+            .parts()
+            .iter()
+            .map(|p| p.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// Attaches `len` bytes of `source` from `skip` as a streamed body with its length, each piece
+/// fed to `verifier`. Opening the file happens inside a request builder, which cannot fail: an
+/// error is parked in `unreadable` for the caller to report instead of the (bodiless) request's
+/// answer.
 fn with_body(
     request: reqwest::RequestBuilder,
     source: &BlobSource,
@@ -293,6 +404,7 @@ fn with_body(
     len: u64,
     progress: &ProgressFn,
     unreadable: &Mutex<Option<std::io::Error>>,
+    verifier: &Arc<Verifier>,
 ) -> reqwest::RequestBuilder {
     let reader = match source.open_at(skip) {
         Ok(r) => r.take(len),
@@ -302,10 +414,14 @@ fn with_body(
         }
     };
     let progress = progress.clone();
-    let stream = ReaderStream::with_capacity(reader, READ_BUFFER).inspect(move |chunk| {
-        if let Ok(bytes) = chunk {
-            progress(bytes.len() as u64);
-        }
+    let verifier = verifier.clone();
+    let mut offset = skip;
+    let stream = ReaderStream::with_capacity(reader, READ_BUFFER).map(move |chunk| {
+        let bytes = chunk?;
+        verifier.feed(offset, &bytes)?;
+        offset += bytes.len() as u64;
+        progress(bytes.len() as u64);
+        Ok::<_, std::io::Error>(bytes)
     });
     request
         .header(reqwest::header::CONTENT_LENGTH, len)

@@ -61,7 +61,7 @@ impl FromStr for SourceRoot {
         let reference = Reference::parse(trimmed).map_err(|e| e.to_string())?;
         if reference.tag.is_some() || reference.digest.is_some() {
             return Err(format!(
-                "'{input}' names a tag or digest; --source takes the repository root only \
+                "'{input}' names a tag or digest; give the repository root only \
                  (host[:port]/path)"
             ));
         }

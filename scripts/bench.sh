@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks of ferry against peer tools, measured in the same run on 127.0.0.1 (DESIGN.md §9).
+# Every figure is the median of ROUNDS runs, the tools alternating. The machine is noisy: read
+# the ratios, not the absolute times.
+#
+#   scripts/bench.sh pull [SIZE_MIB] [ROUNDS]   (default 1024 MiB, 3 rounds)
+#
+# pull: SIZE_MIB of random layers in four images (four layers each) in a local registry, pulled
+#   - by ferry into one tar, and by `skopeo sync --all --preserve-digests` to a dir plus
+#     `tar cf` (goal: ferry <= 0.5x);
+#   - by ferry with --gost-digest, into one tar and in 256 MB chunks (goal: at most
+#     bundle / 350 MB/s added: Streebog on both cores);
+#   - through scripts/fault-proxy.py --rate 100 (a 100 MB/s line), with and without
+#     --gost-digest (goal: <= 1.05x);
+#   peak RSS (/usr/bin/time; goal <= 64 MiB) and peak disk use of the bundle directory with its
+#   work directory (sampled; goal <= bundle + 1%).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+what=${1:?usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]}
+size_mib=${2:-1024}
+rounds=${3:-3}
+
+. scripts/prelude.sh "bench-$what" --bin ferry
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# Runs a command, prints "seconds peak_rss_kib".
+timed() {
+    local out="$work/time.out"
+    /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$work/last.err" ||
+        { cat "$work/last.err" >&2; return 1; }
+    cat "$out"
+}
+# Largest disk use (allocated bytes) of a directory while a command runs; prints it last.
+with_disk_peak() {
+    local dir=$1
+    shift
+    local peak_file="$work/peak"
+    echo 0 >"$peak_file"
+    (
+        trap - EXIT
+        peak=0
+        while :; do
+            used=$(du -s -B1 "$dir" 2>/dev/null | cut -f1) || used=
+            [ -n "$used" ] && [ "$used" -gt "$peak" ] && peak=$used && echo "$peak" >"$peak_file"
+            sleep 0.05
+        done
+    ) &
+    local sampler=$!
+    "$@"
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    cat "$peak_file"
+}
+
+bench_pull() {
+    start_registry source
+    local src=$REGISTRY each=$((size_mib / 4))
+    echo "making four images of $each MiB (four layers each) and seeding them with skopeo..."
+    local layout_file="$work/bench.yaml" sync_file="$work/sync.yaml"
+    sed '/^  databases:/,$d' layouts/deckhouse.yaml >"$layout_file"
+    echo "  databases:" >>"$layout_file"
+    printf '%s:\n  tls-verify: false\n  images:\n' "$src" >"$sync_file"
+    for i in 1 2 3 4; do
+        python3 scripts/mkbig.py "$work/img$i" v1 "$each" --layers 4 >/dev/null
+        skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+            "oci:$work/img$i:v1" "docker://$src/bench/ee/security/img$i:1"
+        rm -rf "$work/img$i"
+        echo "    - { repo: security/img$i, tag: \"1\" }" >>"$layout_file"
+        echo "    bench/ee/security/img$i: [\"1\"]" >>"$sync_file"
+    done
+    python3 scripts/fault-proxy.py --upstream "$src" --port-file "$work/proxy.port" --rate 100 \
+        >/dev/null 2>&1 &
+    proxy_pid=$!
+    trap 'kill $proxy_pid 2>/dev/null || true; cleanup' EXIT
+    for _ in $(seq 100); do [ -f "$work/proxy.port" ] && break; sleep 0.05; done
+    local proxy="127.0.0.1:$(cat "$work/proxy.port")"
+
+    local bundle="$work/bundle"
+    ferry_pull() {
+        local host=$1
+        shift
+        rm -rf "$bundle"
+        sync
+        timed "$ferry" -q pull "$bundle" --source "$host/bench/ee" --insecure \
+            --layout "$layout_file" --no-platform --no-modules "$@"
+    }
+    skopeo_pull() {
+        rm -rf "$work/sync" "$work/sync.tar"
+        sync
+        local start end
+        start=$(now)
+        skopeo sync --all --preserve-digests --src yaml --dest dir "$sync_file" "$work/sync" \
+            >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; return 1; }
+        tar cf "$work/sync.tar" -C "$work/sync" .
+        sync
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f 0\n", b - a }'
+        rm -rf "$work/sync" "$work/sync.tar"
+    }
+
+    : >"$work/r.plain" >"$work/r.skopeo" >"$work/r.gost" >"$work/r.chunk" >"$work/r.chunkgost"
+    : >"$work/r.line" >"$work/r.linegost" >"$work/r.rss" >"$work/r.disk"
+    for round in $(seq "$rounds"); do
+        echo "round $round of $rounds..."
+        ferry_pull "$src" | tee -a "$work/r.plain" | cut -d' ' -f2 >>"$work/r.rss"
+        skopeo_pull >>"$work/r.skopeo"
+        ferry_pull "$src" --gost-digest | tee -a "$work/r.gost" | cut -d' ' -f2 >>"$work/r.rss"
+        ferry_pull "$src" -c 0.256 >>"$work/r.chunk"
+        ferry_pull "$src" -c 0.256 --gost-digest >>"$work/r.chunkgost"
+        ferry_pull "$proxy" >>"$work/r.line"
+        ferry_pull "$proxy" --gost-digest >>"$work/r.linegost"
+        rm -rf "$bundle"
+        with_disk_peak "$bundle" ferry_pull "$src" --gost-digest | tail -n 1 >>"$work/r.disk"
+    done
+    kill "$proxy_pid" 2>/dev/null || true
+    local bytes
+    bytes=$(find "$bundle" -maxdepth 1 -name '*.tar' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+
+    local plain skopeo gost chunk chunkgost line linegost rss disk
+    plain=$(cut -d' ' -f1 "$work/r.plain" | median)
+    skopeo=$(cut -d' ' -f1 "$work/r.skopeo" | median)
+    gost=$(cut -d' ' -f1 "$work/r.gost" | median)
+    chunk=$(cut -d' ' -f1 "$work/r.chunk" | median)
+    chunkgost=$(cut -d' ' -f1 "$work/r.chunkgost" | median)
+    line=$(cut -d' ' -f1 "$work/r.line" | median)
+    linegost=$(cut -d' ' -f1 "$work/r.linegost" | median)
+    rss=$(sort -g "$work/r.rss" | tail -n 1)
+    disk=$(sort -g "$work/r.disk" | tail -n 1)
+    echo
+    awk -v b="$bytes" -v r="$rounds" 'BEGIN { printf "ferry pull of %.0f MB (one archive), medians of %d runs\n", b / 1e6, r }'
+    awk -v b="$bytes" -v p="$plain" -v s="$skopeo" -v g="$gost" -v c="$chunk" -v cg="$chunkgost" \
+        -v l="$line" -v lg="$linegost" -v rss="$rss" -v d="$disk" 'BEGIN {
+        allow = b / 350e6
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "ferry pull", p, b / p / 1e6
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "skopeo sync --all --preserve-digests + tar", s, b / s / 1e6
+        printf "%-44s %7.2fx   (goal <= 0.5x)\n", "  ferry / skopeo", p / s
+        printf "%-44s %7.2f s  +%.2f s (goal +%.2f s)\n", "ferry pull --gost-digest, one tar", g, g - p, allow
+        printf "%-44s %7.2f s\n", "ferry pull -c 0.256", c
+        printf "%-44s %7.2f s  +%.2f s (goal +%.2f s)\n", "ferry pull -c 0.256 --gost-digest", cg, cg - c, allow
+        printf "%-44s %7.2f s\n", "behind a 100 MB/s line", l
+        printf "%-44s %7.2f s  %.2fx (goal <= 1.05x)\n", "behind a 100 MB/s line, --gost-digest", lg, lg / l
+        printf "%-44s %7.1f MiB (goal <= 64 MiB)\n", "peak RSS", rss / 1024
+        printf "%-44s %7.0f MB = bundle + %.2f%% (goal <= 1%%)\n", "peak disk, bundle dir + work dir", d / 1e6, 100 * (d - b) / b
+    }'
+}
+
+case $what in
+pull) bench_pull ;;
+*)
+    echo "usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]" >&2
+    exit 2
+    ;;
+esac

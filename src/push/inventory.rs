@@ -1,0 +1,217 @@
+//! What a bundle holds, as push needs it: per layout the repository it goes to, its manifests
+//! (children before parents), its tags, and every blob with the place in the archive files it is
+//! read from. Built offline from the tar indexes, before the target is contacted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::bundle::{ArchiveLayouts, Bundle, BundleError};
+use crate::digest::Digest;
+use crate::layout::entry_tag;
+use crate::manifest::{Descriptor, Manifest, walk};
+use crate::reference::{validate_repository, validate_tag};
+use crate::segment::BlobSource;
+use crate::source::join;
+
+/// Channel names whose tags are aliases pushed after everything else, so that no channel ever
+/// points at an image that is not complete at the target.
+const CHANNELS: [&str; 6] = [
+    "alpha",
+    "beta",
+    "early-access",
+    "stable",
+    "rock-solid",
+    "lts",
+];
+
+/// The module catalog's path in a bundle: its tags are pushed last, like channels.
+const CATALOG: &str = "modules";
+
+/// One tag to push.
+#[derive(Debug, Clone)]
+pub struct TagItem {
+    /// The tag.
+    pub name: String,
+    /// The manifest or index it points to.
+    pub digest: Digest,
+    /// Every manifest of its graph, children before parents (the root last).
+    pub manifests: Vec<Digest>,
+    /// True for channel aliases and module catalog entries, written after everything else.
+    pub last: bool,
+}
+
+/// One layout and the repository it goes to.
+#[derive(Debug, Clone)]
+pub struct RepoItem {
+    /// Its path in the archive (`""` for the root).
+    pub path: String,
+    /// The repository at the target.
+    pub repository: String,
+    /// Its manifests, each once, children before parents.
+    pub manifests: Vec<Manifest>,
+    /// Its tags.
+    pub tags: Vec<TagItem>,
+}
+
+/// One blob, and every repository that needs it.
+#[derive(Debug, Clone)]
+pub struct BlobItem {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Where its bytes lie in the bundle.
+    pub source: BlobSource,
+    /// Indexes into [`Inventory::repos`], in order.
+    pub repos: Vec<usize>,
+}
+
+/// Everything a push sends.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// Every layout.
+    pub repos: Vec<RepoItem>,
+    /// Every blob, each once.
+    pub blobs: Vec<BlobItem>,
+    /// For every manifest, the blobs it needs (through its children too).
+    pub needs: HashMap<Digest, HashSet<Digest>>,
+}
+
+impl Inventory {
+    /// Reads every archive's index and layouts. `target` is the repository root at the target;
+    /// `modules_path` replaces the leading `modules` of layout paths. Blocking (call it on a
+    /// blocking thread inside the runtime: manifests are walked with the async walker).
+    pub fn read(
+        bundle: &Bundle,
+        target: &str,
+        modules_path: Option<&str>,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Inventory, BundleError> {
+        let mut inventory = Inventory::default();
+        let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
+        for archive in &bundle.archives {
+            let layouts = ArchiveLayouts::open(archive)?;
+            for layout in &layouts.layouts {
+                let bad = |reason: String| BundleError::BadLayout {
+                    archive: archive.name.clone(),
+                    layout: layout.path.clone(),
+                    reason,
+                };
+                let path = remap(&layout.path, modules_path);
+                let repository = join(target, &path);
+                validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
+                let mut manifests: Vec<Manifest> = Vec::new();
+                let mut seen: HashSet<Digest> = HashSet::new();
+                let mut tags = Vec::new();
+                for descriptor in &layout.index.manifests {
+                    let Some(tag) = entry_tag(descriptor) else {
+                        continue;
+                    };
+                    validate_tag(tag).map_err(bad)?;
+                    let root = layouts.read_manifest(&layout.path, descriptor)?;
+                    let graph = handle.block_on(walk(root, async |d: &Descriptor| {
+                        layouts.read_manifest(&layout.path, d)
+                    }))?;
+                    for manifest in &graph.manifests {
+                        needs_of(&mut inventory.needs, manifest).map_err(|e| bad(e.to_string()))?;
+                        if seen.insert(manifest.digest.clone()) {
+                            manifests.push(manifest.clone());
+                        }
+                    }
+                    let repo_index = inventory.repos.len();
+                    for blob in &graph.blobs {
+                        let source = layouts.blob(&layout.path, &blob.digest).ok_or_else(|| {
+                            BundleError::MissingBlob {
+                                archive: archive.name.clone(),
+                                layout: layout.path.clone(),
+                                digest: blob.digest.clone(),
+                            }
+                        })?;
+                        let index = *blob_index.entry(blob.digest.clone()).or_insert_with(|| {
+                            inventory.blobs.push(BlobItem {
+                                digest: blob.digest.clone(),
+                                size: blob.size,
+                                source,
+                                repos: Vec::new(),
+                            });
+                            inventory.blobs.len() - 1
+                        });
+                        let repos = &mut inventory.blobs[index].repos;
+                        if repos.last() != Some(&repo_index) {
+                            repos.push(repo_index);
+                        }
+                    }
+                    tags.push(TagItem {
+                        name: tag.to_string(),
+                        digest: descriptor.digest.clone(),
+                        manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
+                        last: CHANNELS.contains(&tag) || layout.path == CATALOG,
+                    });
+                }
+                inventory.repos.push(RepoItem {
+                    path: layout.path.clone(),
+                    repository,
+                    manifests,
+                    tags,
+                });
+            }
+        }
+        Ok(inventory)
+    }
+
+    /// Bytes of all blobs.
+    pub fn blob_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.size).sum()
+    }
+
+    /// Every tag, as (repository index, tag).
+    pub fn tags(&self) -> impl Iterator<Item = (usize, &TagItem)> {
+        self.repos
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.tags.iter().map(move |t| (i, t)))
+    }
+}
+
+/// Records the blobs `manifest` needs, its children's included (children come first in a
+/// walk, so theirs are known).
+fn needs_of(
+    needs: &mut HashMap<Digest, HashSet<Digest>>,
+    manifest: &Manifest,
+) -> Result<(), crate::manifest::ManifestError> {
+    if needs.contains_key(&manifest.digest) {
+        return Ok(());
+    }
+    let refs = manifest.references()?;
+    let mut own: HashSet<Digest> = refs.blobs.into_iter().map(|b| b.digest).collect();
+    for child in &refs.manifests {
+        if let Some(theirs) = needs.get(&child.digest) {
+            own.extend(theirs.iter().cloned());
+        }
+    }
+    needs.insert(manifest.digest.clone(), own);
+    Ok(())
+}
+
+/// A layout path with its leading `modules` replaced by `modules_path`.
+fn remap(path: &str, modules_path: Option<&str>) -> String {
+    match (modules_path, path.strip_prefix(CATALOG)) {
+        (Some(to), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{to}{rest}").trim_start_matches('/').to_string()
+        }
+        _ => path.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_modules_tree_moves() {
+        assert_eq!(remap("modules/console", Some("mods")), "mods/console");
+        assert_eq!(remap("modules", Some("x/mods")), "x/mods");
+        assert_eq!(remap("modulesque", Some("mods")), "modulesque");
+        assert_eq!(remap("install", Some("mods")), "install");
+        assert_eq!(remap("modules/a", None), "modules/a");
+    }
+}

@@ -1,0 +1,653 @@
+//! `ferry push`: check the bundle (every file there with its size) before the target hears a
+//! word, index its archives, ask the target which tags it already has, upload every missing blob
+//! straight out of the archive files (HEAD first, a mount when another repository of this push
+//! has it, PATCHes when a body is refused), then manifests children first, tags last with
+//! channel and catalog tags after all others, read every written tag back, and write a receipt.
+//! Nothing is written to disk but the receipt.
+
+mod inventory;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+pub use inventory::{BlobItem, Inventory, RepoItem, TagItem};
+
+use crate::bundle::{Bundle, BundleError};
+use crate::digest::Digest;
+use crate::manifest::Manifest;
+use crate::registry::{Mount, RegistryClient, RegistryError, UploadMode};
+use crate::report::{Outcome, ProgressFn, Reporter, human_bytes};
+use crate::settings::PushSettings;
+
+/// First PATCH size after a registry refused a whole blob in one body (413).
+const FIRST_PATCH: u64 = 16 << 20;
+/// Smallest PATCH tried before giving up.
+const SMALLEST_PATCH: u64 = 64 << 10;
+
+/// What can go wrong in a push.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The bundle cannot be read or is incomplete.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The target refused something.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A repository could not be written (it may not exist and the registry will not create it).
+    #[error("{repository}: {source}")]
+    Repository {
+        /// The repository.
+        repository: String,
+        /// What the registry said.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// The registry refused to move a tag.
+    #[error(
+        "{repository}:{tag} exists with another digest and the registry refused to move it: {source}"
+    )]
+    Immutable {
+        /// The repository.
+        repository: String,
+        /// The tag.
+        tag: String,
+        /// What the registry said.
+        #[source]
+        source: Box<RegistryError>,
+    },
+    /// Some blobs could not be sent; the tags that need them were not written.
+    #[error("{} blob(s) could not be pushed ({first}); {} tag(s) were not written: {}", failed, skipped.len(), list_some(skipped))]
+    Incomplete {
+        /// The first failure.
+        first: Box<PushError>,
+        /// How many blobs failed.
+        failed: usize,
+        /// The tags left out, as `repository:tag`.
+        skipped: Vec<String>,
+    },
+    /// Tags at the target do not point where the bundle says after the push.
+    #[error("read back: {}", mismatches.join("; "))]
+    ReadBack {
+        /// One line per tag.
+        mismatches: Vec<String>,
+    },
+    /// The receipt could not be written.
+    #[error("cannot write the receipt {}: {source}", path.display())]
+    Receipt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list_some(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}
+
+impl PushError {
+    /// A one-line fix, when there is an obvious one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            PushError::Bundle(e) => e.hint(),
+            PushError::Registry(e) => e.hint(),
+            PushError::Repository { repository, source } => match source.as_ref() {
+                RegistryError::NotFound { .. } | RegistryError::Denied { .. } => {
+                    let project = repository.split('/').next().unwrap_or(repository);
+                    Some(format!(
+                        "the registry would not create {repository}: on Harbor, Nexus or GitLab \
+                         create the project '{project}' first and give this account push rights"
+                    ))
+                }
+                other => other.hint(),
+            },
+            PushError::Immutable { .. } => Some(
+                "the registry keeps tags immutable: remove the old tag there, or push with \
+                 --no-overwrite to leave it (it is then reported as drifted)"
+                    .into(),
+            ),
+            PushError::Incomplete { first, .. } => first.hint().or_else(|| {
+                Some("run the same command again: what is at the target is not sent twice".into())
+            }),
+            PushError::ReadBack { .. } => Some(
+                "something else writes to these repositories at the same time; push again".into(),
+            ),
+            PushError::Receipt { .. } => None,
+        }
+    }
+}
+
+/// What happened to a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TagStatus {
+    /// Written; it did not exist.
+    Pushed,
+    /// It was already there with this digest.
+    Present,
+    /// It pointed elsewhere and was moved.
+    Updated,
+    /// It points elsewhere and was left (`--no-overwrite`).
+    Drifted,
+    /// Not written: a blob it needs could not be pushed.
+    Skipped,
+}
+
+/// One line of the receipt.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptEntry {
+    /// The repository at the target.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest the bundle holds for it.
+    pub digest: Digest,
+    /// What happened.
+    pub status: TagStatus,
+    /// For updated and drifted tags: where the tag pointed at the target before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Digest>,
+}
+
+/// What a push did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Default)]
+pub struct PushSummary {
+    /// Every tag and what happened to it.
+    pub tags: Vec<ReceiptEntry>,
+    /// Blobs uploaded (or to upload).
+    pub uploaded: usize,
+    /// Their bytes.
+    pub uploaded_bytes: u64,
+    /// Blob uploads skipped because the repository had them.
+    pub present: usize,
+    /// Blobs linked from another repository of the target.
+    pub mounted: usize,
+    /// Manifests written.
+    pub manifests: usize,
+    /// PATCH size used, when uploads were chunked.
+    pub patch_size: Option<u64>,
+    /// True when the registry (or a proxy) refused a body as too large.
+    pub body_refused: bool,
+    /// Seconds the push took.
+    pub seconds: f64,
+}
+
+impl PushSummary {
+    /// Tags with the given status.
+    pub fn count(&self, status: &TagStatus) -> usize {
+        self.tags.iter().filter(|t| &t.status == status).count()
+    }
+}
+
+/// Shared by the upload tasks.
+struct Uploads<'a> {
+    client: &'a RegistryClient,
+    /// Current PATCH size; 0 = one PUT per blob.
+    patch: AtomicU64,
+    refused: AtomicBool,
+    progress: ProgressFn,
+}
+
+/// Pushes the bundle in `settings.dir` to `settings.target`.
+pub async fn push(
+    settings: &PushSettings,
+    reporter: Arc<dyn Reporter>,
+) -> Result<PushSummary, PushError> {
+    let started = Instant::now();
+    // Offline first: a broken bundle is refused before the target hears anything.
+    let inventory = {
+        let dir = settings.dir.clone();
+        let target = settings.target.path.clone();
+        let modules = settings.modules_path.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let bundle = Bundle::open(&dir)?;
+            Inventory::read(&bundle, &target, modules.as_deref(), &handle)
+        })
+        .await
+        .expect("reading the bundle does not panic")?
+    };
+    let client = RegistryClient::new(
+        &settings.target.registry,
+        &settings.target.path,
+        settings.client.clone(),
+    )?;
+    client.ping().await?;
+
+    // What the target has: a tag already at the bundle's digest needs nothing more.
+    let tag_list: Vec<(usize, &TagItem)> = inventory.tags().collect();
+    reporter.begin(
+        &format!(
+            "asking {} which of {} tags it has",
+            settings.target,
+            tag_list.len()
+        ),
+        0,
+        0,
+    );
+    let current: Vec<Option<Digest>> = futures_util::stream::iter(tag_list.iter().map(|(r, t)| {
+        let repository = &inventory.repos[*r].repository;
+        let client = &client;
+        async move {
+            let found = client.head_manifest(repository, &t.name).await;
+            match found {
+                Ok(found) => Ok(found.map(|d| d.digest)),
+                Err(RegistryError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+    }))
+    .buffered(settings.concurrency)
+    .try_collect()
+    .await?;
+    let mut entries: Vec<ReceiptEntry> = Vec::new();
+    let mut to_write: Vec<usize> = Vec::new();
+    for (i, ((r, tag), now)) in tag_list.iter().zip(&current).enumerate() {
+        let (status, previous) = match now {
+            None => (TagStatus::Pushed, None),
+            Some(d) if *d == tag.digest => (TagStatus::Present, None),
+            Some(d) if settings.no_overwrite => (TagStatus::Drifted, Some(d.clone())),
+            Some(d) => (TagStatus::Updated, Some(d.clone())),
+        };
+        if matches!(status, TagStatus::Pushed | TagStatus::Updated) {
+            to_write.push(i);
+        }
+        entries.push(ReceiptEntry {
+            repository: inventory.repos[*r].repository.clone(),
+            tag: tag.name.clone(),
+            digest: tag.digest.clone(),
+            status,
+            previous,
+        });
+    }
+    reporter.finish(&format!(
+        "{} of {} tags are already there",
+        entries
+            .iter()
+            .filter(|e| e.status == TagStatus::Present)
+            .count(),
+        entries.len()
+    ));
+
+    // What those tags need, per repository.
+    let mut wanted_blobs: Vec<HashSet<&Digest>> = vec![HashSet::new(); inventory.repos.len()];
+    let mut wanted_manifests: Vec<HashSet<&Digest>> = vec![HashSet::new(); inventory.repos.len()];
+    for &i in &to_write {
+        let (r, tag) = tag_list[i];
+        wanted_manifests[r].extend(tag.manifests.iter());
+        for manifest in &tag.manifests {
+            wanted_blobs[r].extend(inventory.needs[manifest].iter());
+        }
+    }
+    let blobs: Vec<(&BlobItem, Vec<usize>)> = inventory
+        .blobs
+        .iter()
+        .filter_map(|b| {
+            let repos: Vec<usize> = b
+                .repos
+                .iter()
+                .copied()
+                .filter(|r| wanted_blobs[*r].contains(&b.digest))
+                .collect();
+            (!repos.is_empty()).then_some((b, repos))
+        })
+        .collect();
+
+    let mut summary = PushSummary::default();
+    let uploads = Uploads {
+        client: &client,
+        patch: AtomicU64::new(settings.upload_chunk_size.unwrap_or(0)),
+        refused: AtomicBool::new(false),
+        progress: {
+            let reporter = reporter.clone();
+            Arc::new(move |n| reporter.bytes(n))
+        },
+    };
+    let bytes: u64 = blobs.iter().map(|(b, _)| b.size).sum();
+    reporter.begin(
+        &format!("pushing to {}", settings.target),
+        blobs.len() as u64,
+        bytes,
+    );
+    let results: Vec<(&BlobItem, Result<BlobCounts, PushError>)> =
+        futures_util::stream::iter(blobs.iter().map(|(blob, repos)| {
+            let uploads = &uploads;
+            let inventory = &inventory;
+            async move {
+                let result = push_blob(uploads, inventory, blob, repos, settings.dry_run).await;
+                (*blob, result)
+            }
+        }))
+        .buffer_unordered(settings.concurrency)
+        .collect()
+        .await;
+    let mut failed: HashSet<Digest> = HashSet::new();
+    let mut first_failure = None;
+    for (blob, result) in results {
+        match result {
+            Ok(counts) => {
+                summary.uploaded += counts.uploaded;
+                summary.uploaded_bytes += counts.uploaded as u64 * blob.size;
+                summary.present += counts.present;
+                summary.mounted += counts.mounted;
+                let outcome = if counts.uploaded > 0 {
+                    Outcome::Transferred
+                } else if counts.mounted > 0 {
+                    Outcome::Mounted
+                } else {
+                    Outcome::Skipped
+                };
+                reporter.item(&blob.digest.short(), blob.size, outcome);
+            }
+            Err(error) => {
+                failed.insert(blob.digest.clone());
+                first_failure.get_or_insert(error);
+            }
+        }
+    }
+    let patch = uploads.patch.load(Ordering::Relaxed);
+    summary.patch_size = (patch > 0).then_some(patch);
+    summary.body_refused = uploads.refused.load(Ordering::Relaxed);
+    reporter.finish(&format!(
+        "{} blobs {} ({}), {} already there, {} mounted",
+        summary.uploaded,
+        if settings.dry_run {
+            "to upload"
+        } else {
+            "uploaded"
+        },
+        human_bytes(summary.uploaded_bytes),
+        summary.present,
+        summary.mounted
+    ));
+
+    // A tag whose graph lacks a blob is not written, nor anything only it needs.
+    let complete = |digest: &Digest| inventory.needs[digest].iter().all(|b| !failed.contains(b));
+    for &i in &to_write {
+        if !complete(&tag_list[i].1.digest) {
+            entries[i].status = TagStatus::Skipped;
+        }
+    }
+
+    if !settings.dry_run {
+        // Manifests, children first, per repository; repositories in parallel.
+        summary.manifests =
+            futures_util::stream::iter(inventory.repos.iter().enumerate().map(|(r, repo)| {
+                let client = &client;
+                let wanted = &wanted_manifests[r];
+                let complete = &complete;
+                async move {
+                    let mut written = 0;
+                    for manifest in repo.manifests.iter().filter(|m| wanted.contains(&m.digest)) {
+                        if !complete(&manifest.digest) {
+                            continue;
+                        }
+                        written += put_manifest(client, &repo.repository, manifest).await?;
+                    }
+                    Ok::<_, PushError>(written)
+                }
+            }))
+            .buffer_unordered(settings.concurrency)
+            .try_fold(0, |sum, n| async move { Ok(sum + n) })
+            .await?;
+
+        // Tags: versions first, then channels and the module catalog.
+        for last in [false, true] {
+            let batch: Vec<usize> = to_write
+                .iter()
+                .copied()
+                .filter(|&i| tag_list[i].1.last == last && entries[i].status != TagStatus::Skipped)
+                .collect();
+            futures_util::stream::iter(batch.into_iter().map(|i| {
+                let (r, tag) = tag_list[i];
+                let repository = &inventory.repos[r].repository;
+                let manifest = inventory.repos[r]
+                    .manifests
+                    .iter()
+                    .find(|m| m.digest == tag.digest)
+                    .expect("a tag's root is among its layout's manifests");
+                let client = &client;
+                let moving = entries[i].status == TagStatus::Updated;
+                async move {
+                    client
+                        .put_manifest(repository, &tag.name, manifest)
+                        .await
+                        .map_err(|source| match source {
+                            RegistryError::Status { .. } | RegistryError::Denied { .. }
+                                if moving =>
+                            {
+                                PushError::Immutable {
+                                    repository: repository.clone(),
+                                    tag: tag.name.clone(),
+                                    source: Box::new(source),
+                                }
+                            }
+                            other => PushError::Repository {
+                                repository: repository.clone(),
+                                source: Box::new(other),
+                            },
+                        })
+                }
+            }))
+            .buffer_unordered(settings.concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        }
+
+        // Read back every tag written.
+        let written: Vec<usize> = to_write
+            .iter()
+            .copied()
+            .filter(|&i| entries[i].status != TagStatus::Skipped)
+            .collect();
+        let mismatches: Vec<String> = futures_util::stream::iter(written.into_iter().map(|i| {
+            let (r, tag) = tag_list[i];
+            let repository = &inventory.repos[r].repository;
+            let client = &client;
+            async move {
+                let found = client.head_manifest(repository, &tag.name).await?;
+                Ok::<_, PushError>(match found {
+                    Some(d) if d.digest == tag.digest => None,
+                    Some(d) => Some(format!(
+                        "{repository}:{} is {}, the bundle has {}",
+                        tag.name, d.digest, tag.digest
+                    )),
+                    None => Some(format!("{repository}:{} is missing", tag.name)),
+                })
+            }
+        }))
+        .buffer_unordered(settings.concurrency)
+        .try_filter_map(|x| async move { Ok(x) })
+        .try_collect()
+        .await?;
+        if !mismatches.is_empty() {
+            return Err(PushError::ReadBack { mismatches });
+        }
+    }
+
+    entries.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+    summary.tags = entries;
+    summary.seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &settings.receipt
+        && !settings.dry_run
+    {
+        write_receipt(path, &summary.tags)?;
+    }
+    if let Some(first) = first_failure {
+        let skipped = summary
+            .tags
+            .iter()
+            .filter(|t| t.status == TagStatus::Skipped)
+            .map(|t| format!("{}:{}", t.repository, t.tag))
+            .collect();
+        return Err(PushError::Incomplete {
+            first: Box::new(first),
+            failed: failed.len(),
+            skipped,
+        });
+    }
+    Ok(summary)
+}
+
+/// What happened to one blob across the repositories that need it.
+#[derive(Debug, Default)]
+struct BlobCounts {
+    uploaded: usize,
+    present: usize,
+    mounted: usize,
+}
+
+/// Sends one blob to every repository in `repos` that lacks it: the first copy is uploaded,
+/// the others mounted from it.
+async fn push_blob(
+    uploads: &Uploads<'_>,
+    inventory: &Inventory,
+    blob: &BlobItem,
+    repos: &[usize],
+    dry_run: bool,
+) -> Result<BlobCounts, PushError> {
+    let client = uploads.client;
+    let mut counts = BlobCounts::default();
+    let mut there: Option<&str> = None;
+    for &r in repos {
+        let repository = inventory.repos[r].repository.as_str();
+        let in_repo = |source| PushError::Repository {
+            repository: repository.to_string(),
+            source: Box::new(source),
+        };
+        if client
+            .blob_exists(repository, &blob.digest)
+            .await
+            .map_err(in_repo)?
+        {
+            counts.present += 1;
+            there = Some(repository);
+            continue;
+        }
+        if dry_run {
+            match there {
+                Some(_) => counts.mounted += 1,
+                None => counts.uploaded += 1,
+            }
+            there = Some(repository);
+            continue;
+        }
+        let mut session = None;
+        if let Some(from) = there {
+            match client
+                .mount_blob(repository, &blob.digest, from)
+                .await
+                .map_err(in_repo)?
+            {
+                Mount::Mounted => {
+                    counts.mounted += 1;
+                    continue;
+                }
+                Mount::Session(url) => session = Some(url),
+            }
+        }
+        upload(uploads, repository, blob, session)
+            .await
+            .map_err(in_repo)?;
+        counts.uploaded += 1;
+        there = Some(repository);
+    }
+    Ok(counts)
+}
+
+/// Uploads one blob, in one PUT or in PATCHes; a body refused as too large (413) switches every
+/// later upload to PATCHes, halving them until the registry takes them.
+async fn upload(
+    uploads: &Uploads<'_>,
+    repository: &str,
+    blob: &BlobItem,
+    mut session: Option<reqwest::Url>,
+) -> Result<(), RegistryError> {
+    loop {
+        let size = uploads.patch.load(Ordering::Relaxed);
+        let mode = if size == 0 {
+            UploadMode::Monolithic
+        } else {
+            UploadMode::Chunked(size)
+        };
+        let result = uploads
+            .client
+            .upload_blob(
+                repository,
+                &blob.digest,
+                &blob.source,
+                mode,
+                session.take(),
+                &uploads.progress,
+            )
+            .await;
+        match result {
+            Err(RegistryError::Status { status: 413, .. })
+                if size == 0 || size / 2 >= SMALLEST_PATCH =>
+            {
+                let smaller = if size == 0 { FIRST_PATCH } else { size / 2 };
+                // Another upload may have shrunk it already; keep the smaller.
+                let _ = uploads.patch.compare_exchange(
+                    size,
+                    smaller,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                uploads.refused.store(true, Ordering::Relaxed);
+                tracing::info!(
+                    "{repository}: a body of that size was refused (413); sending PATCHes"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Writes a manifest by digest unless the repository has it; returns 1 when written.
+async fn put_manifest(
+    client: &RegistryClient,
+    repository: &str,
+    manifest: &Manifest,
+) -> Result<usize, PushError> {
+    let digest = manifest.digest.to_string();
+    let in_repo = |source| PushError::Repository {
+        repository: repository.to_string(),
+        source: Box::new(source),
+    };
+    match client.head_manifest(repository, &digest).await {
+        Ok(Some(_)) => return Ok(0),
+        Ok(None) | Err(RegistryError::NotFound { .. }) => {}
+        Err(e) => return Err(in_repo(e)),
+    }
+    client
+        .put_manifest(repository, &digest, manifest)
+        .await
+        .map_err(in_repo)?;
+    Ok(1)
+}
+
+fn write_receipt(path: &std::path::Path, tags: &[ReceiptEntry]) -> Result<(), PushError> {
+    let mut json = serde_json::to_vec_pretty(tags).expect("a receipt serialises");
+    json.push(b'\n');
+    crate::store::write_atomic_blocking(path, &json).map_err(|e| PushError::Receipt {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
