@@ -3,6 +3,8 @@
 #
 #   scripts/dev-registry.sh install                 install what the tests need (Debian/apt)
 #   scripts/dev-registry.sh start VARIANT DIR [--token-ttl S] [--token-expires-in S]
+#   scripts/dev-registry.sh front DIR UPSTREAM MAX_BODY   nginx on 127.0.0.1 in front of UPSTREAM
+#                                                   (host:port), refusing bodies over MAX_BODY (413)
 #   scripts/dev-registry.sh stop DIR
 #
 # VARIANT is one of: plain, basic (htpasswd), tls, tls-basic, token (bearer tokens from
@@ -32,6 +34,7 @@ cmd_install() {
     command -v curl >/dev/null || need+=(curl)
     command -v python3 >/dev/null || need+=(python3)
     [ -x /usr/bin/time ] || need+=(time)
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     if [ ${#need[@]} -eq 0 ]; then
         return 0
     fi
@@ -41,8 +44,18 @@ cmd_install() {
         sudo=(sudo)
     fi
     echo "dev-registry: installing ${need[*]}" >&2
+    # Packages with a service (nginx) must not start it: nothing of ours listens beyond
+    # 127.0.0.1, and the tests start their own private processes.
+    local policy=/usr/sbin/policy-rc.d made_policy=no
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod +x "$policy"
+        made_policy=yes
+    fi
     "${sudo[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    [ $made_policy = yes ] && "${sudo[@]}" rm -f "$policy"
+    return 0
 }
 
 # A CA and a server certificate for 127.0.0.1 and localhost, valid two days.
@@ -117,7 +130,8 @@ cmd_start() {
 
     {
         echo "version: 0.1"
-        echo "log: {level: info, accesslog: {disabled: true}}"
+        # The access log (on stderr, in DIR/log) lets tests count what a client really sent.
+        echo "log: {level: info, accesslog: {disabled: false}}"
         echo "storage:"
         echo "  filesystem: {rootdirectory: $dir/data}"
         echo "  delete: {enabled: true}"
@@ -189,6 +203,62 @@ cmd_start() {
     cat "$dir/env"
 }
 
+# nginx in front of a registry, refusing request bodies over MAX_BODY with 413 as proxies in
+# front of real registries do. Writes DIR/env like `start`.
+cmd_front() {
+    [ $# -eq 3 ] || die "usage: front DIR UPSTREAM MAX_BODY"
+    local dir=$1 upstream=$2 max_body=$3 nginx port user=""
+    nginx=$(command -v nginx || echo /usr/sbin/nginx)
+    [ -x "$nginx" ] || die "nginx is not installed: run scripts/dev-registry.sh install"
+    mkdir -p "$dir/nginx"
+    dir=$(cd "$dir" && pwd)
+    [ ! -f "$dir/nginx.pid" ] || die "$dir already has a running nginx (stop it first)"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    [ "$(id -u)" -eq 0 ] && user="user root;"
+    cat >"$dir/nginx/nginx.conf" <<EOF
+worker_processes 1;
+$user
+error_log $dir/nginx/error.log;
+pid $dir/nginx/nginx.pid;
+events { worker_connections 256; }
+http {
+    access_log $dir/nginx/access.log;
+    client_body_temp_path $dir/nginx/body;
+    proxy_temp_path $dir/nginx/proxy;
+    fastcgi_temp_path $dir/nginx/fastcgi;
+    uwsgi_temp_path $dir/nginx/uwsgi;
+    scgi_temp_path $dir/nginx/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        client_max_body_size $max_body;
+        location / {
+            proxy_pass http://$upstream;
+            proxy_set_header Host \$http_host;
+            proxy_http_version 1.1;
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    "$nginx" -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -g 'daemon off;' >"$dir/nginx/out.log" 2>&1 &
+    echo $! >"$dir/nginx.pid"
+    local code="" i
+    for i in $(seq 1 100); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --noproxy '*' "http://127.0.0.1:$port/v2/" || true)
+        case $code in 200 | 401) break ;; esac
+        sleep 0.05
+    done
+    case $code in
+    200 | 401) ;;
+    *)
+        cat "$dir/nginx/out.log" "$dir/nginx/error.log" >&2 2>/dev/null || true
+        die "nginx on port $port does not answer /v2/ (last status '$code')"
+        ;;
+    esac
+    printf 'FERRY_TEST_REGISTRY=127.0.0.1:%s\nFERRY_TEST_SCHEME=http\n' "$port" | tee "$dir/env"
+}
+
 # Stops one recorded process, after checking that the PID still belongs to it.
 stop_pid() {
     local pidfile=$1 expect=$2 pid i
@@ -211,11 +281,13 @@ cmd_stop() {
     local dir=$1
     stop_pid "$dir/pid" docker-registry
     stop_pid "$dir/token.pid" token-server.py
+    stop_pid "$dir/nginx.pid" nginx
 }
 
 case ${1:-} in
 install) shift; cmd_install "$@" ;;
 start) shift; cmd_start "$@" ;;
+front) shift; cmd_front "$@" ;;
 stop) shift; cmd_stop "$@" ;;
-*) die "usage: $0 install | start VARIANT DIR [options] | stop DIR" ;;
+*) die "usage: $0 install | start VARIANT DIR [options] | front DIR UPSTREAM MAX_BODY | stop DIR" ;;
 esac

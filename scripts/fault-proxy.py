@@ -11,8 +11,8 @@
                            later requests (a client resuming with Range) pass through
 --refuse-first-two         the first two tries of every request (method and path) are answered
                            without reaching the registry: 429 with `Retry-After: 1`, then 503
---rate MB_PER_S            response bodies share a link of this many MB/s (10^6 bytes), like a
-                           slow line between a pull and its source
+--rate MB_PER_S            request and response bodies share a line of this many MB/s (10^6
+                           bytes), like a slow link between ferry and a registry
 
 Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
 client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
@@ -85,10 +85,22 @@ def make_handler(args):
             self.end_headers()
             return True
 
+        def body(self, length):
+            left = length
+            while left > 0:
+                chunk = self.rfile.read(min(65536, left))
+                if not chunk:
+                    return
+                link.send(len(chunk))
+                left -= len(chunk)
+                yield chunk
+
         def relay(self):
             length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
+            body = self.body(length) if length else None
             if args.refuse_first_two and self.refuse():
+                for _ in body or ():
+                    pass
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             upstream = http.client.HTTPConnection(args.upstream, timeout=60)

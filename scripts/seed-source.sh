@@ -31,8 +31,10 @@ push() {
 export -f push
 export work registry root
 # Everything but channel tags in parallel, then channel tags in order, so a channel never
-# points at something missing even while seeding.
-grep -v -P '\t:(alpha|beta|early-access|stable|rock-solid|lts)$' "$work/push-list.tsv" |
+# points at something missing even while seeding. Images listed twice (extra images shared by
+# module versions) are pushed once: two skopeo pushing the same blobs at once race in the
+# registry ("blob unknown" on the manifest).
+sort -u "$work/push-list.tsv" | grep -v -P '\t:(alpha|beta|early-access|stable|rock-solid|lts)$' |
     xargs -P 4 -L 1 -d '\n' bash -c 'IFS=$'"'"'\t'"'"' read -r l t r d <<<"$0"; push "$l" "$t" "$r" "$d"'
 grep -P '\t:(alpha|beta|early-access|stable|rock-solid|lts)$' "$work/push-list.tsv" |
     while IFS=$'\t' read -r l t r d; do push "$l" "$t" "$r" "$d"; done

@@ -294,6 +294,11 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
     );
     let offsets = journal_offsets(&cut);
     let resumed_at = *offsets.last().unwrap();
+    std::fs::copy(
+        cut.join(".tmp/ferry-pull/journal"),
+        home.path().join("journal.txt"),
+    )
+    .unwrap();
     assert!(resumed_at > 0 && resumed_at < 200 << 20);
 
     let before = proxy.requests().len();
@@ -302,9 +307,16 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
     assert!(stderr.contains("resuming the pull started"), "{stderr}");
     assert!(stdout.contains("reused"), "{stdout}");
     // The rerun asked only for the rest of the layer, from the journaled byte.
+    let journal = std::fs::read_to_string(home.path().join("journal.txt")).unwrap();
+    let layer = journal
+        .lines()
+        .filter_map(|l| l.strip_prefix("at "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .next_back()
+        .unwrap();
     let rerun: Vec<String> = proxy.requests()[before..]
         .iter()
-        .filter(|r| r.contains("/blobs/"))
+        .filter(|r| r.contains(&layer))
         .cloned()
         .collect();
     assert_eq!(rerun.len(), 1, "{rerun:?}");

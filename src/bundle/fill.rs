@@ -107,6 +107,9 @@ pub struct FillReport<E> {
 /// in order, would sit idle until then. Small blobs still go `concurrency` at a time.
 const IN_FLIGHT: u64 = 128 << 20;
 
+/// Blobs this small start whatever is in flight: they cost a round trip, not bandwidth.
+const SMALL: u64 = 4 << 20;
+
 /// Fetches every job with at most `concurrency` at once (and about [`IN_FLIGHT`] bytes), copies
 /// each blob to its other places, and marks the entries complete for the sealers.
 pub async fn fill<F: Fetch>(
@@ -134,7 +137,7 @@ pub async fn fill<F: Fetch>(
     loop {
         while report.failures.is_empty() && running.len() < concurrency.max(1) {
             let Some(next) = waiting.peek() else { break };
-            if !running.is_empty() && in_flight + next.size > IN_FLIGHT {
+            if !running.is_empty() && next.size > SMALL && in_flight + next.size > IN_FLIGHT {
                 break;
             }
             let job = waiting.next().expect("peeked");

@@ -364,3 +364,27 @@ pub fn wait_until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Rewrites a layout's index.json the way d8 writes it: full source references in `ref.name`,
+/// the push tag in `short_tag` (or only `ref.name`), and d8's index media type.
+pub fn make_d8_style(layout: &Path, repository: &str, drop_short_tag_of: Option<&str>) {
+    let path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    index["mediaType"] = "application/vnd.oci.image.layout.v1+json".into();
+    for descriptor in index["manifests"].as_array_mut().unwrap() {
+        let tag = descriptor["annotations"]["org.opencontainers.image.ref.name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let annotations = descriptor["annotations"].as_object_mut().unwrap();
+        annotations.insert(
+            "org.opencontainers.image.ref.name".into(),
+            format!("registry.example.com:5000/{repository}:{tag}").into(),
+        );
+        if drop_short_tag_of != Some(tag.as_str()) {
+            annotations.insert("io.deckhouse.image.short_tag".into(), tag.into());
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
