@@ -4,6 +4,7 @@
 # the ratios, not the absolute times.
 #
 #   scripts/bench.sh pull [SIZE_MIB] [ROUNDS]   (default 1024 MiB, 3 rounds)
+#   scripts/bench.sh push [SIZE_MIB] [ROUNDS]
 #
 # pull: SIZE_MIB of random layers in four images (four layers each) in a local registry, pulled
 #   - by ferry into one tar, and by `skopeo sync --all --preserve-digests` to a dir plus
@@ -14,6 +15,13 @@
 #     --gost-digest (goal: <= 1.05x);
 #   peak RSS (/usr/bin/time; goal <= 64 MiB) and peak disk use of the bundle directory with its
 #   work directory (sampled; goal <= bundle + 1%).
+# push: the same images pulled into a bundle (256 MB chunks, GOST sums), then
+#   - ferry push, and `skopeo copy --all --preserve-digests` of each image from the layouts GNU
+#     tar extracts from the bundle (extraction not counted) (goal: ferry <= 0.5x);
+#   - the same again onto a target that has everything (goal: ferry <= 0.2x skopeo's);
+#   - peak RSS (goal <= 64 MiB) and bytes ferry writes to disk during a push (goal 0);
+#   - ferry verify --gost against `sha256sum -c SHA256SUMS` + `rhash -c GOSTSUMS`
+#     (goal: <= 0.3x).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what=${1:?usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]}
@@ -53,11 +61,14 @@ with_disk_peak() {
     cat "$peak_file"
 }
 
-bench_pull() {
+# Seeds a source registry with four images of SIZE_MIB / 4 each; sets src, layout_file and
+# sync_file (a skopeo sync list of the four).
+seed_source() {
     start_registry source
-    local src=$REGISTRY each=$((size_mib / 4))
+    src=$REGISTRY
+    local each=$((size_mib / 4))
     echo "making four images of $each MiB (four layers each) and seeding them with skopeo..."
-    local layout_file="$work/bench.yaml" sync_file="$work/sync.yaml"
+    layout_file="$work/bench.yaml" sync_file="$work/sync.yaml"
     sed '/^  databases:/,$d' layouts/deckhouse.yaml >"$layout_file"
     echo "  databases:" >>"$layout_file"
     printf '%s:\n  tls-verify: false\n  images:\n' "$src" >"$sync_file"
@@ -69,6 +80,11 @@ bench_pull() {
         echo "    - { repo: security/img$i, tag: \"1\" }" >>"$layout_file"
         echo "    bench/ee/security/img$i: [\"1\"]" >>"$sync_file"
     done
+}
+
+bench_pull() {
+    local src layout_file sync_file
+    seed_source
     python3 scripts/fault-proxy.py --upstream "$src" --port-file "$work/proxy.port" --rate 100 \
         >/dev/null 2>&1 &
     proxy_pid=$!
@@ -145,10 +161,93 @@ bench_pull() {
     }'
 }
 
+bench_push() {
+    local src layout_file sync_file
+    seed_source
+    start_registry target
+    local target=$REGISTRY bundle="$work/bundle" layouts="$work/layouts"
+    "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure --layout "$layout_file" \
+        --no-platform --no-modules -c 0.256 --gost-digest
+    mkdir -p "$layouts"
+    cat "$bundle"/security.tar.*.chunk | tar -xf - -C "$layouts"
+    local bytes
+    bytes=$(du -cb "$bundle"/*.chunk | tail -n 1 | cut -f1)
+
+    ferry_push() { # prints "seconds rss_kib fs_output_blocks"
+        /usr/bin/time -f '%e %M %O' -o "$work/time.out" "$ferry" -q push "$bundle" "$target/$1" \
+            --insecure >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; return 1; }
+        cat "$work/time.out"
+    }
+    skopeo_push() { # prints seconds
+        local start end i
+        start=$(now)
+        for i in 1 2 3 4; do
+            skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
+                "oci:$layouts/security/img$i:1" "docker://$target/$1/security/img$i:1"
+        done
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
+    }
+    verify_ferry() {
+        local start end
+        sync
+        start=$(now)
+        "$ferry" -q verify --gost "$bundle" >/dev/null
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
+    }
+    verify_tools() {
+        local start end
+        sync
+        start=$(now)
+        (cd "$bundle" && sha256sum --quiet -c SHA256SUMS && rhash -c --skip-ok GOSTSUMS >/dev/null)
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
+    }
+
+    : >"$work/r.ferry" >"$work/r.skopeo" >"$work/r.ferry0" >"$work/r.skopeo0"
+    : >"$work/r.vferry" >"$work/r.vtools"
+    for round in $(seq "$rounds"); do
+        echo "round $round of $rounds..."
+        ferry_push "ferry$round/ee" >>"$work/r.ferry"
+        skopeo_push "skopeo$round/ee" >>"$work/r.skopeo"
+        ferry_push "ferry$round/ee" >>"$work/r.ferry0"
+        skopeo_push "skopeo$round/ee" >>"$work/r.skopeo0"
+        verify_ferry >>"$work/r.vferry"
+        verify_tools >>"$work/r.vtools"
+    done
+    local f s f0 s0 vf vt rss written
+    f=$(cut -d' ' -f1 "$work/r.ferry" | median)
+    s=$(median <"$work/r.skopeo")
+    f0=$(cut -d' ' -f1 "$work/r.ferry0" | median)
+    s0=$(median <"$work/r.skopeo0")
+    vf=$(median <"$work/r.vferry")
+    vt=$(median <"$work/r.vtools")
+    rss=$(cat "$work/r.ferry" "$work/r.ferry0" | cut -d' ' -f2 | sort -g | tail -n 1)
+    written=$(cat "$work/r.ferry" "$work/r.ferry0" | cut -d' ' -f3 | sort -g | tail -n 1)
+    echo
+    awk -v b="$bytes" -v r="$rounds" 'BEGIN { printf "ferry push of %.0f MB (four images, 256 MB chunks), medians of %d runs\n", b / 1e6, r }'
+    awk -v b="$bytes" -v f="$f" -v s="$s" -v f0="$f0" -v s0="$s0" -v vf="$vf" -v vt="$vt" \
+        -v rss="$rss" -v w="$written" 'BEGIN {
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "ferry push", f, b / f / 1e6
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "skopeo copy --all --preserve-digests x4", s, b / s / 1e6
+        printf "%-44s %7.2fx   (goal <= 0.5x)\n", "  ferry / skopeo", f / s
+        printf "%-44s %7.2f s\n", "ferry push again (target has everything)", f0
+        printf "%-44s %7.2f s\n", "skopeo copy again", s0
+        printf "%-44s %7.2fx   (goal <= 0.2x)\n", "  ferry / skopeo", f0 / s0
+        printf "%-44s %7.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry push", rss / 1024
+        printf "%-44s %7d bytes (goal 0)\n", "written to disk by ferry push", w * 512
+        printf "%-44s %7.2f s\n", "ferry verify --gost", vf
+        printf "%-44s %7.2f s\n", "sha256sum -c + rhash -c", vt
+        printf "%-44s %7.2fx   (goal <= 0.3x)\n", "  ferry / tools", vf / vt
+    }'
+}
+
 case $what in
 pull) bench_pull ;;
+push) bench_push ;;
 *)
-    echo "usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]" >&2
+    echo "usage: scripts/bench.sh pull|push [SIZE_MIB] [ROUNDS]" >&2
     exit 2
     ;;
 esac

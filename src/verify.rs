@@ -1,14 +1,22 @@
-//! `ferry verify`: checks a bundle offline. Every file's size and SHA-256 (and Streebog-256 when
-//! the bundle has GOST sums or the user asks), then every manifest and blob of every layout by
-//! digest, read in place through the tar index. Problems are collected, not stopped at.
+//! `ferry verify`: checks a bundle offline, reading every byte once. The tar headers are read
+//! first (seeking over the data); then every archive file is read in one pass, on as many
+//! threads as there are cores, feeding at the same time the file's SHA-256 (and Streebog-256
+//! when the bundle has GOST sums or the user asks) and the SHA-256 of every blob whose data
+//! starts in it. Then every tag's graph is followed through the small manifests. Problems are
+//! collected, not stopped at.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::BytesMut;
+
 use crate::bundle::names::gostsum_name;
-use crate::bundle::sums::{hash_file, read_gostsum};
-use crate::bundle::{Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, ImageRecord};
-use crate::digest::hash_reader;
+use crate::bundle::sums::read_gostsum;
+use crate::bundle::{
+    Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, EntryLocation, ImageRecord, TarIndex,
+};
+use crate::digest::{GostHasher, Sha256Hasher};
 use crate::parallel::try_map;
 use crate::report::{Outcome, Reporter};
 
@@ -43,16 +51,24 @@ pub async fn verify(
     tokio::task::spawn_blocking(move || {
         let bundle = Bundle::open(&dir)?;
         let mut report = VerifyReport::default();
-        check_files(&bundle, options, reporter.as_ref(), &mut report)?;
+        let indexes: Vec<Option<TarIndex>> = bundle
+            .archives
+            .iter()
+            .map(|archive| match TarIndex::read(archive) {
+                Ok(index) => Some(index),
+                Err(err) => {
+                    report.problems.push(err.to_string());
+                    None
+                }
+            })
+            .collect();
+        read_everything(&bundle, &indexes, options, reporter.as_ref(), &mut report)?;
         let handle = tokio::runtime::Handle::current();
         let mut found = Vec::new();
-        for archive in &bundle.archives {
-            found.extend(check_archive(
-                archive,
-                reporter.as_ref(),
-                &handle,
-                &mut report,
-            ));
+        for (archive, index) in bundle.archives.iter().zip(indexes) {
+            if let Some(index) = index {
+                found.extend(check_tags(archive, index, &handle, &mut report));
+            }
         }
         if let Some(metadata) = &bundle.metadata {
             compare_images(&metadata.images, &found, &mut report);
@@ -63,38 +79,79 @@ pub async fn verify(
     .expect("verify task does not panic")
 }
 
-/// Sizes and sums of every archive file, on as many threads as there are cores.
-fn check_files(
+/// One archive file, and the blobs whose data starts in it.
+struct FileWork<'a> {
+    archive: &'a Archive,
+    file: usize,
+    /// Where the file starts in its archive.
+    start: u64,
+    blobs: Vec<(&'a str, EntryLocation)>,
+}
+
+/// The one pass over the data: every file in parallel, each read once.
+fn read_everything(
     bundle: &Bundle,
+    indexes: &[Option<TarIndex>],
     options: VerifyOptions,
     reporter: &dyn Reporter,
     report: &mut VerifyReport,
 ) -> Result<(), BundleError> {
-    let files: Vec<&ArchiveFile> = bundle.archives.iter().flat_map(|a| &a.files).collect();
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    reporter.begin("checking files", files.len() as u64, total);
-    let found = try_map(&files, |file| check_file(bundle, file, options, reporter))?;
-    let mut problems = found.concat();
+    let mut work = Vec::new();
+    for (archive, index) in bundle.archives.iter().zip(indexes) {
+        let blobs: Vec<(&str, EntryLocation)> = index
+            .iter()
+            .flat_map(|i| i.entries())
+            .filter(|(path, _)| is_blob_path(path))
+            .collect();
+        let mut start = 0;
+        for (file, record) in archive.files.iter().enumerate() {
+            let end = start + record.size;
+            work.push(FileWork {
+                archive,
+                file,
+                start,
+                blobs: blobs
+                    .iter()
+                    .filter(|(_, l)| l.offset >= start && l.offset < end)
+                    .copied()
+                    .collect(),
+            });
+            start = end;
+        }
+    }
+    let total: u64 = bundle.archives.iter().map(|a| a.size()).sum();
+    reporter.begin("checking files and blobs", work.len() as u64, total);
+    let found = try_map(&work, |w| check_file(bundle, w, options, reporter))?;
+    let mut problems = Vec::new();
+    for (file_problems, blobs) in found {
+        problems.extend(file_problems);
+        report.blobs += blobs;
+    }
     problems.sort();
-    report.files = files.len();
+    report.files = work.len();
     report.problems.extend(problems);
-    reporter.finish(&format!("{} files read", files.len()));
+    reporter.finish(&format!(
+        "{} files and {} blobs read",
+        report.files, report.blobs
+    ));
     Ok(())
 }
 
+/// Reads one file once: its sums, and the digest of every blob that starts in it (a blob that
+/// runs on into the next file is finished by reading just its tail there).
 fn check_file(
     bundle: &Bundle,
-    file: &ArchiveFile,
+    work: &FileWork,
     options: VerifyOptions,
     reporter: &dyn Reporter,
-) -> Result<Vec<String>, BundleError> {
+) -> Result<(Vec<String>, usize), BundleError> {
+    let file: &ArchiveFile = &work.archive.files[work.file];
     let sum_file = gostsum_name(&file.name);
-    let on_disk = read_gostsum(&bundle.dir.join(&sum_file))?;
     let mut expected_gost: Vec<(String, String)> = Vec::new();
     if let Some(gost) = &file.gost {
         expected_gost.push(("bundle.json".into(), gost.clone()));
     }
-    if let Some(gost) = on_disk {
+    if let Some(gost) = read_gostsum(&bundle.dir.join(&sum_file))? {
         expected_gost.push((sum_file.clone(), gost));
     }
     let mut problems = Vec::new();
@@ -104,26 +161,94 @@ fn check_file(
             file.name
         ));
     }
-    let sums = hash_file(&file.path, !expected_gost.is_empty(), &|n| {
-        reporter.bytes(n)
-    })?;
-    if sums.size != file.size {
+
+    let mut sha256 = Sha256Hasher::new();
+    let mut gost = (!expected_gost.is_empty()).then(GostHasher::spawn);
+    let mut blobs = work.blobs.iter().peekable();
+    // The blob being hashed: its path, hasher, and where its data ends in the archive.
+    let mut current: Option<(&str, Sha256Hasher, u64)> = None;
+    let mut finished: Vec<(&str, Sha256Hasher)> = Vec::new();
+    let mut reader = std::fs::File::open(&file.path)
+        .map_err(crate::bundle::io_error("cannot read", &file.path))?;
+    let mut at = work.start;
+    loop {
+        // A fresh buffer each time: the Streebog thread may still hold the last one.
+        let mut buffer = BytesMut::zeroed(1 << 20);
+        let n = reader
+            .read(&mut buffer)
+            .map_err(crate::bundle::io_error("cannot read", &file.path))?;
+        if n == 0 {
+            break;
+        }
+        buffer.truncate(n);
+        sha256.update(&buffer);
+        let end = at + n as u64;
+        let mut pos = at;
+        while pos < end {
+            if current.is_none() {
+                match blobs.peek() {
+                    Some((path, location)) if location.offset < end => {
+                        pos = pos.max(location.offset);
+                        current =
+                            Some((path, Sha256Hasher::new(), location.offset + location.size));
+                        blobs.next();
+                    }
+                    _ => break,
+                }
+            }
+            let (path, hasher, blob_end) = current.as_mut().expect("a blob is open");
+            let upto = (*blob_end).min(end);
+            hasher.update(&buffer[(pos - at) as usize..(upto - at) as usize]);
+            pos = upto;
+            if upto == *blob_end {
+                let (path, hasher) = (*path, std::mem::take(hasher));
+                finished.push((path, hasher));
+                current = None;
+            }
+        }
+        if let Some(hasher) = &mut gost {
+            hasher.update(buffer.freeze());
+        }
+        reporter.bytes(n as u64);
+        at = end;
+    }
+    if at - work.start != file.size {
         problems.push(format!(
             "{}: {} bytes, expected {} (the file changed while being checked?)",
-            file.name, sums.size, file.size
+            file.name,
+            at - work.start,
+            file.size
         ));
     }
+    // A blob that runs on past this file: read the rest of it from the files that follow.
+    if let Some((path, mut hasher, blob_end)) = current.take() {
+        let rest = work.archive.source().slice(at, blob_end - at);
+        let mut tail = rest.reader();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            match tail.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buffer[..n]),
+                Err(e) => {
+                    problems.push(format!("{}: cannot read {path}: {e}", work.archive.name));
+                    break;
+                }
+            }
+        }
+        finished.push((path, hasher));
+    }
+    let sha256 = sha256.finish().hex().to_string();
     if let Some(expected) = &file.sha256
-        && *expected != sums.sha256
+        && *expected != sha256
     {
         problems.push(format!(
-            "{}: SHA-256 is {}, bundle.json says {expected} (the file is damaged)",
-            file.name, sums.sha256
+            "{}: SHA-256 is {sha256}, bundle.json says {expected} (the file is damaged)",
+            file.name
         ));
     }
-    if let Some(actual) = &sums.gost {
+    if let Some(actual) = gost.map(GostHasher::finish) {
         for (origin, expected) in &expected_gost {
-            if expected != actual {
+            if *expected != actual {
                 problems.push(format!(
                     "{}: GOST sum is {actual}, {origin} says {expected} (the file is damaged)",
                     file.name
@@ -131,8 +256,62 @@ fn check_file(
             }
         }
     }
+    let count = finished.len();
+    for (path, hasher) in finished {
+        let hex = path.rsplit('/').next().unwrap_or_default();
+        let actual = hasher.finish();
+        if actual.hex() != hex {
+            let location = work
+                .blobs
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, l)| *l)
+                .expect("a blob of this file");
+            problems.push(format!(
+                "{} ({}): {path} does not match its digest (its content hashes to {actual})",
+                work.archive.name,
+                work.archive
+                    .files_holding(location.offset, location.size)
+                    .join(", ")
+            ));
+        }
+    }
     reporter.item(&file.name, file.size, Outcome::Checked);
-    Ok(problems)
+    Ok((problems, count))
+}
+
+/// Every tag's graph, through the archive's small manifests; returns the tags whose graph is
+/// whole.
+fn check_tags(
+    archive: &Archive,
+    index: TarIndex,
+    handle: &tokio::runtime::Handle,
+    report: &mut VerifyReport,
+) -> Vec<ImageRecord> {
+    let mut images = Vec::new();
+    let layouts = match ArchiveLayouts::with_index(archive, index) {
+        Ok(layouts) => layouts,
+        Err(err) => {
+            report.problems.push(err.to_string());
+            return images;
+        }
+    };
+    for layout in &layouts.layouts {
+        for descriptor in &layout.index.manifests {
+            match handle.block_on(layouts.image(layout, descriptor)) {
+                Ok(Some(image)) => {
+                    report.images += 1;
+                    images.push(image);
+                }
+                Ok(None) => report.problems.push(format!(
+                    "{}: layout '{}' has an untagged entry {}",
+                    archive.name, layout.path, descriptor.digest
+                )),
+                Err(err) => report.problems.push(err.to_string()),
+            }
+        }
+    }
+    images
 }
 
 /// Tags `bundle.json` lists must be in the archives with the same digest, and the other way
@@ -174,81 +353,6 @@ fn compare_images(listed: &[ImageRecord], found: &[ImageRecord], report: &mut Ve
 
 fn display_path(path: &str) -> &str {
     if path.is_empty() { "(root)" } else { path }
-}
-
-/// Every blob of every layout in the archive by digest, then every tag's graph; returns the
-/// tags whose graph is whole.
-fn check_archive(
-    archive: &Archive,
-    reporter: &dyn Reporter,
-    handle: &tokio::runtime::Handle,
-    report: &mut VerifyReport,
-) -> Vec<ImageRecord> {
-    let mut images = Vec::new();
-    let layouts = match ArchiveLayouts::open(archive) {
-        Ok(layouts) => layouts,
-        Err(err) => {
-            report.problems.push(err.to_string());
-            return images;
-        }
-    };
-    let blobs: Vec<(String, crate::bundle::EntryLocation)> = layouts
-        .index
-        .entries()
-        .filter(|(path, _)| is_blob_path(path))
-        .map(|(path, location)| (path.to_string(), location))
-        .collect();
-    let bytes: u64 = blobs.iter().map(|(_, l)| l.size).sum();
-    reporter.begin(
-        &format!("checking blobs in {}", archive.name),
-        blobs.len() as u64,
-        bytes,
-    );
-    for (path, location) in &blobs {
-        let hex = path.rsplit('/').next().unwrap_or_default();
-        let read = hash_reader(layouts.index.bytes_of(*location).reader(), false, &|n| {
-            reporter.bytes(n)
-        });
-        let place = format!(
-            "{} ({})",
-            archive.name,
-            archive
-                .files_holding(location.offset, location.size)
-                .join(", ")
-        );
-        match read {
-            Err(e) => report
-                .problems
-                .push(format!("{place}: cannot read {path}: {e}")),
-            Ok(sums) if sums.sha256 != hex => report.problems.push(format!(
-                "{place}: {path} does not match its digest (its content hashes to sha256:{})",
-                sums.sha256
-            )),
-            Ok(_) => {}
-        }
-        report.blobs += 1;
-    }
-    reporter.finish(&format!(
-        "{} blobs checked in {}",
-        blobs.len(),
-        archive.name
-    ));
-    for layout in &layouts.layouts {
-        for descriptor in &layout.index.manifests {
-            match handle.block_on(layouts.image(layout, descriptor)) {
-                Ok(Some(image)) => {
-                    report.images += 1;
-                    images.push(image);
-                }
-                Ok(None) => report.problems.push(format!(
-                    "{}: layout '{}' has an untagged entry {}",
-                    archive.name, layout.path, descriptor.digest
-                )),
-                Err(err) => report.problems.push(err.to_string()),
-            }
-        }
-    }
-    images
 }
 
 /// `…/blobs/<algorithm>/<hex>` for SHA-256: the files verify can check by name.

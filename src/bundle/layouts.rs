@@ -47,7 +47,11 @@ fn join(dir: &str, name: &str) -> String {
 impl ArchiveLayouts {
     /// Indexes `archive` and reads the `index.json` of every layout in it.
     pub fn open(archive: &Archive) -> Result<ArchiveLayouts, BundleError> {
-        let index = TarIndex::read(archive)?;
+        Self::with_index(archive, TarIndex::read(archive)?)
+    }
+
+    /// Reads the `index.json` of every layout of an archive already indexed.
+    pub fn with_index(archive: &Archive, index: TarIndex) -> Result<ArchiveLayouts, BundleError> {
         let bad = |layout: &str, reason: String| BundleError::BadLayout {
             archive: archive.name.clone(),
             layout: layout.to_string(),
