@@ -164,8 +164,7 @@ bench_pull() {
 bench_push() {
     local src layout_file sync_file
     seed_source
-    start_registry target
-    local target=$REGISTRY bundle="$work/bundle" layouts="$work/layouts"
+    local bundle="$work/bundle" layouts="$work/layouts"
     "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure --layout "$layout_file" \
         --no-platform --no-modules -c 0.256 --gost-digest
     mkdir -p "$layouts"
@@ -173,8 +172,10 @@ bench_push() {
     local bytes
     bytes=$(du -cb "$bundle"/*.chunk | tail -n 1 | cut -f1)
 
+    # Each tool pushes to registries of its own, fresh each round: skopeo remembers where it
+    # saw blobs and would mount them from the other tool's repositories.
     ferry_push() { # prints "seconds rss_kib fs_output_blocks"
-        /usr/bin/time -f '%e %M %O' -o "$work/time.out" "$ferry" -q push "$bundle" "$target/$1" \
+        /usr/bin/time -f '%e %M %O' -o "$work/time.out" "$ferry" -q push "$bundle" "$1/bench/ee" \
             --insecure >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; return 1; }
         cat "$work/time.out"
     }
@@ -183,7 +184,7 @@ bench_push() {
         start=$(now)
         for i in 1 2 3 4; do
             skopeo copy -q --all --preserve-digests --dest-tls-verify=false \
-                "oci:$layouts/security/img$i:1" "docker://$target/$1/security/img$i:1"
+                "oci:$layouts/security/img$i:1" "docker://$1/bench/ee/security/img$i:1"
         done
         end=$(now)
         awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
@@ -209,10 +210,14 @@ bench_push() {
     : >"$work/r.vferry" >"$work/r.vtools"
     for round in $(seq "$rounds"); do
         echo "round $round of $rounds..."
-        ferry_push "ferry$round/ee" >>"$work/r.ferry"
-        skopeo_push "skopeo$round/ee" >>"$work/r.skopeo"
-        ferry_push "ferry$round/ee" >>"$work/r.ferry0"
-        skopeo_push "skopeo$round/ee" >>"$work/r.skopeo0"
+        start_registry "ferry$round"
+        local ferry_target=$REGISTRY
+        start_registry "skopeo$round"
+        local skopeo_target=$REGISTRY
+        ferry_push "$ferry_target" >>"$work/r.ferry"
+        skopeo_push "$skopeo_target" >>"$work/r.skopeo"
+        ferry_push "$ferry_target" >>"$work/r.ferry0"
+        skopeo_push "$skopeo_target" >>"$work/r.skopeo0"
         verify_ferry >>"$work/r.vferry"
         verify_tools >>"$work/r.vtools"
     done

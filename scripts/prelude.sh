@@ -3,12 +3,18 @@
 # on exit. Nothing here runs when executed directly.
 #
 #   . scripts/prelude.sh NAME [cargo build args...]   -> $ferry, $work
+#
+# With FERRY_BIN set (the tests set it), that binary is used and nothing is built.
 #   start_registry DIR_NAME                          -> prints host:port of a plain registry
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/dev-registry.sh install
-cargo build --release --locked -q "${@:2}"
-ferry=$PWD/target/release/ferry
+if [ -n "${FERRY_BIN:-}" ]; then
+    ferry=$FERRY_BIN
+else
+    cargo build --release --locked -q "${@:2}"
+    ferry=$PWD/target/release/ferry
+fi
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX")

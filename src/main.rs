@@ -12,6 +12,19 @@ use ferry::report::human_bytes;
 use ferry::report::{BarReporter, PlainReporter, QuietReporter, Reporter};
 use ferry::settings::{self, CopySettings, Progress, PullSettings, PushSettings};
 
+/// `println!` that ends the program quietly when stdout is closed early (`ferry ls | head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*)
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// Exit code for an invalid command line, as clap uses it.
 const USAGE: u8 = 2;
 
@@ -96,7 +109,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     .map_err(pull_failure)?;
                 if settings.json {
                     let text = serde_json::to_string_pretty(&plan.json()).expect("plan serialises");
-                    println!("{text}");
+                    out!("{text}");
                 } else {
                     print_plan(&settings, &plan);
                 }
@@ -141,7 +154,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 eprintln!("problem: {problem}");
             }
             if report.problems.is_empty() {
-                println!(
+                out!(
                     "{}: OK ({} files, {} blobs, {} tags checked)",
                     args.dir.display(),
                     report.files,
@@ -167,7 +180,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
             if args.json {
                 let text = serde_json::to_string_pretty(&images).expect("images serialise");
-                println!("{text}");
+                out!("{text}");
             } else {
                 print_table(&images);
             }
@@ -202,7 +215,7 @@ fn source_failure(e: ferry::source::SourceError) -> Failure {
 
 /// The plan for people: per archive its tags and size, then the totals and the disks.
 fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
-    println!("plan for {}:", settings.source);
+    out!("plan for {}:", settings.source);
     let width = plan
         .archives
         .iter()
@@ -219,24 +232,24 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
         } else {
             String::new()
         };
-        println!(
+        out!(
             "  {:width$}  {:>4} tags  {:>10}{chunks}",
             archive.name,
             archive.tags,
             human_bytes(archive.bytes)
         );
     }
-    println!(
+    out!(
         "to download: {} (manifests and blobs, each once)",
         human_bytes(plan.plan.total_bytes())
     );
-    println!(
+    out!(
         "bundle: {} in {} archive(s)",
         human_bytes(plan.bundle_bytes()),
         plan.archives.len()
     );
     for check in &plan.space {
-        println!(
+        out!(
             "free space in {}: {} (needs about {})",
             check.dir.display(),
             human_bytes(check.free),
@@ -248,7 +261,7 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
 /// What a pull did, for people.
 fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummary) {
     let rate = summary.downloaded as f64 / summary.seconds.max(0.001);
-    println!(
+    out!(
         "pulled {} tags ({} blobs) into {}: {} files, {}",
         summary.tags,
         summary.blobs,
@@ -274,7 +287,7 @@ fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummar
             summary.relaid
         ));
     }
-    println!("{fetched}");
+    out!("{fetched}");
 }
 
 /// What a push did (or would do), for people.
@@ -285,7 +298,7 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
     } else {
         ("pushed", "written")
     };
-    println!(
+    out!(
         "{verb} {} to {}: {} tags {written} ({} new, {} updated), {} already there, {} drifted, {} skipped",
         settings.dir.display(),
         settings.target,
@@ -297,7 +310,7 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
         summary.count(&TagStatus::Skipped),
     );
     let rate = summary.uploaded_bytes as f64 / summary.seconds.max(0.001);
-    println!(
+    out!(
         "blobs: {} {} ({}), {} already there, {} mounted; {} manifests; {:.1} s ({}/s)",
         summary.uploaded,
         if settings.dry_run {
@@ -313,7 +326,7 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
         human_bytes(rate as u64)
     );
     if summary.uploaded_bytes == 0 && !settings.dry_run {
-        println!("nothing needed uploading: the target already had every blob");
+        out!("nothing needed uploading: the target already had every blob");
     }
     if let Some(size) = summary.patch_size {
         let why = if summary.body_refused {
@@ -321,7 +334,7 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
         } else {
             "--upload-chunk-size"
         };
-        println!(
+        out!(
             "uploads went in PATCHes of {} because {why}",
             human_bytes(size)
         );
@@ -329,13 +342,13 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
     for tag in &summary.tags {
         let previous = tag.previous.as_ref().map(|d| d.short()).unwrap_or_default();
         match tag.status {
-            TagStatus::Updated => println!(
+            TagStatus::Updated => out!(
                 "updated {}:{} {previous} -> {}",
                 tag.repository,
                 tag.tag,
                 tag.digest.short()
             ),
-            TagStatus::Drifted => println!(
+            TagStatus::Drifted => out!(
                 "drifted {}:{} is {previous} at the target, {} in the bundle (left as it is)",
                 tag.repository,
                 tag.tag,
@@ -362,12 +375,14 @@ fn print_table(images: &[ferry::bundle::ImageRecord]) {
         .unwrap_or(0)
         .max(10);
     let width_tag = images.iter().map(|i| i.tag.len()).max().unwrap_or(0).max(3);
-    println!(
+    out!(
         "{:width_path$}  {:width_tag$}  {:19}  SIZE",
-        "REPOSITORY", "TAG", "DIGEST"
+        "REPOSITORY",
+        "TAG",
+        "DIGEST"
     );
     for image in images {
-        println!(
+        out!(
             "{:width_path$}  {:width_tag$}  {:19}  {}",
             path(&image.path),
             image.tag,
