@@ -327,6 +327,10 @@ pub struct TransportArgs {
     /// Talk plain HTTP to the registries (and allow an http:// token service).
     #[arg(long)]
     pub insecure: bool,
+    /// A transfer that gets no byte for this many seconds, or less than 16 KiB in that time,
+    /// has stalled and fails (downloads then resume by retry).
+    #[arg(long, value_name = "SECONDS", env = "FERRY_STALL_TIMEOUT", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub stall_timeout: u64,
 }
 
 /// Parses `N` (bytes) or `N` with a unit: kB/MB/GB (powers of 10) or KiB/MiB/GiB (powers of 2).

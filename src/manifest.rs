@@ -23,8 +23,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json, \
      application/vnd.docker.distribution.manifest.v2+json";
 
-/// Manifests are small; anything bigger than this is refused instead of read into memory.
-pub const MANIFEST_LIMIT: u64 = 8 << 20;
+/// Manifests are small (the distribution spec lets registries refuse more than 4 MiB); anything
+/// bigger is refused instead of read into memory.
+pub const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// Annotation holding the tag of an entry in a layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -72,6 +73,14 @@ pub enum ManifestError {
         /// The manifest.
         digest: Digest,
         /// What is wrong.
+        reason: String,
+    },
+    /// An index of indexes of … deeper or wider than any real image.
+    #[error("manifest {digest}: {reason}; refusing to follow it")]
+    TooBig {
+        /// The root of the graph.
+        digest: Digest,
+        /// Which limit it broke.
         reason: String,
     },
     /// A Docker schema 1 manifest: signed over a re-serialised form and long deprecated.
@@ -221,13 +230,23 @@ impl Graph {
         self.manifests
             .iter()
             .map(|m| m.bytes.len() as u64)
-            .sum::<u64>()
-            + self.blobs.iter().map(|b| b.size).sum::<u64>()
+            .chain(self.blobs.iter().map(|b| b.size))
+            .fold(0, u64::saturating_add)
     }
 }
 
+/// Deepest nesting of indexes a graph may have (an index of images is depth 2).
+pub const MAX_DEPTH: usize = 8;
+/// Most manifests one graph may have.
+pub const MAX_MANIFESTS: usize = 10_000;
+/// Largest size a descriptor may claim (1 TiB): beyond it, sums could overflow and no real
+/// blob is that big.
+pub const MAX_BLOB_SIZE: u64 = 1 << 40;
+
 /// Walks an image graph from its root: index → manifests → config and layers, whatever the
 /// media types. `fetch` reads a child manifest by descriptor from wherever the image lives.
+/// Graphs deeper than [`MAX_DEPTH`], with more than [`MAX_MANIFESTS`] manifests, or with a size
+/// over [`MAX_BLOB_SIZE`] are refused.
 pub async fn walk<E>(
     root: Manifest,
     mut fetch: impl AsyncFnMut(&Descriptor) -> Result<Manifest, E>,
@@ -237,15 +256,36 @@ where
 {
     let mut graph = Graph::default();
     let mut seen = std::collections::HashSet::new();
-    // Depth-first with an explicit stack: (manifest, children already pushed).
-    let mut stack = vec![(root, false)];
+    let root_digest = root.digest.clone();
+    let too_big = |reason: String| ManifestError::TooBig {
+        digest: root_digest.clone(),
+        reason,
+    };
+    // Depth-first with an explicit stack: (manifest, its depth, children already pushed).
+    let mut stack = vec![(root, 1usize, false)];
     seen.insert(stack[0].0.digest.clone());
-    while let Some((manifest, expanded)) = stack.pop() {
+    let mut manifests = 1usize;
+    while let Some((manifest, depth, expanded)) = stack.pop() {
         if expanded {
             graph.manifests.push(manifest);
             continue;
         }
         let refs = manifest.references()?;
+        if let Some(huge) = refs
+            .manifests
+            .iter()
+            .chain(&refs.blobs)
+            .find(|d| d.size > MAX_BLOB_SIZE)
+        {
+            return Err(too_big(format!("{} claims {} bytes", huge.digest, huge.size)).into());
+        }
+        if !refs.manifests.is_empty() && depth >= MAX_DEPTH {
+            return Err(too_big(format!("indexes nest deeper than {MAX_DEPTH}")).into());
+        }
+        manifests += refs.manifests.len();
+        if manifests > MAX_MANIFESTS {
+            return Err(too_big(format!("more than {MAX_MANIFESTS} manifests")).into());
+        }
         let children = refs.manifests.clone();
         for blob in refs.blobs {
             if seen.insert(blob.digest.clone()) {
@@ -257,11 +297,11 @@ where
         {
             graph.subjects.push(subject);
         }
-        stack.push((manifest, true));
+        stack.push((manifest, depth, true));
         for child in children.iter().rev() {
             if seen.insert(child.digest.clone()) {
                 let fetched = fetch(child).await?;
-                stack.push((fetched, false));
+                stack.push((fetched, depth + 1, false));
             }
         }
     }

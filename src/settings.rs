@@ -46,6 +46,7 @@ fn transport(args: &TransportArgs) -> TransportOptions {
     TransportOptions {
         insecure: args.insecure,
         tls_skip_verify: args.tls_skip_verify,
+        stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
     }
 }
 

@@ -127,7 +127,7 @@ async fn a_token_that_expires_early_is_refreshed() {
     let options = ClientOptions {
         transport: TransportOptions {
             insecure: true,
-            tls_skip_verify: false,
+            ..TransportOptions::default()
         },
         credential: Some(Credential::Basic {
             username: registry.user.clone().unwrap(),
@@ -212,7 +212,7 @@ async fn tags_and_manifest_heads_agree_with_skopeo() {
     let options = ClientOptions {
         transport: TransportOptions {
             insecure: true,
-            tls_skip_verify: false,
+            ..TransportOptions::default()
         },
         ..ClientOptions::default()
     };

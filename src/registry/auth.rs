@@ -3,11 +3,13 @@
 //! forget a token the registry stops accepting (tokens expire during long transfers).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tokio::sync::Mutex;
 
+use super::client::{read_limited, read_prefix};
 use super::credentials::Credential;
 use super::error::{RegistryError, Target, classify_transport, describe_error_body};
 
@@ -66,28 +68,54 @@ struct CachedToken {
     valid_until: Instant,
 }
 
+/// The longest a token is trusted, whatever its answer says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// A token answer larger than this is refused.
+const TOKEN_ANSWER_LIMIT: usize = 1 << 20;
+
 /// The authentication state of one registry client.
 pub(crate) struct Auth {
     registry: String,
+    /// The registry's own origin: where credentials may go.
+    base: reqwest::Url,
     credential: Option<Credential>,
     allow_http_realm: bool,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<Scope, CachedToken>>,
+    /// Whether the user was told that the token service is another host.
+    warned_realm: AtomicBool,
 }
 
 impl Auth {
     pub(crate) fn new(
         registry: String,
+        base: reqwest::Url,
         credential: Option<Credential>,
         allow_http_realm: bool,
     ) -> Self {
         Auth {
             registry,
+            base,
             credential,
             allow_http_realm,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            warned_realm: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the login may go to this token service: over HTTPS, or over plain HTTP to the
+    /// registry's own host when `--insecure` allows plain HTTP at all.
+    fn credentials_allowed(&self, realm: &reqwest::Url) -> bool {
+        let same_host = realm.host_str() == self.base.host_str();
+        if !same_host && !self.warned_realm.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "{}: the token service is another host ({}); the login goes there",
+                self.registry,
+                realm.origin().ascii_serialization()
+            );
+        }
+        realm.scheme() == "https" || (self.allow_http_realm && same_host)
     }
 
     pub(crate) fn has_credentials(&self) -> bool {
@@ -119,17 +147,19 @@ impl Auth {
                 _ => None,
             }),
             Some(Challenge::Bearer { realm, service }) => {
-                let mut tokens = self.tokens.lock().await;
-                if let Some(t) = tokens.get(scope)
+                if let Some(t) = self.tokens.lock().await.get(scope)
                     && t.valid_until > Instant::now()
                 {
                     return Ok(Some(format!("Bearer {}", t.value)));
                 }
+                // The cache is not locked while a token is fetched: one slow token service
+                // must not stall every other transfer. Two fetches for one scope may race;
+                // either token works.
                 let token = self
                     .fetch_token(http, &realm, service.as_deref(), scope)
                     .await?;
                 let header = format!("Bearer {}", token.value);
-                tokens.insert(scope.clone(), token);
+                self.tokens.lock().await.insert(scope.clone(), token);
                 Ok(Some(header))
             }
         }
@@ -220,11 +250,17 @@ impl Auth {
             for s in scope.scopes() {
                 q.append_pair("scope", &s);
             }
-            if let Some(Credential::Basic { username, .. }) = &self.credential {
+            if let Some(Credential::Basic { username, .. }) = &self.credential
+                && self.credentials_allowed(realm)
+            {
                 q.append_pair("account", username);
             }
         }
-        let request = match &self.credential {
+        let credential = self
+            .credential
+            .as_ref()
+            .filter(|_| self.credentials_allowed(realm));
+        let request = match credential {
             Some(Credential::Basic { username, password }) => {
                 http.get(url).basic_auth(username, Some(password.expose()))
             }
@@ -257,10 +293,11 @@ impl Auth {
             .await
             .map_err(|e| classify_transport(target.clone(), &e))?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| classify_transport(target.clone(), &e))?;
+        let body = if status.is_success() {
+            read_limited(response, TOKEN_ANSWER_LIMIT, &target, "the token answer").await?
+        } else {
+            read_prefix(response, 64 << 10).await
+        };
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(RegistryError::Unauthorized {
                 target,
@@ -309,11 +346,14 @@ impl Auth {
                 detail: format!("the token service {realm} answered without a token"),
             })?;
         // The spec's default lifetime is 60 s; renew a little early to avoid using a token in
-        // its last seconds.
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10));
+        // its last seconds. A lifetime beyond a day is not believed.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).max(10))
+            .min(MAX_TOKEN_LIFETIME)
+            - Duration::from_secs(5);
+        let now = Instant::now();
         Ok(CachedToken {
             value,
-            valid_until: Instant::now() + lifetime - Duration::from_secs(5),
+            valid_until: now.checked_add(lifetime).unwrap_or(now),
         })
     }
 }

@@ -1,12 +1,15 @@
 //! Blob downloads: streamed into a [`BlobWriter`] that hashes on the way, resumed with `Range`
 //! after a dropped connection or a short body, and refused when the bytes do not match.
 
+use std::time::Instant;
+
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
 use super::client::{RegistryClient, header};
 use super::error::{RegistryError, classify_transport};
+use super::transport::MIN_BYTES_PER_STALL;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::store::{BlobSink, StoreError};
@@ -82,7 +85,11 @@ impl RegistryClient {
         let digest = &descriptor.digest;
         let url = self.url(&format!("{repository}/blobs/{digest}"));
         let what = format!("blob {digest}");
+        let stall = self.stall_timeout();
         let mut failures = 0u32;
+        // Progress is measured against the furthest byte ever reached: a server that ignores
+        // Range and cuts the body at the same place every time makes none, and is given up on.
+        let mut furthest = writer.offset();
         progress(writer.offset());
         while writer.offset() < descriptor.size {
             let offset = writer.offset();
@@ -98,8 +105,7 @@ impl RegistryClient {
                 .await?;
             match response.status() {
                 StatusCode::OK if offset > 0 => {
-                    // The server ignored the Range and sends everything again; progress only
-                    // moves forward, so the repeated bytes are simply counted twice.
+                    // The server ignored the Range and sends everything again.
                     writer.restart().await?;
                 }
                 StatusCode::OK => {}
@@ -117,9 +123,11 @@ impl RegistryClient {
                 }
                 _ => return Err(self.status_error(response, &scope, &what).await),
             }
-            let before = writer.offset();
             let mut stream = response.bytes_stream();
             let mut broken = None;
+            // A body that trickles is as stuck as one that stops: it must move at least
+            // MIN_BYTES_PER_STALL per stall timeout.
+            let mut window = (Instant::now(), 0u64);
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(bytes) => {
@@ -128,30 +136,55 @@ impl RegistryClient {
                             .await
                             .map_err(|e| blob_error(&target, e))?;
                         progress(bytes.len() as u64);
+                        window.1 += bytes.len() as u64;
+                        if window.0.elapsed() >= stall {
+                            if window.1 < MIN_BYTES_PER_STALL {
+                                broken = Some(RegistryError::Stalled {
+                                    target: target.clone(),
+                                    what: what.clone(),
+                                    seconds: stall.as_secs(),
+                                });
+                                break;
+                            }
+                            window = (Instant::now(), 0);
+                        }
                     }
                     Err(e) => {
-                        broken = Some(classify_transport(target.clone(), &e));
+                        broken = Some(if e.is_timeout() {
+                            RegistryError::Stalled {
+                                target: target.clone(),
+                                what: what.clone(),
+                                seconds: stall.as_secs(),
+                            }
+                        } else {
+                            classify_transport(target.clone(), &e)
+                        });
                         break;
                     }
                 }
             }
             if writer.offset() < descriptor.size {
-                // A short body or a dropped connection. Progress resets the failure count:
-                // only a source that keeps failing without moving forward gives up.
-                failures = if writer.offset() > before {
-                    1
-                } else {
-                    failures + 1
-                };
+                if writer.offset() > furthest {
+                    furthest = writer.offset();
+                    failures = 0;
+                }
+                failures += 1;
                 let policy = self.retry_policy();
                 if failures >= policy.attempts {
-                    return Err(broken.unwrap_or_else(|| RegistryError::Protocol {
+                    if let Some(stalled @ RegistryError::Stalled { .. }) = broken {
+                        return Err(stalled);
+                    }
+                    let last = broken.map(|e| format!(" (last: {e})")).unwrap_or_default();
+                    return Err(RegistryError::Protocol {
                         target,
                         detail: format!(
-                            "{what}: the body keeps ending at byte {}",
-                            writer.offset()
+                            "{what}: the body keeps ending at byte {} of {}, {} tries without \
+                             getting further{last}",
+                            writer.offset(),
+                            descriptor.size,
+                            policy.attempts
                         ),
-                    }));
+                    });
                 }
                 tracing::warn!(
                     "{target}: {what} interrupted at byte {} of {}; resuming",

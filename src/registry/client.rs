@@ -67,7 +67,11 @@ pub struct RegistryClient {
     http: reqwest::Client,
     auth: Auth,
     retry: RetryPolicy,
+    stall_timeout: Duration,
 }
+
+/// Bodies of error answers are read this far; the rest is dropped unread.
+const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,14 +99,28 @@ impl RegistryClient {
         })?;
         let credential = match options.credential {
             Some(c) => Some(c),
-            None => credentials::lookup(registry, repository)?,
+            // A credential helper may run here: keep it off the async worker threads.
+            None => match tokio::runtime::Handle::try_current() {
+                Ok(handle)
+                    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+                {
+                    tokio::task::block_in_place(|| credentials::lookup(registry, repository))?
+                }
+                _ => credentials::lookup(registry, repository)?,
+            },
         };
         Ok(RegistryClient {
             registry: registry.to_string(),
-            base,
             http: http_client(&options.transport)?,
-            auth: Auth::new(registry.to_string(), credential, options.transport.insecure),
+            auth: Auth::new(
+                registry.to_string(),
+                base.clone(),
+                credential,
+                options.transport.insecure,
+            ),
+            base,
             retry: options.retry,
+            stall_timeout: options.transport.stall_timeout,
         })
     }
 
@@ -114,6 +132,19 @@ impl RegistryClient {
     /// The retry policy, for loops that resume transfers themselves.
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.retry
+    }
+
+    /// How long a transfer may go (nearly) without bytes.
+    pub(crate) fn stall_timeout(&self) -> Duration {
+        self.stall_timeout
+    }
+
+    /// True when `url` is the registry's own origin (scheme, host, port): the only place its
+    /// credentials go.
+    pub(crate) fn same_origin(&self, url: &reqwest::Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
     pub(crate) fn target(&self, repository: Option<&str>) -> Target {
@@ -165,13 +196,26 @@ impl RegistryClient {
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            let mut request = build();
-            let auth_header = self.auth.header(&self.http, scope).await?;
+            let mut request = build()
+                .build()
+                .map_err(|e| classify_transport(target.clone(), &e))?;
+            // Credentials go to the registry's own origin only: an upload Location may send
+            // the body elsewhere (object storage), and that host must not see them.
+            let auth_header = if self.same_origin(request.url()) {
+                self.auth.header(&self.http, scope).await?
+            } else {
+                None
+            };
             let sent_auth = auth_header.is_some();
             if let Some(header) = auth_header {
-                request = request.header(reqwest::header::AUTHORIZATION, header);
+                let value = reqwest::header::HeaderValue::from_str(&header).map_err(|_| {
+                    RegistryError::Config("credentials hold characters a header cannot".into())
+                })?;
+                request
+                    .headers_mut()
+                    .insert(reqwest::header::AUTHORIZATION, value);
             }
-            let result = request.send().await;
+            let result = self.http.execute(request).await;
             let retry_left = retry && attempt < self.retry.attempts;
             let response = match result {
                 Ok(r) => r,
@@ -202,7 +246,7 @@ impl RegistryClient {
                     attempt -= 1;
                     continue;
                 }
-                let body = response.bytes().await.unwrap_or_default();
+                let body = read_prefix(response, ERROR_BODY_LIMIT).await;
                 return Err(RegistryError::Unauthorized {
                     target,
                     detail: describe_error_body(&body),
@@ -247,7 +291,7 @@ impl RegistryClient {
     ) -> RegistryError {
         let target = self.target(scope.repository());
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = read_prefix(response, ERROR_BODY_LIMIT).await;
         let detail = describe_error_body(&body);
         match status {
             StatusCode::NOT_FOUND => RegistryError::NotFound {
@@ -264,6 +308,45 @@ impl RegistryClient {
             },
         }
     }
+}
+
+/// The first `limit` bytes of a body (an error answer: enough to explain, never a flood).
+pub(crate) async fn read_prefix(mut response: Response, limit: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
+    }
+    body
+}
+
+/// A whole body of at most `limit` bytes; a longer one is refused, not read into memory.
+pub(crate) async fn read_limited(
+    mut response: Response,
+    limit: usize,
+    target: &Target,
+    what: &str,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| classify_transport(target.clone(), &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(RegistryError::Protocol {
+                target: target.clone(),
+                detail: format!("{what} is larger than {limit} bytes; refusing it"),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Transport failures that may go away: not TLS trust problems, not unknown host names.

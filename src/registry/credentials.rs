@@ -219,6 +219,9 @@ fn parse_entry(
     }
 }
 
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Asks `docker-credential-<name> get` for the registry's credentials.
 fn run_helper(name: &str, registry: &str) -> Result<Option<Credential>, RegistryError> {
     #[derive(Deserialize)]
@@ -229,6 +232,16 @@ fn run_helper(name: &str, registry: &str) -> Result<Option<Credential>, Registry
     }
     let program = format!("docker-credential-{name}");
     let fail = |what: String| RegistryError::Config(format!("credential helper {program}: {what}"));
+    // The name comes from a config file: it names a program on PATH, never a path.
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(fail(
+            "the helper name may only hold letters, digits, '.', '_' and '-'".into(),
+        ));
+    }
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
@@ -242,6 +255,25 @@ fn run_helper(name: &str, registry: &str) -> Result<Option<Credential>, Registry
         .expect("stdin is piped")
         .write_all(registry.as_bytes())
         .map_err(|e| fail(format!("cannot write to it: {e}")))?;
+    // A helper waiting for a keyring prompt nobody will answer must not hang ferry.
+    let deadline = std::time::Instant::now() + HELPER_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "did not answer within {} s",
+                    HELPER_TIMEOUT.as_secs()
+                )));
+            }
+            Err(e) => return Err(fail(format!("did not finish: {e}"))),
+        }
+    }
     let out = child
         .wait_with_output()
         .map_err(|e| fail(format!("did not finish: {e}")))?;

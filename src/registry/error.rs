@@ -92,6 +92,16 @@ pub enum RegistryError {
         /// What the bytes hash to.
         actual: Digest,
     },
+    /// A transfer stopped moving, or moved too little for too long.
+    #[error("{target}: {what} stalled: less than 16 KiB arrived in {seconds} s")]
+    Stalled {
+        /// The registry and repository.
+        target: Target,
+        /// The transfer.
+        what: String,
+        /// The stall timeout.
+        seconds: u64,
+    },
     /// A local copy of a blob (a bundle file, a layout) does not hash to its digest.
     #[error("{digest}: the local copy read from {files} hashes to {actual}; it is damaged")]
     Damaged {
@@ -164,6 +174,11 @@ impl RegistryError {
             RegistryError::DigestMismatch { .. } => Some(
                 "the source registry or something between (proxy, disk) corrupted the data; \
                  retry, and report it to the registry's admin if it persists"
+                    .into(),
+            ),
+            RegistryError::Stalled { .. } => Some(
+                "the registry or the network is stuck or very slow; run again to resume, or \
+                 raise --stall-timeout for a slow line"
                     .into(),
             ),
             RegistryError::Damaged { .. } => Some(

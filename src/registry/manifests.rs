@@ -1,11 +1,10 @@
 //! Manifests on a registry: GET and HEAD with every manifest media type accepted, PUT of the
 //! exact bytes, and digest checks against the reference and `Docker-Content-Digest`.
 
-use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::{RegistryClient, header};
+use super::client::{RegistryClient, header, read_limited};
 use super::error::RegistryError;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MANIFEST_ACCEPT, MANIFEST_LIMIT, Manifest, ManifestError};
@@ -33,18 +32,13 @@ impl RegistryClient {
         let target = self.target(Some(repository));
         let content_type = header(&response, reqwest::header::CONTENT_TYPE.as_str());
         let announced = header(&response, "docker-content-digest");
-        let mut bytes = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| super::error::classify_transport(target.clone(), &e))?;
-            if (bytes.len() + chunk.len()) as u64 > MANIFEST_LIMIT {
-                return Err(RegistryError::Protocol {
-                    target,
-                    detail: format!("{what} is larger than {MANIFEST_LIMIT} bytes; refusing it"),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_limited(
+            response,
+            MANIFEST_LIMIT as usize,
+            &target,
+            &format!("{what} (the distribution spec allows manifests of 4 MiB)"),
+        )
+        .await?;
         let manifest = Manifest::from_bytes(bytes, content_type.as_deref())
             .map_err(|e| manifest_error(self, repository, e))?;
         let expected = reference

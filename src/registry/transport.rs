@@ -8,12 +8,31 @@ use std::time::Duration;
 use super::error::RegistryError;
 
 /// How to reach a registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TransportOptions {
     /// Plain HTTP instead of HTTPS.
     pub insecure: bool,
     /// Accept any certificate (and any host name in it).
     pub tls_skip_verify: bool,
+    /// A transfer that waits this long for a byte, or moves less than [`MIN_BYTES_PER_STALL`]
+    /// in this long, has stalled: it fails (and a download resumes by retry).
+    pub stall_timeout: Duration,
+}
+
+/// What a transfer must move per stall timeout to count as alive.
+pub const MIN_BYTES_PER_STALL: u64 = 16 << 10;
+
+/// The stall timeout when none is given.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            insecure: false,
+            tls_skip_verify: false,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
 }
 
 /// Builds the HTTP client. Trust comes from the system roots, or, when `SSL_CERT_FILE` or
@@ -25,7 +44,7 @@ pub fn http_client(options: &TransportOptions) -> Result<reqwest::Client, Regist
         .http1_only()
         .connect_timeout(Duration::from_secs(30))
         // A stalled transfer fails after this long without a byte, then resumes by retry.
-        .read_timeout(Duration::from_secs(120))
+        .read_timeout(options.stall_timeout)
         .pool_idle_timeout(Duration::from_secs(60));
     if options.tls_skip_verify {
         builder = builder.tls_danger_accept_invalid_certs(true);

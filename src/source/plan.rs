@@ -32,7 +32,7 @@ pub struct PlannedImage {
 impl PlannedImage {
     /// Every byte the tag needs.
     pub fn size(&self) -> u64 {
-        self.parts.values().sum()
+        self.parts.values().fold(0, |a, b| a.saturating_add(*b))
     }
 }
 
@@ -55,8 +55,7 @@ impl Plan {
             .iter()
             .flat_map(|i| &i.parts)
             .filter(|(digest, _)| seen.insert(*digest))
-            .map(|(_, size)| size)
-            .sum()
+            .fold(0, |total, (_, size)| total.saturating_add(*size))
     }
 
     /// Archive names in order.

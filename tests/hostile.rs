@@ -1,0 +1,258 @@
+//! A registry that misbehaves on purpose (`scripts/hostile-registry.py`): credentials must
+//! never reach another origin, transfers that never end must end with a clear error within the
+//! timeouts, and what such a registry sends must not fill the memory.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
+
+use common::*;
+
+/// The hostile registry in one mode, stopped when dropped.
+struct Hostile {
+    child: Child,
+    main: String,
+    other: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Hostile {
+    fn start(mode: &str) -> Hostile {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("ports");
+        let log = dir.path().join("requests.log");
+        let child = Command::new("python3")
+            .arg(repo_root().join("scripts/hostile-registry.py"))
+            .args(["--mode", mode])
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--log")
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        assert!(wait_until(10, || port_file.exists()), "it did not start");
+        let ports = std::fs::read_to_string(&port_file).unwrap();
+        let (main, other) = ports.split_once(' ').unwrap();
+        Hostile {
+            child,
+            main: format!("127.0.0.1:{main}"),
+            other: other.to_string(),
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn requests(&self, side: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{side} ")))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs ferry under /usr/bin/time: (exit code, stderr, peak RSS in KiB, seconds).
+fn measured(home: &Path, args: &[&str]) -> (i32, String, u64, f64) {
+    let stats = home.join("time.out");
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M %e", "-o"]).arg(&stats);
+    let inner = ferry(home);
+    cmd.arg(inner.get_program());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.args(args);
+    let (code, _, stderr) = outcome(&mut cmd);
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    let (rss, secs) = last.split_once(' ').unwrap();
+    (code, stderr, rss.parse().unwrap(), secs.parse().unwrap())
+}
+
+const LOGIN: [&str; 4] = [
+    "--source-login",
+    "robot",
+    "--source-password",
+    "S3cretPassw0rd",
+];
+
+fn copy_from(hostile: &Hostile, home: &Path, extra: &[&str]) -> (i32, String, u64, f64) {
+    let out = home.join("out");
+    let source = format!("{}/x:v1", hostile.main);
+    let target = format!("oci:{}:v1", out.display());
+    let mut args = vec!["--no-progress", "copy", "--insecure"];
+    args.extend_from_slice(&LOGIN);
+    args.extend_from_slice(extra);
+    args.push(&source);
+    args.push(&target);
+    measured(home, &args)
+}
+
+fn assert_short_error(code: i32, stderr: &str, rss_kib: u64, needles: &[&str]) {
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("S3cretPassw0rd"), "{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "'{needle}' in:\n{stderr}");
+    }
+    assert!(rss_kib < 64 * 1024, "peak RSS {rss_kib} KiB");
+}
+
+#[test]
+fn a_tag_list_linking_to_another_origin_is_not_followed() {
+    let hostile = Hostile::start("cross-link");
+    let home = tempfile::tempdir().unwrap();
+    let source = format!("{}/x", hostile.main);
+    let dir = home.path().join("b");
+    let mut args = vec!["--no-progress", "pull"];
+    let dir_arg = dir.display().to_string();
+    args.push(&dir_arg);
+    args.extend_from_slice(&["--source", &source, "--insecure", "--dry-run"]);
+    args.extend_from_slice(&["--no-platform", "--no-security-db"]);
+    args.extend_from_slice(&LOGIN);
+    let (code, stderr, rss, _) = measured(home.path(), &args);
+    assert_short_error(
+        code,
+        &stderr,
+        rss,
+        &["links to another host", &hostile.other],
+    );
+    assert!(
+        hostile
+            .requests("main")
+            .iter()
+            .any(|r| r.ends_with(" Basic")),
+        "the registry itself did get the login"
+    );
+    assert!(
+        hostile.requests("other").is_empty(),
+        "{:?}",
+        hostile.requests("other")
+    );
+}
+
+#[test]
+fn an_upload_sent_elsewhere_goes_there_without_the_login() {
+    let hostile = Hostile::start("cross-location");
+    let home = tempfile::tempdir().unwrap();
+    let layout = home.path().join("layout");
+    make_layout(&layout, "v1", "image", &["--seed", "5"]);
+    let source = format!("oci:{}:v1", layout.display());
+    let target = format!("{}/x:v1", hostile.main);
+    let mut args = vec![
+        "--no-progress",
+        "copy",
+        "--insecure",
+        "-u",
+        "robot",
+        "-p",
+        "S3cretPassw0rd",
+    ];
+    args.push(&source);
+    args.push(&target);
+    let (code, stderr, _, _) = measured(home.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+    let other = hostile.requests("other");
+    assert!(
+        other.iter().any(|r| r.starts_with("other PUT ")),
+        "{other:?}"
+    );
+    assert!(other.iter().all(|r| r.ends_with(" -")), "{other:?}");
+    assert!(
+        hostile
+            .requests("main")
+            .iter()
+            .any(|r| r.contains("/manifests/") && r.ends_with(" Basic"))
+    );
+}
+
+#[test]
+fn a_token_service_on_another_host_over_http_never_gets_the_login() {
+    let hostile = Hostile::start("realm-elsewhere");
+    let home = tempfile::tempdir().unwrap();
+    let (code, stderr, _, _) = copy_from(&hostile, home.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let other = hostile.requests("other");
+    assert!(other.iter().any(|r| r.contains("/token")), "{other:?}");
+    assert!(other.iter().all(|r| r.ends_with(" -")), "{other:?}");
+    assert!(
+        stderr.contains("the token service is another host"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_token_that_claims_to_live_forever_does_not_crash_anything() {
+    let hostile = Hostile::start("huge-token");
+    let home = tempfile::tempdir().unwrap();
+    let (code, stderr, _, _) = copy_from(&hostile, home.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_server_that_ignores_range_and_cuts_the_body_is_given_up_on() {
+    let hostile = Hostile::start("range-cut");
+    let home = tempfile::tempdir().unwrap();
+    let (code, stderr, rss, secs) = copy_from(&hostile, home.path(), &[]);
+    assert_short_error(code, &stderr, rss, &["keeps ending at byte"]);
+    let gets = hostile
+        .requests("main")
+        .iter()
+        .filter(|r| r.contains("GET ") && r.contains("/blobs/"))
+        .count();
+    assert!(gets <= 8, "{gets} GETs of a blob that never arrives");
+    assert!(secs < 60.0, "{secs} s");
+}
+
+#[test]
+fn a_trickle_stalls_and_ends_within_the_stall_timeout() {
+    let hostile = Hostile::start("trickle");
+    let home = tempfile::tempdir().unwrap();
+    let (code, stderr, rss, secs) = copy_from(&hostile, home.path(), &["--stall-timeout", "1"]);
+    assert_short_error(code, &stderr, rss, &["stalled", "hint:"]);
+    assert!(secs < 60.0, "{secs} s");
+}
+
+#[test]
+fn endless_tag_pages_are_cut_off() {
+    let hostile = Hostile::start("endless-pages");
+    let home = tempfile::tempdir().unwrap();
+    let source = format!("{}/x", hostile.main);
+    let dir = home.path().join("b").display().to_string();
+    let mut args = vec![
+        "--no-progress",
+        "pull",
+        &dir,
+        "--source",
+        &source,
+        "--insecure",
+    ];
+    args.extend_from_slice(&["--dry-run", "--no-platform", "--no-security-db"]);
+    args.extend_from_slice(&LOGIN);
+    let (code, stderr, rss, secs) = measured(home.path(), &args);
+    assert_short_error(code, &stderr, rss, &["pages; refusing to follow it"]);
+    assert!(secs < 120.0, "{secs} s");
+}
+
+#[test]
+fn a_hundred_megabyte_error_body_is_not_read() {
+    let hostile = Hostile::start("big-error");
+    let home = tempfile::tempdir().unwrap();
+    let (code, stderr, rss, _) = copy_from(&hostile, home.path(), &[]);
+    assert_short_error(code, &stderr, rss, &["not found"]);
+    assert!(stderr.len() < 2000, "{} bytes of error", stderr.len());
+}
