@@ -68,7 +68,9 @@ fn main() -> ExitCode {
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("interrupted; nothing unfinished was left under a final name (a pull continues where it stopped when run again)");
-                ExitCode::from(INTERRUPTED)
+                // Now, not when the runtime has waited for hashing threads to finish: files
+                // under temporary names are safe to leave as they are.
+                std::process::exit(INTERRUPTED.into());
             }
         }
     })

@@ -206,6 +206,21 @@ impl Reporter for BarReporter {
     }
 }
 
+/// Text from elsewhere (a registry's message, a tag) made safe to print: control characters
+/// replaced, at most 300 characters.
+pub fn printable(text: &str) -> String {
+    const MAX: usize = 300;
+    let mut out: String = text
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
 /// `1.5 GB`-style sizes in powers of ten, as disks and links are sold.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

@@ -50,7 +50,10 @@ pub async fn verify(
     let dir: PathBuf = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let bundle = Bundle::open(&dir)?;
-        let mut report = VerifyReport::default();
+        let mut report = VerifyReport {
+            problems: bundle.inconsistencies()?,
+            ..VerifyReport::default()
+        };
         let indexes: Vec<Option<TarIndex>> = bundle
             .archives
             .iter()
@@ -168,8 +171,10 @@ fn check_file(
     // The blob being hashed: its path, hasher, and where its data ends in the archive.
     let mut current: Option<(&str, Sha256Hasher, u64)> = None;
     let mut finished: Vec<(&str, Sha256Hasher)> = Vec::new();
+    // One byte more than recorded tells a file that grew from one that is whole.
     let mut reader = std::fs::File::open(&file.path)
-        .map_err(crate::bundle::io_error("cannot read", &file.path))?;
+        .map_err(crate::bundle::io_error("cannot read", &file.path))?
+        .take(file.size + 1);
     let mut at = work.start;
     loop {
         // A fresh buffer each time: the Streebog thread may still hold the last one.

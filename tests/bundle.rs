@@ -328,54 +328,176 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
     );
 }
 
+/// Writes `platform.tar` in `dir` with Python's tarfile: a valid `oci-layout` entry, then
+/// whatever `body` adds to the open archive `t` (helpers: `add(name, data)`).
+fn python_tar(dir: &Path, format: &str, body: &str) {
+    let script = format!(
+        r#"
+import io, tarfile
+def add(t, name, data, **fields):
+    info = tarfile.TarInfo(name)
+    for k, v in fields.items():
+        setattr(info, k, v)
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+with tarfile.open("{tar}", "w", format=tarfile.{format}) as t:
+    add(t, "oci-layout", b'{{"imageLayoutVersion":"1.0.0"}}')
+{body}
+"#,
+        tar = dir.join("platform.tar").display()
+    );
+    run(Command::new("python3").arg("-c").arg(&script));
+}
+
 #[test]
-fn unsafe_tars_are_refused_and_nothing_is_written() {
-    let cases = [
-        ("dotdot", "../x", "'..'"),
-        ("absolute", "/tmp/ferry-abs-x", "absolute"),
-        ("symlink", "link", "symbolic link"),
+fn unsafe_tars_are_refused_with_the_entry_named() {
+    let cases: [(&str, &str, &str, &[&str]); 8] = [
+        (
+            "dotdot",
+            "GNU_FORMAT",
+            r#"    add(t, "../x", b"bad")"#,
+            &["entry '../x' is refused", "'..'"],
+        ),
+        (
+            "absolute",
+            "GNU_FORMAT",
+            r#"    add(t, "/tmp/ferry-abs-x", b"bad")"#,
+            &["entry '/tmp/ferry-abs-x' is refused", "absolute"],
+        ),
+        (
+            "symlink",
+            "GNU_FORMAT",
+            r#"    add(t, "link", b"", type=tarfile.SYMTYPE, linkname="/etc/passwd")"#,
+            &["entry 'link' is refused", "symbolic links"],
+        ),
+        (
+            "hardlink",
+            "GNU_FORMAT",
+            r#"    add(t, "hard", b"", type=tarfile.LNKTYPE, linkname="oci-layout")"#,
+            &["entry 'hard' is refused", "hard links"],
+        ),
+        (
+            "device",
+            "GNU_FORMAT",
+            r#"    add(t, "dev", b"", type=tarfile.CHRTYPE, devmajor=1, devminor=3)"#,
+            &["entry 'dev' is refused", "device files"],
+        ),
+        (
+            "duplicate",
+            "GNU_FORMAT",
+            "    add(t, \"dup\", b\"one\")\n    add(t, \"dup\", b\"two\")",
+            &["entry 'dup' is refused", "appears twice"],
+        ),
+        (
+            "control",
+            "GNU_FORMAT",
+            r#"    add(t, "a\x1bb", b"x")"#,
+            &["entry 'a?b' is refused", "control character"],
+        ),
+        (
+            "pax",
+            "PAX_FORMAT",
+            r#"    add(t, "big", b"x", pax_headers={"comment": "c" * 20_000_000})"#,
+            &["is refused", "over 64 KiB"],
+        ),
     ];
-    for (name, entry, reason) in cases {
+    for (name, format, body, needles) in cases {
         let outer = tempfile::tempdir().unwrap();
         let dir = outer.path().join("bundle");
         std::fs::create_dir(&dir).unwrap();
-        let script = format!(
-            r#"
-import io, tarfile
-with tarfile.open("{tar}", "w", format=tarfile.GNU_FORMAT) as t:
-    ok = tarfile.TarInfo("oci-layout"); data = b'{{"imageLayoutVersion":"1.0.0"}}'
-    ok.size = len(data); t.addfile(ok, io.BytesIO(data))
-    bad = tarfile.TarInfo("{entry}")
-    if "{name}" == "symlink":
-        bad.type = tarfile.SYMTYPE; bad.linkname = "/etc/passwd"; t.addfile(bad)
-    else:
-        bad.size = 3; t.addfile(bad, io.BytesIO(b"bad"))
-"#,
-            tar = dir.join("platform.tar").display()
-        );
-        run(Command::new("python3").arg("-c").arg(&script));
-        let before = file_names(&dir);
+        python_tar(&dir, format, body);
         let home = tempfile::tempdir().unwrap();
         for command in ["ls", "verify"] {
             let (code, stdout, stderr) = outcome(ferry(home.path()).arg(command).arg(&dir));
             assert_eq!(code, 1, "{command} {name}: {stdout}{stderr}");
+            for needle in needles {
+                assert!(
+                    stderr.contains(needle),
+                    "{command} {name}: {needle}: {stderr}"
+                );
+            }
             assert!(
-                stderr.contains(&format!("entry '{entry}' is refused")) && stderr.contains(reason),
-                "{command} {name}: {stderr}"
+                !stderr.contains('\u{1b}'),
+                "{command} {name}: raw control characters"
             );
         }
-        assert_eq!(
-            file_names(&dir),
-            before,
-            "{name}: nothing written in the bundle"
-        );
-        assert_eq!(
-            file_names(outer.path()),
-            ["bundle"],
-            "{name}: nothing beside it"
-        );
-        assert!(!Path::new("/tmp/ferry-abs-x").exists());
     }
+}
+
+#[test]
+fn a_huge_pax_header_is_refused_without_reading_it() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("bundle");
+    std::fs::create_dir(&dir).unwrap();
+    python_tar(
+        &dir,
+        "PAX_FORMAT",
+        r#"    add(t, "big", b"x", pax_headers={"comment": "c" * 150_000_000})"#,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let stats = home.path().join("time");
+    let ferry_bin = env!("CARGO_BIN_EXE_ferry");
+    let (code, _, stderr) = outcome(
+        Command::new("/usr/bin/time")
+            .args(["-f", "%M", "-o"])
+            .arg(&stats)
+            .args([ferry_bin, "ls"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("over 64 KiB"), "{stderr}");
+    // GNU time puts "Command exited with non-zero status 1" first.
+    let rss: u64 = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+}
+
+#[test]
+fn a_tar_cut_at_a_header_boundary_is_refused() {
+    let (_dir, root, _install) = two_layouts();
+    let bundle = tempfile::tempdir().unwrap();
+    let entries = layout_entries(&root, "").unwrap();
+    pack_archive(
+        bundle.path(),
+        "platform.tar",
+        entries,
+        &PackOptions::default(),
+    )
+    .unwrap();
+    // Drop the end-of-archive marker and the last entry: what is left ends on a header
+    // boundary and reads as a shorter valid tar to a lenient reader.
+    let path = bundle.path().join("platform.tar");
+    let bytes = std::fs::read(&path).unwrap();
+    let archive = Archive::from_record(
+        bundle.path(),
+        &ArchiveRecord {
+            name: "platform.tar".into(),
+            files: vec![ferry::bundle::FileRecord {
+                name: "platform.tar".into(),
+                size: bytes.len() as u64,
+                sha256: String::new(),
+                gost: None,
+            }],
+            blobs: Vec::new(),
+        },
+    );
+    let index = TarIndex::read(&archive).unwrap();
+    let last = index
+        .entries()
+        .map(|(_, l)| l)
+        .max_by_key(|l| l.offset)
+        .unwrap();
+    let header_of_last = last.offset - 512;
+    std::fs::write(&path, &bytes[..header_of_last as usize]).unwrap();
+    let (code, out) = verify(bundle.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("end-of-archive marker"), "{out}");
 }
 
 #[test]

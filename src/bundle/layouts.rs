@@ -72,6 +72,21 @@ impl ArchiveLayouts {
                 .map_err(|e| bad(dir, format!("cannot read {INDEX_FILE}: {e}")))?;
             let parsed: Index = serde_json::from_slice(&bytes)
                 .map_err(|e| bad(dir, format!("{INDEX_FILE} is not valid: {e}")))?;
+            // Paths and tags become URLs at push: they must be what a registry accepts.
+            if !dir.is_empty() {
+                crate::reference::validate_repository(dir)
+                    .map_err(|e| bad(dir, crate::report::printable(&e)))?;
+            }
+            for descriptor in &parsed.manifests {
+                if let Some(tag) = entry_tag(descriptor) {
+                    crate::reference::validate_tag(tag).map_err(|e| {
+                        bad(
+                            dir,
+                            format!("{INDEX_FILE}: {}", crate::report::printable(&e)),
+                        )
+                    })?;
+                }
+            }
             layouts.push(BundleLayout {
                 path: dir.to_string(),
                 index: parsed,

@@ -111,6 +111,12 @@ pub enum BundleError {
     /// A blob's bytes do not check out.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// `bundle.json`, the directory and the sum lists do not agree.
+    #[error("the bundle does not add up:\n  {}", problems.join("\n  "))]
+    Inconsistent {
+        /// One line per disagreement.
+        problems: Vec<String>,
+    },
     /// An archive file would overwrite one that is already there.
     #[error("{} already exists", path.display())]
     Exists {
@@ -132,6 +138,11 @@ impl BundleError {
             ),
             BundleError::UnsafeEntry { .. } => Some(
                 "this archive was not written by ferry or d8; do not push it, and check where it came from"
+                    .into(),
+            ),
+            BundleError::Inconsistent { .. } => Some(
+                "the bundle was changed after it was made: run `ferry verify` on it, and copy it \
+                 again from the pull host"
                     .into(),
             ),
             BundleError::Exists { .. } => Some(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::metadata::{ArchiveRecord, BundleMetadata};
+use super::metadata::{ArchiveRecord, BundleMetadata, GOSTSUMS, SHA256SUMS};
 use super::names::{ArchiveFileName, chunk_name, parse_archive_file};
 use super::{BundleError, io_error};
 use crate::segment::{BlobSource, FileSegment};
@@ -121,13 +121,50 @@ impl Bundle {
     }
 }
 
+/// Checks that a record names only files of its own archive, in order: `name.tar`, or
+/// `name.tar.0000.chunk`, `name.tar.0001.chunk`, … A crafted `bundle.json` cannot make ferry
+/// read `/etc/hostname` or `/dev/zero`.
+fn check_names(record: &ArchiveRecord) -> Result<(), String> {
+    if parse_archive_file(&record.name) != Some(ArchiveFileName::Whole(record.name.clone())) {
+        return Err(format!(
+            "'{}' is not an archive name (NAME.tar, no directories)",
+            record.name
+        ));
+    }
+    if record.files.is_empty() {
+        return Err(format!("archive {} lists no files", record.name));
+    }
+    for (i, file) in record.files.iter().enumerate() {
+        let expected = if record.files.len() == 1 && file.name == record.name {
+            ArchiveFileName::Whole(record.name.clone())
+        } else {
+            ArchiveFileName::Chunk(record.name.clone(), i)
+        };
+        if parse_archive_file(&file.name) != Some(expected) || file.name.contains('/') {
+            return Err(format!(
+                "archive {} lists '{}', which is not its file number {i}",
+                record.name, file.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, BundleError> {
     let mut problems = Vec::new();
     let mut archives = Vec::new();
     for record in &metadata.archives {
+        check_names(record).map_err(|reason| BundleError::BadMetadata {
+            path: dir.join(super::metadata::BUNDLE_FILE),
+            reason,
+        })?;
         let archive = Archive::from_record(dir, record);
         for file in &archive.files {
-            match std::fs::metadata(&file.path) {
+            // Not followed: a link named like a chunk is not a chunk.
+            match std::fs::symlink_metadata(&file.path) {
+                Ok(meta) if !meta.is_file() => {
+                    problems.push(format!("{} is not a regular file", file.name))
+                }
                 Ok(meta) if meta.len() == file.size => {}
                 Ok(meta) => problems.push(format!(
                     "{} is {} bytes, bundle.json says {} (truncated, or still being copied?)",
@@ -148,6 +185,77 @@ fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, 
     }
     archives.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(archives)
+}
+
+impl Bundle {
+    /// What does not add up between `bundle.json`, the directory and the sum lists: archive
+    /// files `bundle.json` does not list, and `SHA256SUMS`/`GOSTSUMS` lines that disagree with
+    /// it. `verify` reports these; `push` refuses a bundle that has any. Empty for a bundle
+    /// without `bundle.json`.
+    pub fn inconsistencies(&self) -> Result<Vec<String>, BundleError> {
+        let Some(metadata) = &self.metadata else {
+            return Ok(Vec::new());
+        };
+        let mut problems = Vec::new();
+        let listed: std::collections::HashMap<&str, &super::FileRecord> = metadata
+            .archives
+            .iter()
+            .flat_map(|a| &a.files)
+            .map(|f| (f.name.as_str(), f))
+            .collect();
+        let listing = std::fs::read_dir(&self.dir).map_err(io_error("cannot list", &self.dir))?;
+        let mut unlisted = Vec::new();
+        for item in listing {
+            let item = item.map_err(io_error("cannot list", &self.dir))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if parse_archive_file(&name).is_some() && !listed.contains_key(name.as_str()) {
+                unlisted.push(name);
+            }
+        }
+        unlisted.sort();
+        for name in unlisted {
+            problems.push(format!(
+                "{name} is in the bundle directory but bundle.json does not list it"
+            ));
+        }
+        for (list, gost) in [(SHA256SUMS, false), (GOSTSUMS, true)] {
+            let path = self.dir.join(list);
+            let text = match super::sums::read_small_text(&path)? {
+                Some(text) => text,
+                None if !gost && !listed.is_empty() => {
+                    problems.push(format!("{list} is missing"));
+                    continue;
+                }
+                None => continue,
+            };
+            let sums = super::sums::parse_sum_list(&text, gost);
+            for (name, sum) in &sums {
+                let expected = listed.get(name.as_str()).and_then(|f| {
+                    if gost {
+                        f.gost.as_deref()
+                    } else {
+                        Some(f.sha256.as_str())
+                    }
+                });
+                match expected {
+                    None => problems.push(format!(
+                        "{list} has {name}, which bundle.json does not list"
+                    )),
+                    Some(expected) if expected != sum => {
+                        problems.push(format!("{list} and bundle.json disagree about {name}"))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (name, file) in &listed {
+                let has_sum = !gost || file.gost.is_some();
+                if has_sum && !sums.iter().any(|(n, _)| n == name) {
+                    problems.push(format!("{list} lacks {name}"));
+                }
+            }
+        }
+        Ok(problems)
+    }
 }
 
 #[derive(Default)]

@@ -31,13 +31,52 @@ pub fn gostsums(archives: &[ArchiveRecord]) -> Option<String> {
     (!lines.is_empty()).then_some(lines)
 }
 
+/// Sum files are small; a larger one is refused rather than read.
+const SUM_FILE_LIMIT: u64 = 16 << 20;
+
+/// A small text file (a sum list, a `.gostsum`) read whole, after checking that it is a
+/// regular file of a sane size; `None` when there is no file.
+pub fn read_small_text(path: &Path) -> Result<Option<String>, BundleError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("cannot read", path)(e)),
+    };
+    if !meta.is_file() || meta.len() > SUM_FILE_LIMIT {
+        return Err(BundleError::Io {
+            action: "refusing to read",
+            path: path.to_path_buf(),
+            source: std::io::Error::other("not a regular file of at most 16 MiB"),
+        });
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(io_error("cannot read", path))
+}
+
 /// The content of a `.gostsum` file: the hex digest, trimmed; `None` when there is no file.
 pub fn read_gostsum(path: &Path) -> Result<Option<String>, BundleError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text.trim().to_ascii_lowercase())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error("cannot read", path)(e)),
-    }
+    Ok(read_small_text(path)?.map(|text| text.trim().to_ascii_lowercase()))
+}
+
+/// The (file, lowercase hex) pairs of a `sha256sum` list (`<hex>  <name>`) or of a `GOSTSUMS`
+/// list (`GOST12-256 (<name>) = <hex>`); lines of another form are left out.
+pub fn parse_sum_list(text: &str, gost: bool) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            if gost {
+                let rest = line.strip_prefix("GOST12-256 (")?;
+                let (name, hex) = rest.rsplit_once(") = ")?;
+                Some((name.to_string(), hex.trim().to_ascii_lowercase()))
+            } else {
+                let (hex, name) = line.split_once("  ")?;
+                Some((
+                    name.trim_start_matches('*').to_string(),
+                    hex.to_ascii_lowercase(),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Reads a file once, hashing SHA-256 inline and Streebog-256 (when `gost`) on another thread.

@@ -219,6 +219,10 @@ pub async fn push(
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let bundle = Bundle::open(&dir)?;
+            let problems = bundle.inconsistencies()?;
+            if !problems.is_empty() {
+                return Err(BundleError::Inconsistent { problems });
+            }
             Inventory::read(&bundle, &target, modules.as_deref(), &handle)
         })
         .await

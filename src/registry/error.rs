@@ -2,6 +2,7 @@
 //! the registry's own error code and message; each knows the hint that usually fixes it.
 
 use crate::digest::Digest;
+use crate::report::printable;
 use crate::store::StoreError;
 
 /// Where a registry operation was aimed: `host[/repository]`.
@@ -211,7 +212,7 @@ pub(crate) fn describe_error_body(body: &[u8]) -> String {
         detail: Option<serde_json::Value>,
     }
     if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
-        return env
+        let joined = env
             .errors
             .iter()
             .map(|e| {
@@ -225,10 +226,10 @@ pub(crate) fn describe_error_body(body: &[u8]) -> String {
             })
             .collect::<Vec<_>>()
             .join("; ");
+        return printable(&joined);
     }
     let text = String::from_utf8_lossy(body);
-    let line = text.lines().next().unwrap_or("").trim();
-    line.chars().take(200).collect()
+    printable(text.lines().next().unwrap_or("").trim())
 }
 
 /// Turns a transport error into `Unreachable` or `Tls`, with the innermost cause spelled out

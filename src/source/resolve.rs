@@ -362,6 +362,17 @@ impl Resolver<'_> {
                 )));
             }
         };
+        // Names from the registry become repository paths: anything a registry would not
+        // accept as one is left out, and said so.
+        let (catalog, odd): (Vec<String>, Vec<String>) = catalog.into_iter().partition(|name| {
+            crate::reference::validate_repository(name).is_ok() && !name.contains('/')
+        });
+        for name in odd {
+            self.warnings.push(format!(
+                "the module catalog lists '{}', which is not a module name; left out",
+                crate::report::printable(&name)
+            ));
+        }
         let mut names: BTreeSet<String> = BTreeSet::new();
         if request.include.is_empty() {
             let dropped: BTreeSet<&str> = request
@@ -521,6 +532,19 @@ impl Resolver<'_> {
                     file: modules.extra_file.clone(),
                     reason,
                 })? {
+                    if crate::reference::validate_repository(&extra).is_err()
+                        || extra.contains('/')
+                        || crate::reference::validate_tag(&tag).is_err()
+                    {
+                        self.warnings.push(format!(
+                            "{image_name}: {} names '{}:{}', which is not an image name and \
+                             tag; left out",
+                            modules.extra_file,
+                            crate::report::printable(&extra),
+                            crate::report::printable(&tag)
+                        ));
+                        continue;
+                    }
                     let extra_path = join(&join(&path, &modules.extra_repo), &extra);
                     let extra_repo = join(&join(&repo, &modules.extra_repo), &extra);
                     self.want(&archive, &extra_path, &tag, &extra_repo, &tag);

@@ -1,0 +1,189 @@
+//! Bundles crafted to mislead: a `bundle.json` naming files outside the bundle, lists that
+//! disagree with the files, unlisted archives, a tag that would climb out of its repository.
+//! Each is refused with the file named, exit code 1, quickly.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferry::bundle::pack::{PackOptions, layout_entries, pack_archives};
+use serde_json::Value;
+
+/// A sealed bundle of one small layout, as pull would leave it.
+fn bundle(dir: &Path, gost: bool) {
+    let layouts = tempfile::tempdir().unwrap();
+    make_layout(layouts.path(), "v1", "image", &["--seed", "4"]);
+    let records = pack_archives(
+        dir,
+        vec![(
+            "platform.tar".into(),
+            layout_entries(layouts.path(), "").unwrap(),
+        )],
+        &PackOptions {
+            gost,
+            ..PackOptions::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let images = runtime
+        .block_on(ferry::list::packed_images(dir, &records))
+        .unwrap();
+    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
+        .seal(dir)
+        .unwrap();
+}
+
+fn edit_metadata(dir: &Path, change: impl FnOnce(&mut Value)) {
+    let path = dir.join("bundle.json");
+    let mut metadata: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut metadata);
+    std::fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
+}
+
+/// Runs verify, push (to a port where nothing listens: a refusal must come first) and, with
+/// `ls`, ls, and expects each to fail quickly naming what is wrong. (ls lists what bundle.json
+/// says; it is verify's job to hold bundle.json to the files.)
+fn refused(dir: &Path, ls: bool, needles: &[&str]) {
+    let home = tempfile::tempdir().unwrap();
+    let mut commands = vec![
+        vec!["--no-progress", "verify"],
+        vec!["--no-progress", "push", "--insecure"],
+    ];
+    if ls {
+        commands.push(vec!["ls"]);
+    }
+    for args in commands {
+        let started = Instant::now();
+        let mut cmd = ferry(home.path());
+        cmd.args(&args).arg(dir);
+        if args.contains(&"push") {
+            cmd.arg("127.0.0.1:1/x/y");
+        }
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        let out = format!("{stdout}{stderr}");
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(!out.contains("panicked"), "{args:?}: {out}");
+        assert!(
+            !out.contains("cannot reach"),
+            "{args:?} contacted the target first: {out}"
+        );
+        for needle in needles {
+            assert!(out.contains(needle), "{args:?}: '{needle}' in {out}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{args:?} hung");
+    }
+}
+
+#[test]
+fn bundle_json_cannot_point_outside_the_bundle() {
+    for evil in [
+        "/etc/hostname",
+        "/dev/zero",
+        "../platform.tar",
+        "x/platform.tar",
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("bundle");
+        bundle(&dir, false);
+        edit_metadata(&dir, |m| m["archives"][0]["files"][0]["name"] = evil.into());
+        refused(&dir, true, &["bundle.json", "not its file number"]);
+    }
+    // The archive's own name is held to the same rule.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, false);
+    edit_metadata(&dir, |m| m["archives"][0]["name"] = "/etc/passwd".into());
+    refused(&dir, true, &["bundle.json", "is not an archive name"]);
+}
+
+#[test]
+fn archives_bundle_json_does_not_list_are_problems() {
+    // An empty list beside a garbage archive.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, false);
+    edit_metadata(&dir, |m| {
+        m["archives"] = Value::Array(Vec::new());
+        m["images"] = Value::Array(Vec::new());
+    });
+    std::fs::write(dir.join("platform.tar"), vec![0x55u8; 4096]).unwrap();
+    refused(
+        &dir,
+        false,
+        &["platform.tar is in the bundle directory but bundle.json does not list it"],
+    );
+
+    // A whole archive more than bundle.json knows.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, false);
+    std::fs::copy(dir.join("platform.tar"), dir.join("module-x.tar")).unwrap();
+    refused(
+        &dir,
+        false,
+        &["module-x.tar is in the bundle directory but bundle.json does not list it"],
+    );
+}
+
+#[test]
+fn sum_lists_that_disagree_with_bundle_json_are_problems() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, true);
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    std::fs::write(
+        dir.join("SHA256SUMS"),
+        format!("{}{}", "0".repeat(64), &sums[64..]),
+    )
+    .unwrap();
+    refused(
+        &dir,
+        false,
+        &["SHA256SUMS and bundle.json disagree about platform.tar"],
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, true);
+    std::fs::write(
+        dir.join("GOSTSUMS"),
+        format!("GOST12-256 (platform.tar) = {}\n", "1".repeat(64)),
+    )
+    .unwrap();
+    refused(
+        &dir,
+        false,
+        &["GOSTSUMS and bundle.json disagree about platform.tar"],
+    );
+}
+
+#[test]
+fn a_tag_that_would_climb_out_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    make_layout(&layout, "v1", "image", &["--seed", "6"]);
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    for annotation in [
+        "org.opencontainers.image.ref.name",
+        "io.deckhouse.image.short_tag",
+    ] {
+        index["manifests"][0]["annotations"][annotation] = "../../evil".into();
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let dir = work.path().join("bundle");
+    pack_archives(
+        &dir,
+        vec![("platform.tar".into(), layout_entries(&layout, "").unwrap())],
+        &PackOptions::default(),
+    )
+    .unwrap();
+    refused(
+        &dir,
+        true,
+        &["platform.tar", "index.json", "tag '../../evil' is invalid"],
+    );
+}
