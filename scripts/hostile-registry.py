@@ -12,6 +12,7 @@ never written.
 
 Modes:
   plain             behaves
+  paged             behaves, with tag lists in three pages (a b | c d | e)
   cross-link        tag lists link their next page to the other origin
   cross-location    blob uploads are sent (Location) to the other origin, which accepts them
   realm-elsewhere   bearer auth whose token service is plain HTTP on another host (localhost)
@@ -157,6 +158,13 @@ def make_handler(args, side, ports, log):
             if args.mode == "endless-pages":
                 page = random.getrandbits(64)
                 headers["Link"] = f'</v2/x/tags/list?n=1000&last=p{page}>; rel="next"'
+            if args.mode == "paged":
+                pages = {"": (["a", "b"], "b"), "b": (["c", "d"], "d"), "d": (["e"], None)}
+                last = self.path.split("last=")[1].split("&")[0] if "last=" in self.path else ""
+                tags, next_last = pages[last]
+                if next_last:
+                    headers["Link"] = f'</v2/x/tags/list?n=2&last={next_last}>; rel="next"'
+                return self.answer(200, json.dumps({"name": "x", "tags": tags}).encode(), headers)
             return self.answer(200, b'{"name":"x","tags":["v1"]}', headers)
 
         def manifest(self):

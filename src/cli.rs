@@ -126,7 +126,7 @@ pub struct PullArgs {
     #[arg(long, value_name = "DIR")]
     pub tmp_dir: Option<PathBuf>,
     /// Parallel requests.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Resolve and print the plan; download nothing but manifests and metadata files.
     #[arg(long)]
@@ -220,7 +220,7 @@ pub struct CopyArgs {
     #[command(flatten)]
     pub transport: TransportArgs,
     /// Parallel blob transfers.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Where blobs wait between two registries (default: the system temp directory).
     #[arg(long, value_name = "DIR")]
@@ -256,7 +256,7 @@ pub struct PushArgs {
     #[arg(long, value_name = "SUFFIX")]
     pub modules_path_suffix: Option<String>,
     /// Parallel uploads.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Accepted for `d8 mirror push` compatibility; push streams from the bundle files and
     /// needs no temporary space.

@@ -355,7 +355,7 @@ async fn copy_blob(
     match dst {
         Destination::Layout(layout) => {
             let store = layout.store();
-            if store.contains(&blob.digest, blob.size).await {
+            if store.contains_verified(&blob.digest, blob.size).await {
                 return Ok(Outcome::Skipped);
             }
             fetch_into(src, store, blob, progress).await?;
@@ -414,13 +414,31 @@ async fn fetch_into(
     match src {
         Source::Registry { client, reference } => {
             let repository = &reference.repository;
+            let resumed = writer.offset() > 0;
             client
                 .download_blob(repository, blob, &mut writer, progress)
                 .await?;
-            writer
-                .commit()
-                .await
-                .map_err(|e| client.blob_error(repository, e))?;
+            match writer.commit().await {
+                // The part kept from an earlier attempt may be what is wrong (the mismatched
+                // partial file is gone now): one more try from the first byte.
+                Err(StoreError::DigestMismatch { .. }) if resumed => {
+                    tracing::warn!(
+                        "{}: the partial copy was damaged; fetching it again",
+                        blob.digest
+                    );
+                    let mut writer = store.writer(&blob.digest, blob.size).await?;
+                    client
+                        .download_blob(repository, blob, &mut writer, progress)
+                        .await?;
+                    writer
+                        .commit()
+                        .await
+                        .map_err(|e| client.blob_error(repository, e))?;
+                }
+                other => {
+                    other.map_err(|e| client.blob_error(repository, e))?;
+                }
+            }
         }
         Source::Layout(layout) => {
             let path = layout.store().path(&blob.digest);

@@ -128,6 +128,8 @@ pub struct OciLayout {
 }
 
 const LAYOUT_FILE: &str = "oci-layout";
+/// The largest `index.json` read (thousands of tags fit in a few MiB).
+const INDEX_LIMIT: u64 = 64 << 20;
 const INDEX_FILE: &str = "index.json";
 
 impl OciLayout {
@@ -186,6 +188,14 @@ impl OciLayout {
     /// Reads `index.json`; a layout without one is empty.
     pub async fn index(&self) -> Result<Index, LayoutError> {
         let path = self.root.join(INDEX_FILE);
+        if let Ok(meta) = tokio::fs::metadata(&path).await
+            && meta.len() > INDEX_LIMIT
+        {
+            return Err(LayoutError::NotALayout {
+                path: self.root.clone(),
+                reason: format!("{INDEX_FILE} is over {INDEX_LIMIT} bytes"),
+            });
+        }
         match tokio::fs::read(&path).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| LayoutError::NotALayout {
                 path: self.root.clone(),

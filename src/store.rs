@@ -13,8 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::digest::{Digest, Sha256Hasher};
 
-/// Size of the write buffer and of the reads that re-hash a partial blob.
-const IO_BUFFER: usize = 1 << 20;
+/// Size of the write buffer and of the reads that re-hash a partial blob (one per transfer in
+/// flight: at `-j 64` these add up to 16 MiB).
+const IO_BUFFER: usize = 256 << 10;
 
 /// What can go wrong while storing a blob.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,25 @@ impl BlobStore {
             Ok(meta) => meta.is_file() && meta.len() == size,
             Err(_) => false,
         }
+    }
+
+    /// True when the stored blob has the expected size and its bytes hash to its digest: for
+    /// deciding to skip a copy, a file of the right size is not proof enough (an earlier
+    /// writer outside ferry, a damaged disk).
+    pub async fn contains_verified(&self, digest: &Digest, size: u64) -> bool {
+        if !self.contains(digest, size).await {
+            return false;
+        }
+        let path = self.path(digest);
+        let expected = digest.clone();
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&path)
+                .ok()
+                .and_then(|file| crate::digest::hash_reader(file, false, &|_| {}).ok())
+                .is_some_and(|sums| sums.sha256 == expected.hex())
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Stores a small blob held in memory (a manifest or a config) and returns its digest.

@@ -148,15 +148,36 @@ fn a_second_copy_sends_nothing_and_same_registry_copies_mount() {
         cmd.args(["copy", "--insecure", &from, &to]);
         ferry_ok(&mut cmd)
     };
+    // What the registry's access log says ferry did, not what ferry says.
+    let access = |registry: &Registry, needle: &str| {
+        registry
+            .log()
+            .lines()
+            .filter(|l| l.contains("ferry/") && l.contains(needle))
+            .count()
+    };
+    let blob_puts = |registry: &Registry| access(registry, "\"PUT /v2/dst/multi/blobs/uploads/");
     let first = copy(a.at("src/multi:v1"), b.at("dst/multi:v1"));
     assert!(first.contains("6 blobs sent"), "{first}");
+    assert_eq!(blob_puts(&b), 6);
     let again = copy(a.at("src/multi:v1"), b.at("dst/multi:v1"));
     assert!(
         again.contains("0 blobs sent") && again.contains("6 present"),
         "{again}"
     );
+    assert_eq!(blob_puts(&b), 6, "the second copy uploaded nothing");
     let mounted = copy(b.at("dst/multi:v1"), b.at("other/multi:v1"));
     assert!(mounted.contains("6 mounted"), "{mounted}");
+    let mounts = b
+        .log()
+        .lines()
+        .filter(|l| {
+            l.contains("\"POST /v2/other/multi/blobs/uploads/?mount=sha256")
+                && l.contains("\" 201 ")
+        })
+        .count();
+    assert_eq!(mounts, 6, "the registry linked all six");
+    assert_eq!(access(&b, "\"PUT /v2/other/multi/blobs/uploads/"), 0);
     assert_eq!(
         b.raw_manifest("other/multi:v1"),
         a.raw_manifest("src/multi:v1")
@@ -186,6 +207,13 @@ fn chunked_uploads_land_byte_for_byte() {
         .arg(format!("oci:{}:big", layout.path().display()))
         .arg(b.at("chunked/big:v1"));
     ferry_ok(&mut cmd);
+    // Two layers of 3 MB in PATCHes of at most 1 MB: at least six, by the registry's count.
+    let patches = b
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/chunked/big/blobs/uploads/"))
+        .count();
+    assert!(patches >= 6, "{patches} PATCHes");
     assert_eq!(
         b.raw_manifest("chunked/big:v1"),
         layout_raw_manifest(layout.path(), "big")

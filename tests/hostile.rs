@@ -256,3 +256,29 @@ fn a_hundred_megabyte_error_body_is_not_read() {
     assert_short_error(code, &stderr, rss, &["not found"]);
     assert!(stderr.len() < 2000, "{} bytes of error", stderr.len());
 }
+
+#[tokio::test]
+async fn tag_lists_in_pages_are_followed_to_the_end() {
+    use ferry::registry::{ClientOptions, Credential, RegistryClient, Secret, TransportOptions};
+    let hostile = Hostile::start("paged");
+    let options = ClientOptions {
+        transport: TransportOptions {
+            insecure: true,
+            ..TransportOptions::default()
+        },
+        credential: Some(Credential::Basic {
+            username: "robot".into(),
+            password: Secret::new("S3cretPassw0rd"),
+        }),
+        ..ClientOptions::default()
+    };
+    let client = RegistryClient::new(&hostile.main, "x", options).unwrap();
+    let tags = client.list_tags("x").await.unwrap();
+    assert_eq!(tags, ["a", "b", "c", "d", "e"]);
+    let pages = hostile
+        .requests("main")
+        .iter()
+        .filter(|r| r.contains("/tags/list") && r.ends_with(" Basic"))
+        .count();
+    assert_eq!(pages, 3);
+}

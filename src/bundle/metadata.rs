@@ -14,6 +14,8 @@ use crate::store::write_atomic_blocking;
 
 /// The bundle format this ferry writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest `bundle.json` read (it lists every blob: a few hundred bytes each).
+const METADATA_LIMIT: u64 = 512 << 20;
 /// The metadata file's name.
 pub const BUNDLE_FILE: &str = "bundle.json";
 /// The `sha256sum -c` list.
@@ -122,11 +124,18 @@ impl BundleMetadata {
     /// Reads `bundle.json` from a bundle directory; `None` when there is none (a d8 bundle).
     pub fn read(dir: &Path) -> Result<Option<Self>, BundleError> {
         let path = dir.join(BUNDLE_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() || meta.len() > METADATA_LIMIT => {
+                return Err(BundleError::BadMetadata {
+                    path,
+                    reason: format!("not a regular file of at most {METADATA_LIMIT} bytes"),
+                });
+            }
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
-        };
+        }
+        let bytes = std::fs::read(&path).map_err(super::io_error("cannot read", &path))?;
         let metadata: BundleMetadata =
             serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
                 path: path.clone(),

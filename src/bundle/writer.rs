@@ -24,8 +24,9 @@ use crate::store::{BlobSink, StoreError, fsync_dir};
 /// Suffix of files still being written.
 pub const TEMP_SUFFIX: &str = ".ferry-tmp";
 
-/// Bytes gathered before one positioned write (and one hop to a blocking thread).
-const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes gathered before one positioned write (and one hop to a blocking thread); one per
+/// download in flight.
+const WRITE_BUFFER: usize = 512 << 10;
 
 /// Bytes a sealer reads at a time.
 const READ_BUFFER: usize = 1 << 20;

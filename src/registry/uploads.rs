@@ -16,8 +16,8 @@ use super::error::RegistryError;
 use crate::digest::{Digest, Sha256Hasher};
 use crate::segment::BlobSource;
 
-/// Size of the reads that feed an upload body.
-const READ_BUFFER: usize = 1 << 20;
+/// Size of the reads that feed an upload body (one per upload in flight).
+const READ_BUFFER: usize = 256 << 10;
 
 /// How blob bodies are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -131,6 +131,13 @@ impl Description {
             };
             return Self::parse(name_or_file, text);
         }
+        let too_big = std::fs::metadata(name_or_file).is_ok_and(|m| m.len() > 1 << 20);
+        if too_big {
+            return Err(SourceError::Layout {
+                origin: name_or_file.to_string(),
+                reason: "it is over 1 MiB; a layout description is a page of YAML".into(),
+            });
+        }
         let text =
             std::fs::read_to_string(Path::new(name_or_file)).map_err(|e| SourceError::Layout {
                 origin: name_or_file.to_string(),
