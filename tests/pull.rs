@@ -282,11 +282,36 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
     let home = tempfile::tempdir().unwrap();
 
     let whole = home.path().join("whole");
-    ferry_ok(&mut big.pull(home.path(), &big.registry.host, &whole));
+    // With GOST sums, so that verifying it takes long enough to be interrupted below.
+    ferry_ok(
+        big.pull(home.path(), &big.registry.host, &whole)
+            .arg("--gost-digest"),
+    );
 
+    // Ctrl-C first: exit 130 at once, nothing under a final name.
     let cut = home.path().join("cut");
+    let child = big
+        .pull(home.path(), &proxy.host, &cut)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(60, || !journal_offsets(&cut).is_empty()));
+    let interrupted = std::time::Instant::now();
+    run(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(interrupted.elapsed() < std::time::Duration::from_secs(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(!cut.join("security.tar").exists());
+
+    // Then kill -9, further on.
     let child = big.pull(home.path(), &proxy.host, &cut).spawn().unwrap();
-    kill_when(child, &cut, |dir| journal_offsets(dir).len() >= 2);
+    kill_when(child, &cut, |dir| journal_offsets(dir).len() >= 3);
     assert!(
         !cut.join("security.tar").exists() && !cut.join("bundle.json").exists(),
         "kill -9 left a file with a final name: {:?}",
@@ -333,6 +358,25 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
         std::fs::read(cut.join("SHA256SUMS")).unwrap(),
         std::fs::read(whole.join("SHA256SUMS")).unwrap()
     );
+
+    // Ctrl-C stops a verify at once, not when the hashing is done.
+    let child = ferry(home.path())
+        .args(["--no-progress", "verify", "--gost"])
+        .arg(&whole)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let interrupted = std::time::Instant::now();
+    run(Command::new("kill").args(["-INT", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(interrupted.elapsed() < std::time::Duration::from_millis(800));
 }
 
 #[test]
