@@ -5,11 +5,30 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::copy::Endpoint;
+
+/// `ferry --version`: the program's version and the bundle format it writes.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (bundle format 1)");
 use crate::source::{ModuleFilter, SourceRoot, parse_version};
 
 /// ferry carries container images across an air gap.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, propagate_version = true)]
+#[command(
+    name = "ferry",
+    version = VERSION,
+    about,
+    long_about = "ferry carries container images and OCI artifacts across an air gap: `ferry pull` \
+writes what a platform needs into a bundle (a directory of tar files) on a connected host, \
+`ferry verify` checks the bundle anywhere, `ferry push` fills a registry inside the closed \
+network from it.",
+    after_help = "Examples:
+  ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee -l \"$TOKEN\" -c 4 --gost-digest
+  ferry verify --gost /mnt/bundle
+  ferry push /mnt/bundle registry.internal:5000/deckhouse/ee -u robot -p \"$PASSWORD\"
+
+Exit codes: 0 success, 1 failure (with a hint: line when the fix is known), 2 invalid command \
+line, 130 interrupted.",
+    propagate_version = true
+)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
@@ -22,14 +41,20 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Say more (repeat for debug output); turns progress bars into plain lines.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// Say more: a line per blob (repeat for debug output); turns progress bars into lines.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
     pub verbose: u8,
     /// Print only warnings and errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Output"
+    )]
     pub quiet: bool,
     /// Plain progress lines instead of a progress bar, even on a terminal.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub no_progress: bool,
 }
 
@@ -48,24 +73,50 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List every tag a bundle holds: repository path, tag, digest, size.
     Ls(LsArgs),
+    /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), made from the same definitions as this help.
+    #[command(hide = true)]
+    Manpage,
 }
 
 /// `ferry pull BUNDLE_DIR --source HOST/PATH`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Module filters (-i/-e): NAME, NAME@1.3.0 (same as ^1.3.0), \
-NAME@~1.3.0, NAME@'>=1.1.0 <1.3.0', NAME@=v1.3.0 (only that tag; every channel points to it), \
-NAME@=v1.3.0+stable (only the stable channel points to it). Quote constraints with < or >."
+    after_help = "Module filters (-i/-e), quoted so the shell keeps < and >:
+  NAME                 what its release channels point to
+  NAME@1.3.0           = NAME@^1.3.0: every tag >=1.3.0 <2.0.0, plus the channel versions
+  NAME@~1.3.0          every tag >=1.3.0 <1.4.0, plus the channel versions
+  'NAME@>=1.1 <1.3'    a range (spaces or commas; || for alternatives)
+  NAME@=v1.3.0         only that tag; every channel points to it
+  NAME@=v1.3.0+stable  only that tag; only the stable channel points to it
+
+Examples:
+  ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee -l \"$TOKEN\"
+  ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee -c 4 --gost-digest \\
+      --since-version 1.60 -i console -i 'metrics@~2.1' --no-security-db
+  ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee --dry-run
+
+Run the same command again to continue an interrupted pull (within 24 hours)."
 )]
 pub struct PullArgs {
     /// Where the bundle goes.
     #[arg(value_name = "BUNDLE_DIR")]
     pub dir: PathBuf,
     /// Source repository root, e.g. registry.example.com/deckhouse/ee.
-    #[arg(long, env = "FERRY_SOURCE", value_name = "HOST[:PORT]/PATH")]
+    #[arg(
+        long,
+        env = "FERRY_SOURCE",
+        value_name = "HOST[:PORT]/PATH",
+        help_heading = "Source and credentials"
+    )]
     pub source: SourceRoot,
     /// Credentials for the source registry.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Source and credentials")]
     pub source_login: SourceLoginArgs,
     /// License token: shortcut for login `license-token` with the token as password.
     #[arg(
@@ -73,66 +124,77 @@ pub struct PullArgs {
         long,
         env = "FERRY_LICENSE_TOKEN",
         hide_env_values = true,
-        conflicts_with = "source_login"
+        conflicts_with = "source_login",
+        help_heading = "Source and credentials"
     )]
     pub license: Option<String>,
     /// Source structure: a built-in name or a YAML file of the same shape.
-    #[arg(long, value_name = "NAME|FILE", default_value = "deckhouse")]
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        default_value = "deckhouse",
+        help_heading = "Source and credentials"
+    )]
     pub layout: String,
     /// Lowest platform release to pull; only lowers the floor set by the rock-solid channel.
-    #[arg(long, value_name = "VERSION", value_parser = parse_version, conflicts_with = "deckhouse_tag")]
+    #[arg(long, value_name = "VERSION", value_parser = parse_version, conflicts_with = "deckhouse_tag", help_heading = "What to take")]
     pub since_version: Option<semver::Version>,
     /// Pull exactly this platform tag; release channels in the bundle point to it.
-    #[arg(long, value_name = "TAG", value_parser = parse_tag)]
+    #[arg(long, value_name = "TAG", value_parser = parse_tag, help_heading = "What to take")]
     pub deckhouse_tag: Option<String>,
     /// Take only these modules (repeatable; NAME[@CONSTRAINT]).
-    #[arg(short = 'i', long = "include-module", value_name = "MODULE", conflicts_with_all = ["exclude", "no_modules"])]
+    #[arg(short = 'i', long = "include-module", value_name = "MODULE", conflicts_with_all = ["exclude", "no_modules"], help_heading = "What to take")]
     pub include: Vec<ModuleFilter>,
     /// Leave these modules out, or with @CONSTRAINT only those versions (repeatable).
-    #[arg(short = 'e', long = "exclude-module", value_name = "MODULE")]
+    #[arg(
+        short = 'e',
+        long = "exclude-module",
+        value_name = "MODULE",
+        help_heading = "What to take"
+    )]
     pub exclude: Vec<ModuleFilter>,
     /// Where modules live under the source (default from the layout: /modules).
-    #[arg(long, value_name = "SUFFIX")]
+    #[arg(long, value_name = "SUFFIX", help_heading = "What to take")]
     pub modules_path_suffix: Option<String>,
     /// Leave the platform out.
-    #[arg(long)]
+    #[arg(long, help_heading = "What to take")]
     pub no_platform: bool,
     /// Leave the security databases out.
-    #[arg(long)]
+    #[arg(long, help_heading = "What to take")]
     pub no_security_db: bool,
     /// Leave modules out.
-    #[arg(long)]
+    #[arg(long, help_heading = "What to take")]
     pub no_modules: bool,
     /// Of the selected modules, take only their extra images.
-    #[arg(long, conflicts_with = "no_modules")]
+    #[arg(long, conflicts_with = "no_modules", help_heading = "What to take")]
     pub only_extra_images: bool,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
-    #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size)]
+    #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size, help_heading = "Bundle")]
     pub chunk_size: u64,
     /// Write a GOST R 34.11-2012 (Streebog-256) .gostsum beside every archive file.
-    #[arg(long)]
+    #[arg(long, help_heading = "Bundle")]
     pub gost_digest: bool,
     /// Replace the archives of an earlier bundle in BUNDLE_DIR.
-    #[arg(long)]
+    #[arg(long, help_heading = "Bundle")]
     pub force: bool,
     /// Start over instead of resuming an unfinished pull.
-    #[arg(long)]
+    #[arg(long, help_heading = "Bundle")]
     pub no_pull_resume: bool,
-    /// Transport options.
-    #[command(flatten)]
-    pub transport: TransportArgs,
-    /// Work directory (default BUNDLE_DIR/.tmp).
-    #[arg(long, value_name = "DIR")]
+    /// Where the archive files are built (default BUNDLE_DIR/.tmp).
+    #[arg(long, value_name = "DIR", help_heading = "Bundle")]
     pub tmp_dir: Option<PathBuf>,
-    /// Parallel requests.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Transport options.
+    #[command(flatten, next_help_heading = "Connection")]
+    pub transport: TransportArgs,
+    /// Parallel downloads (at most 64).
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Connection")]
     pub concurrency: u16,
     /// Resolve and print the plan; download nothing but manifests and metadata files.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
     /// With --dry-run: print the plan as JSON.
-    #[arg(long, requires = "dry_run")]
+    #[arg(long, requires = "dry_run", help_heading = "Output")]
     pub json: bool,
 }
 
@@ -176,6 +238,14 @@ pub fn parse_chunk_size(input: &str) -> Result<u64, String> {
 
 /// `ferry verify BUNDLE_DIR`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Every byte is read once: file sums and blob digests come from one pass.
+
+Examples:
+  ferry verify /mnt/bundle
+  ferry verify --gost /mnt/bundle
+Without ferry: cd /mnt/bundle && sha256sum -c SHA256SUMS && rhash -c GOSTSUMS"
+)]
 pub struct VerifyArgs {
     /// The bundle directory.
     #[arg(value_name = "BUNDLE_DIR")]
@@ -188,6 +258,9 @@ pub struct VerifyArgs {
 
 /// `ferry ls BUNDLE_DIR`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  ferry ls /mnt/bundle
+  ferry ls --json /mnt/bundle | jq -r '.[] | \"\\(.path):\\(.tag)\"'")]
 pub struct LsArgs {
     /// The bundle directory.
     #[arg(value_name = "BUNDLE_DIR")]
@@ -201,7 +274,11 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Endpoints: a registry reference host[:port]/repo:tag or \
-host[:port]/repo@sha256:<digest>, or an OCI layout oci:<dir>:<tag>."
+host[:port]/repo@sha256:<digest>, or an OCI layout oci:<dir>:<tag>.
+
+Examples:
+  ferry copy registry.example.com/tools/kubectl:v1.31 oci:/mnt/layouts/kubectl:v1.31
+  ferry copy oci:/mnt/layouts/kubectl:v1.31 registry.internal:5000/tools/kubectl:v1.31"
 )]
 pub struct CopyArgs {
     /// What to copy: host[:port]/repo:tag, host[:port]/repo@sha256:…, or oci:<dir>:<tag>.
@@ -211,33 +288,39 @@ pub struct CopyArgs {
     #[arg(value_name = "DST")]
     pub destination: Endpoint,
     /// Credentials for the source registry.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Credentials")]
     pub source_login: SourceLoginArgs,
     /// Credentials for the destination registry.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Credentials")]
     pub registry_login: RegistryLoginArgs,
     /// Transport options for both sides.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     pub transport: TransportArgs,
-    /// Parallel blob transfers.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Parallel blob transfers (at most 64).
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Connection")]
     pub concurrency: u16,
     /// Where blobs wait between two registries (default: the system temp directory).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Connection")]
     pub tmp_dir: Option<PathBuf>,
     /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB),
     /// for proxies that limit request bodies; default is one PUT per blob.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Connection")]
     pub upload_chunk_size: Option<u64>,
 }
 
 /// `ferry push BUNDLE_DIR HOST[:PORT]/PATH`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Every layout in the bundle goes to TARGET/<its path in the archive>: the \
-platform to TARGET, its installer to TARGET/install, modules to TARGET/modules/<name>. Blobs \
-first, then manifests, release-channel and module catalog tags last. A rerun sends only what is \
-missing."
+    after_help = "Every layout in the bundle goes to TARGET/<its path in the archive>: \
+the platform to TARGET, its installer to TARGET/install, modules to TARGET/modules/<name>. \
+Blobs first, then manifests, release-channel and module catalog tags last. A rerun sends only \
+what is missing.
+
+Examples:
+  FERRY_REGISTRY_LOGIN=robot FERRY_REGISTRY_PASSWORD=secret \\
+      ferry push /mnt/bundle registry.internal:5000/deckhouse/ee --receipt receipt.json
+  SSL_CERT_FILE=/etc/ssl/internal-ca.pem ferry push /mnt/bundle harbor.internal/deckhouse/ee
+  ferry push /mnt/bundle registry.internal:5000/deckhouse/ee --dry-run"
 )]
 pub struct PushArgs {
     /// The bundle directory (written by `ferry pull` or `d8 mirror pull`).
@@ -247,34 +330,34 @@ pub struct PushArgs {
     #[arg(value_name = "HOST[:PORT]/PATH")]
     pub target: SourceRoot,
     /// Credentials for the target registry.
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Target and credentials")]
     pub registry_login: RegistryLoginArgs,
-    /// Transport options.
-    #[command(flatten)]
-    pub transport: TransportArgs,
     /// Where modules go under the target (default /modules).
-    #[arg(long, value_name = "SUFFIX")]
+    #[arg(long, value_name = "SUFFIX", help_heading = "Target and credentials")]
     pub modules_path_suffix: Option<String>,
-    /// Parallel uploads.
-    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrency: u16,
-    /// Accepted for `d8 mirror push` compatibility; push streams from the bundle files and
-    /// needs no temporary space.
-    #[arg(long, value_name = "DIR")]
-    pub tmp_dir: Option<PathBuf>,
-    /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB);
-    /// default is one PUT per blob, switching to PATCHes when a body is refused (413).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub upload_chunk_size: Option<u64>,
     /// Leave a tag that points elsewhere at the target as it is (reported as drifted) instead
     /// of moving it.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target and credentials")]
     pub no_overwrite: bool,
+    /// Transport options.
+    #[command(flatten, next_help_heading = "Connection")]
+    pub transport: TransportArgs,
+    /// Parallel uploads (at most 64).
+    #[arg(short = 'j', long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64), help_heading = "Connection")]
+    pub concurrency: u16,
+    /// Upload blobs in PATCH requests of at most this many bytes (units as in 64MiB, 500MB);
+    /// default is one PUT per blob, switching to PATCHes when a body is refused (413).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Connection")]
+    pub upload_chunk_size: Option<u64>,
+    /// Accepted for `d8 mirror push` compatibility; push streams from the bundle files and
+    /// needs no temporary space.
+    #[arg(long, value_name = "DIR", help_heading = "Connection")]
+    pub tmp_dir: Option<PathBuf>,
     /// Write a JSON receipt of every repository, tag, digest and what happened to it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub receipt: Option<PathBuf>,
     /// Ask the target what it has (HEAD requests only) and print what would be sent.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub dry_run: bool,
 }
 

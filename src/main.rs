@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use ferry::cli::{Cli, Command};
 use ferry::report::human_bytes;
@@ -178,6 +178,17 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 })
             }
         }
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "ferry", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpage => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map_err(|e| Failure {
+                message: format!("cannot write the man page: {e}"),
+                ..Failure::default()
+            }),
         Command::Ls(args) => {
             let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
             if args.json {

@@ -261,6 +261,32 @@ fn layouts_written_by_ferry_are_read_by_umoci_and_skopeo() {
         !dir.join(".ferry-partial").exists(),
         "the work directory was left behind"
     );
+    // Ordinary permissions, the umask honoured: another user (a registry's service account)
+    // must be able to read what ferry wrote.
+    let umask = u32::from_str_radix(
+        String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", "umask"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim(),
+        8,
+    )
+    .unwrap();
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    for file in ["oci-layout", "index.json"] {
+        assert_eq!(mode(&dir.join(file)), 0o666 & !umask, "{file}");
+    }
+    for blob in std::fs::read_dir(dir.join("blobs/sha256")).unwrap() {
+        assert_eq!(mode(&blob.unwrap().path()), 0o666 & !umask);
+    }
+    assert_eq!(mode(&dir.join("blobs")), 0o777 & !umask);
 
     let bundle = out.path().join("unpacked");
     let status = std::process::Command::new("umoci")
