@@ -62,8 +62,7 @@ fn readme_table(heading: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for row in table {
         let first = row.split(" | ").next().unwrap();
-        for word in first.split(|c: char| c == '`' || c == ',' || c == ' ' || c == '(' || c == ')')
-        {
+        for word in first.split(['`', ',', ' ', '(', ')']) {
             let word = word.trim_start_matches('|');
             let flag = word.split([' ', '=']).next().unwrap();
             let is_flag = flag.starts_with("--") || (flag.starts_with('-') && flag.len() == 2);
