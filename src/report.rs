@@ -37,6 +37,8 @@ pub trait Reporter: Send + Sync {
     fn note(&self, message: &str);
     /// The phase is over; `summary` says what was done.
     fn finish(&self, summary: &str);
+    /// How many transfers are running now (a bar shows it beside the phase).
+    fn in_flight(&self, _transfers: usize) {}
 }
 
 /// Reports nothing but warnings (`--quiet`).
@@ -150,9 +152,11 @@ impl Reporter for PlainReporter {
     }
 }
 
-/// One indicatif bar on stderr, for terminals.
+/// One indicatif bar on stderr, for terminals: the phase, how many transfers are running,
+/// bytes, rate and time left.
 pub struct BarReporter {
     bar: indicatif::ProgressBar,
+    phase: Mutex<String>,
 }
 
 impl BarReporter {
@@ -164,12 +168,15 @@ impl BarReporter {
         );
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "{msg:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             )
             .expect("the template is valid")
             .progress_chars("=> "),
         );
-        BarReporter { bar }
+        BarReporter {
+            bar,
+            phase: Mutex::new(String::new()),
+        }
     }
 }
 
@@ -183,7 +190,14 @@ impl Reporter for BarReporter {
     fn begin(&self, what: &str, _items: u64, bytes: u64) {
         self.bar.reset();
         self.bar.set_length(bytes);
+        *self.phase.lock().expect("reporter lock") = what.to_string();
         self.bar.set_message(what.to_string());
+    }
+
+    fn in_flight(&self, transfers: usize) {
+        let phase = self.phase.lock().expect("reporter lock");
+        self.bar
+            .set_message(format!("{phase} ({transfers} in flight)"));
     }
 
     fn bytes(&self, n: u64) {

@@ -148,6 +148,7 @@ pub async fn fill<F: Fetch>(
                 (job, result)
             });
         }
+        reporter.in_flight(running.len());
         let Some((job, result)) = running.next().await else {
             break;
         };
