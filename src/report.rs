@@ -235,6 +235,21 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// The first few items of a list, and how many more there are: "a, b, c and 12 more".
+pub fn list_some(items: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" and {} more", items.len() - SHOWN));
+    }
+    text
+}
+
 /// `1.5 GB`-style sizes in powers of ten, as disks and links are sold.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

@@ -91,15 +91,6 @@ fn two_layouts() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, root, install)
 }
 
-fn file_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn ls_json(dir: &Path) -> serde_json::Value {
     let home = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
@@ -590,7 +581,7 @@ fn repacking_needs_force_and_then_removes_stale_chunks() {
     expected.push("unrelated.txt".into());
     expected.sort();
     assert_eq!(
-        file_names(bundle.path()),
+        names_in(bundle.path()),
         expected,
         "stale chunks and gostsums are gone"
     );
@@ -634,7 +625,7 @@ fn a_d8_style_bundle_lists_and_verifies() {
         .args(["-b", "25000", "-d", "-a", "4", "--additional-suffix=.chunk"])
         .arg(&tar)
         .arg(bundle.join("platform.tar.")));
-    let chunks: Vec<String> = file_names(&bundle);
+    let chunks: Vec<String> = names_in(&bundle);
     assert!(chunks.len() >= 3, "{chunks:?}");
     for chunk in &chunks {
         let rhash = run(Command::new("rhash")

@@ -29,7 +29,7 @@ use crate::bundle::{
 };
 use crate::digest::Digest;
 use crate::registry::{RegistryClient, RegistryError};
-use crate::report::{Reporter, human_bytes};
+use crate::report::{Reporter, human_bytes, list_some};
 use crate::segment::{BlobSource, FileSegment};
 use crate::settings::PullSettings;
 use crate::source::{SourceError, resolve};
@@ -101,20 +101,6 @@ fn describe_space(checks: &[SpaceCheck]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-fn list_some(items: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut text = items
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        text.push_str(&format!(" and {} more", items.len() - SHOWN));
-    }
-    text
 }
 
 impl PullError {

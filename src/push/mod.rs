@@ -22,7 +22,7 @@ use crate::bundle::{Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::registry::{Mount, RegistryClient, RegistryError, UploadMode};
-use crate::report::{Outcome, ProgressFn, Reporter, human_bytes};
+use crate::report::{Outcome, ProgressFn, Reporter, human_bytes, list_some};
 use crate::settings::PushSettings;
 
 /// First PATCH size after a registry refused a whole blob in one body (413).
@@ -86,20 +86,6 @@ pub enum PushError {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn list_some(items: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut text = items
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        text.push_str(&format!(" and {} more", items.len() - SHOWN));
-    }
-    text
 }
 
 impl PushError {
