@@ -2,12 +2,10 @@
 //! (registry 2.8 ignores `Content-Range`), and cross-repository mounts. Bodies stream from a
 //! [`BlobSource`] without ever holding a blob whole.
 
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 
-use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use super::auth::Scope;
 use super::blobs::ProgressFn;
@@ -161,7 +159,7 @@ impl RegistryClient {
             .query_pairs_mut()
             .append_pair("digest", &digest.to_string());
         let len = source.len();
-        let unreadable = Mutex::new(None);
+        let unreadable = Arc::new(Mutex::new(None));
         let response = self
             .send(scope, false, || {
                 let request = self
@@ -171,7 +169,7 @@ impl RegistryClient {
                 with_body(request, source, 0, len, progress, &unreadable, verifier)
             })
             .await;
-        if let Some(e) = unreadable.into_inner().expect("not poisoned") {
+        if let Some(e) = unreadable.lock().expect("not poisoned").take() {
             return Err(source_error(source, e));
         }
         verifier.check(source)?;
@@ -197,7 +195,7 @@ impl RegistryClient {
         while offset < len {
             let n = chunk.min(len - offset);
             let end = offset + n - 1;
-            let unreadable = Mutex::new(None);
+            let unreadable = Arc::new(Mutex::new(None));
             let result = self
                 .send(scope, false, || {
                     let request = self
@@ -208,7 +206,7 @@ impl RegistryClient {
                     with_body(request, source, offset, n, progress, &unreadable, verifier)
                 })
                 .await;
-            if let Some(e) = unreadable.into_inner().expect("not poisoned") {
+            if let Some(e) = unreadable.lock().expect("not poisoned").take() {
                 return Err(source_error(source, e));
             }
             verifier.check(source)?;
@@ -394,34 +392,83 @@ fn damaged(expected: &Digest, actual: Digest, source: &BlobSource) -> RegistryEr
 }
 
 /// Attaches `len` bytes of `source` from `skip` as a streamed body with its length, each piece
-/// fed to `verifier`. Opening the file happens inside a request builder, which cannot fail: an
-/// error is parked in `unreadable` for the caller to report instead of the (bodiless) request's
-/// answer.
+/// fed to `verifier`. Reading and hashing run on blocking threads, never on the async workers.
+/// A file that cannot be read is parked in `unreadable` for the caller to report instead of the
+/// (aborted) request's answer.
 fn with_body(
     request: reqwest::RequestBuilder,
     source: &BlobSource,
     skip: u64,
     len: u64,
     progress: &ProgressFn,
-    unreadable: &Mutex<Option<std::io::Error>>,
+    unreadable: &Arc<Mutex<Option<std::io::Error>>>,
     verifier: &Arc<Verifier>,
 ) -> reqwest::RequestBuilder {
-    let reader = match source.open_at(skip) {
-        Ok(r) => r.take(len),
-        Err(e) => {
-            *unreadable.lock().expect("not poisoned") = Some(e);
-            return request;
-        }
+    // Missing files are found before the request starts, not halfway through its body.
+    let part = source.slice(skip, len);
+    if let Some(e) = part
+        .parts()
+        .iter()
+        .find_map(|s| std::fs::metadata(&s.path).err())
+    {
+        *unreadable.lock().expect("not poisoned") = Some(e);
+        return request;
+    }
+    struct Body {
+        reader: crate::segment::SegmentReader,
+        offset: u64,
+        left: u64,
+        verifier: Arc<Verifier>,
+    }
+    let start = Body {
+        reader: part.reader(),
+        offset: skip,
+        left: len,
+        verifier: verifier.clone(),
     };
     let progress = progress.clone();
-    let verifier = verifier.clone();
-    let mut offset = skip;
-    let stream = ReaderStream::with_capacity(reader, READ_BUFFER).map(move |chunk| {
-        let bytes = chunk?;
-        verifier.feed(offset, &bytes)?;
-        offset += bytes.len() as u64;
-        progress(bytes.len() as u64);
-        Ok::<_, std::io::Error>(bytes)
+    let unreadable = unreadable.clone();
+    let stream = futures_util::stream::unfold(start, move |mut body| {
+        let progress = progress.clone();
+        let unreadable = unreadable.clone();
+        async move {
+            if body.left == 0 {
+                return None;
+            }
+            let n = body.left.min(READ_BUFFER as u64) as usize;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buffer = vec![0u8; n];
+                let result = body
+                    .reader
+                    .read_exact(&mut buffer)
+                    .map_err(|e| (true, e))
+                    .and_then(|()| {
+                        body.verifier
+                            .feed(body.offset, &buffer)
+                            .map_err(|e| (false, e))
+                    });
+                (body, buffer, result)
+            })
+            .await
+            .expect("a read task does not panic");
+            let (mut body, buffer, result) = read;
+            match result {
+                Ok(()) => {
+                    body.offset += n as u64;
+                    body.left -= n as u64;
+                    progress(n as u64);
+                    Some((Ok(bytes::Bytes::from(buffer)), body))
+                }
+                Err((is_read, e)) => {
+                    let abort = std::io::Error::new(e.kind(), e.to_string());
+                    if is_read {
+                        *unreadable.lock().expect("not poisoned") = Some(e);
+                    }
+                    body.left = 0;
+                    Some((Err(abort), body))
+                }
+            }
+        }
     });
     request
         .header(reqwest::header::CONTENT_LENGTH, len)
