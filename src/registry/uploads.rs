@@ -14,8 +14,9 @@ use super::error::RegistryError;
 use crate::digest::{Digest, Sha256Hasher};
 use crate::segment::BlobSource;
 
-/// Size of the reads that feed an upload body (one per upload in flight).
-const READ_BUFFER: usize = 256 << 10;
+/// Size of the reads that feed an upload body (one per upload in flight: 4 MiB at the default
+/// `-j 8`, 32 MiB at `-j 64`).
+const READ_BUFFER: usize = 512 << 10;
 
 /// How blob bodies are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
