@@ -372,7 +372,8 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
     }
 }
 
-/// `ls` as a table for people: repository, tag, short digest, size.
+/// `ls` as a table for people: repository, tag, short digest, size, the archive holding it and
+/// where it came from (when the bundle records it).
 fn print_table(images: &[ferry::bundle::ImageRecord]) {
     let path = |p: &str| {
         if p.is_empty() {
@@ -381,26 +382,37 @@ fn print_table(images: &[ferry::bundle::ImageRecord]) {
             p.to_string()
         }
     };
-    let width_path = images
-        .iter()
-        .map(|i| path(&i.path).len())
-        .max()
-        .unwrap_or(0)
-        .max(10);
-    let width_tag = images.iter().map(|i| i.tag.len()).max().unwrap_or(0).max(3);
+    let width = |cells: &mut dyn Iterator<Item = usize>, header: &str| {
+        cells.max().unwrap_or(0).max(header.len())
+    };
+    let width_path = width(
+        &mut images.iter().map(|i| path(&i.path).len()),
+        "REPOSITORY",
+    );
+    let width_tag = width(&mut images.iter().map(|i| i.tag.len()), "TAG");
+    let width_archive = width(
+        &mut images
+            .iter()
+            .map(|i| i.archive.as_deref().unwrap_or("").len()),
+        "ARCHIVE",
+    );
     out!(
-        "{:width_path$}  {:width_tag$}  {:19}  SIZE",
+        "{:width_path$}  {:width_tag$}  {:19}  {:>9}  {:width_archive$}  SOURCE",
         "REPOSITORY",
         "TAG",
-        "DIGEST"
+        "DIGEST",
+        "SIZE",
+        "ARCHIVE"
     );
     for image in images {
         out!(
-            "{:width_path$}  {:width_tag$}  {:19}  {}",
+            "{:width_path$}  {:width_tag$}  {:19}  {:>9}  {:width_archive$}  {}",
             path(&image.path),
             image.tag,
             image.digest.short(),
-            ferry::report::human_bytes(image.size)
+            ferry::report::human_bytes(image.size),
+            image.archive.as_deref().unwrap_or("-"),
+            image.source.as_deref().unwrap_or("-")
         );
     }
 }

@@ -162,12 +162,26 @@ impl Source {
                 let manifest = self.parts(repo, reference, &mut parts);
                 let raw = self.raw(repo, reference);
                 all.extend(parts.clone());
+                // The archive follows from the path as layouts/deckhouse.yaml says; the source
+                // is where the tag was read.
+                let archive = match path.split('/').collect::<Vec<_>>().as_slice() {
+                    ["modules", name, ..] => format!("module-{name}.tar"),
+                    ["modules"] => format!("module-{tag}.tar"),
+                    ["security", ..] => "security.tar".to_string(),
+                    _ => "platform.tar".to_string(),
+                };
                 json!({
                     "path": path,
                     "tag": tag,
                     "digest": format!("sha256:{}", sha256_hex(&raw)),
                     "media_type": manifest["mediaType"],
                     "size": parts.values().sum::<u64>(),
+                    "archive": archive,
+                    "source": format!(
+                        "{}/{}",
+                        self.registry.host,
+                        self.reference(repo, reference)
+                    ),
                 })
             })
             .collect();

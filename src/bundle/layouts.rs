@@ -195,6 +195,8 @@ impl ArchiveLayouts {
             digest: descriptor.digest.clone(),
             media_type,
             size: graph.total_bytes(),
+            archive: Some(self.archive.clone()),
+            source: None,
         }))
     }
 

@@ -99,6 +99,13 @@ pub struct ImageRecord {
     pub media_type: String,
     /// Every byte the tag needs: its manifests and blobs, each once.
     pub size: u64,
+    /// The archive holding it (absent in bundle.json of ferry before 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// Where it was pulled from (`host/repo:tag`, `host/repo@digest`, or a chart's URL), when
+    /// the bundle records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl BundleMetadata {

@@ -59,6 +59,8 @@ pub fn image_records(plan: &Plan) -> Vec<ImageRecord> {
             digest: i.digest.clone(),
             media_type: i.media_type.clone(),
             size: i.size(),
+            archive: Some(i.archive.clone()),
+            source: Some(i.source.clone()),
         })
         .collect();
     sort_images(&mut images);
