@@ -107,14 +107,16 @@ pub struct PullArgs {
     /// Where the bundle goes.
     #[arg(value_name = "BUNDLE_DIR")]
     pub dir: PathBuf,
-    /// Source repository root, e.g. registry.example.com/deckhouse/ee.
+    /// Source repository root, e.g. registry.example.com/deckhouse/ee (not needed with only
+    /// --images or --images-from-list).
     #[arg(
         long,
         env = "FERRY_SOURCE",
         value_name = "HOST[:PORT]/PATH",
-        help_heading = "Source and credentials"
+        help_heading = "Source and credentials",
+        required_unless_present_any = ["images", "images_from_list"]
     )]
-    pub source: SourceRoot,
+    pub source: Option<SourceRoot>,
     /// Credentials for the source registry.
     #[command(flatten, next_help_heading = "Source and credentials")]
     pub source_login: SourceLoginArgs,
@@ -168,6 +170,17 @@ pub struct PullArgs {
     /// Of the selected modules, take only their extra images.
     #[arg(long, conflicts_with = "no_modules", help_heading = "What to take")]
     pub only_extra_images: bool,
+    /// Also take what an image set file lists (flux mirror's Config or ferry's ImageSet;
+    /// repeatable): archive images-<file name>.tar.
+    #[arg(long = "images", value_name = "FILE", help_heading = "What to take")]
+    pub images: Vec<PathBuf>,
+    /// Also take the images a list names (whitespace- or line-separated references, # comments;
+    /// - reads stdin): archive images-list.tar.
+    #[arg(long, value_name = "FILE|-", help_heading = "What to take")]
+    pub images_from_list: Option<PathBuf>,
+    /// Leave ${VAR} in image set files as written instead of taking it from the environment.
+    #[arg(long, help_heading = "What to take")]
+    pub no_envsubst: bool,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
     #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size, help_heading = "Bundle")]

@@ -228,7 +228,10 @@ fn source_failure(e: ferry::source::SourceError) -> Failure {
 
 /// The plan for people: per archive its tags and size, then the totals and the disks.
 fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
-    out!("plan for {}:", settings.source);
+    out!("plan for {}:", ferry::pull::source_name(settings));
+    for note in &plan.plan.notes {
+        out!("selection: {note}");
+    }
     let width = plan
         .archives
         .iter()

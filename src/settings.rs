@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
+use crate::imageset::config::ImageSet;
+use crate::imageset::list::{ListedImage, parse_list};
 use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
 use crate::source::{Description, Request, SourceError, SourceRoot};
 
@@ -47,6 +49,7 @@ fn transport(args: &TransportArgs) -> TransportOptions {
         insecure: args.insecure,
         tls_skip_verify: args.tls_skip_verify,
         stall_timeout: std::time::Duration::from_secs(args.stall_timeout),
+        roots_pem: None,
     }
 }
 
@@ -103,8 +106,12 @@ pub struct PullSettings {
     pub tmp_dir: PathBuf,
     /// The pull's own work directory inside `tmp_dir`.
     pub work_dir: PathBuf,
-    /// The source root.
-    pub source: SourceRoot,
+    /// The source root of the platform layout; `None` with only image sets or a list.
+    pub source: Option<SourceRoot>,
+    /// Image set files.
+    pub image_sets: Vec<ImageSet>,
+    /// An image list.
+    pub image_list: Vec<ListedImage>,
     /// How to reach it.
     pub client: ClientOptions,
     /// The source's structure.
@@ -145,10 +152,27 @@ impl PullSettings {
                 &args.source_login.source_password,
             ),
         };
+        let image_sets = args
+            .images
+            .iter()
+            .map(|file| ImageSet::load(file, !args.no_envsubst))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SourceError::Usage(e.to_string()))?;
+        let (image_list, list_text) = match &args.images_from_list {
+            None => (Vec::new(), String::new()),
+            Some(file) => {
+                let text = read_list(file).map_err(SourceError::Usage)?;
+                let images = parse_list(&text)
+                    .map_err(|e| SourceError::Usage(format!("{}: {e}", file.display())))?;
+                (images, text)
+            }
+        };
+        // Without a source there is no platform layout to take anything from.
+        let layout = args.source.is_some();
         let request = Request {
-            platform: !args.no_platform,
-            modules: !args.no_modules || !args.include.is_empty(),
-            security: !args.no_security_db,
+            platform: layout && !args.no_platform,
+            modules: layout && (!args.no_modules || !args.include.is_empty()),
+            security: layout && !args.no_security_db,
             only_extra_images: args.only_extra_images,
             since_version: args.since_version,
             platform_tag: args.deckhouse_tag,
@@ -156,8 +180,24 @@ impl PullSettings {
             exclude: args.exclude,
             modules_path_suffix: args.modules_path_suffix,
         };
+        let sets_record: Vec<serde_json::Value> = args
+            .images
+            .iter()
+            .map(|file| {
+                serde_json::json!({
+                    "file": file.display().to_string(),
+                    "sha256": std::fs::read(file)
+                        .map(|b| crate::digest::Digest::of(&b).hex().to_string())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
         let request_record = serde_json::json!({
-            "source": args.source.to_string(),
+            "source": args.source.as_ref().map(|s| s.to_string()),
+            "image_sets": sets_record,
+            "images_from_list": (!list_text.is_empty())
+                .then(|| crate::digest::Digest::of(list_text.as_bytes()).hex().to_string()),
+            "no_envsubst": args.no_envsubst,
             "layout": args.layout,
             "layout_sha256": description.fingerprint,
             "platform": request.platform,
@@ -176,6 +216,8 @@ impl PullSettings {
             tmp_dir,
             dir: args.dir,
             source: args.source,
+            image_sets,
+            image_list,
             client: ClientOptions {
                 transport: transport(&args.transport),
                 credential,
@@ -192,6 +234,52 @@ impl PullSettings {
             no_resume: args.no_pull_resume,
             request_record,
         })
+    }
+}
+
+/// An image list from a file, or from stdin for `-`; at most 16 MiB.
+fn read_list(file: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let limit = 16 << 20;
+    let result = if file.as_os_str() == "-" {
+        std::io::stdin().take(limit + 1).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+    };
+    result.map_err(|e| format!("{}: cannot read the image list: {e}", file.display()))?;
+    if text.len() as u64 > limit {
+        return Err(format!("{}: the image list is over 16 MiB", file.display()));
+    }
+    Ok(text)
+}
+
+impl PullSettings {
+    /// How to reach `registry`: the command line's transport flags; the `--source` login for
+    /// the source registry; an image set's credentials and CA for the hosts it lists; else the
+    /// docker and containers credential files.
+    pub fn client_options(&self, registry: &str) -> ClientOptions {
+        let mut options = self.client.clone();
+        if self.source.as_ref().is_some_and(|s| s.registry == registry) {
+            return options;
+        }
+        options.credential = None;
+        if let Some(host) = self
+            .image_sets
+            .iter()
+            .rev()
+            .find_map(|set| set.hosts.get(registry))
+        {
+            options.credential = host.credential.as_ref().map(|value| match &host.username {
+                Some(username) => Credential::Basic {
+                    username: username.clone(),
+                    password: Secret::new(value.clone()),
+                },
+                None => Credential::Bearer(Secret::new(value.clone())),
+            });
+            options.transport.roots_pem = host.ca_pem.clone();
+        }
+        options
     }
 }
 

@@ -7,10 +7,9 @@ use super::PullError;
 use super::layout::archive_plans;
 use super::space::{SpaceCheck, space_checks};
 use crate::bundle::metadata::{ImageRecord, sort_images};
-use crate::registry::RegistryClient;
 use crate::report::Reporter;
 use crate::settings::PullSettings;
-use crate::source::{Plan, resolve};
+use crate::source::Plan;
 
 /// One archive the bundle would have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,20 +88,7 @@ pub async fn dry_run(
     settings: &PullSettings,
     reporter: &dyn Reporter,
 ) -> Result<DryRun, PullError> {
-    let client = RegistryClient::new(
-        &settings.source.registry,
-        &settings.source.path,
-        settings.client.clone(),
-    )?;
-    let plan = resolve(
-        &client,
-        &settings.source,
-        &settings.description,
-        &settings.request,
-        settings.concurrency,
-        reporter,
-    )
-    .await?;
+    let plan = super::resolve_plan(settings, reporter).await?;
     for warning in &plan.warnings {
         reporter.warn(warning);
     }

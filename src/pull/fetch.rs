@@ -13,28 +13,33 @@ use crate::registry::RegistryClient;
 use crate::report::ProgressFn;
 use crate::source::Plan;
 
-/// Blobs of a plan, read from the repositories that hold them.
-pub struct SourceBlobs<'a> {
-    client: &'a RegistryClient,
-    repositories: HashMap<Digest, String>,
+/// Blobs of a plan, read from the registries and repositories that hold them.
+pub struct SourceBlobs {
+    clients: HashMap<String, RegistryClient>,
+    /// Digest → (registry, repository).
+    places: HashMap<Digest, (String, String)>,
     previous: LocalBlobs,
 }
 
-impl<'a> SourceBlobs<'a> {
-    /// Each blob of `plan` is read from the repository of the first image that needs it;
-    /// blobs in `previous` are copied from there instead.
-    pub fn new(client: &'a RegistryClient, plan: &Plan, previous: LocalBlobs) -> Self {
-        let mut repositories = HashMap::new();
+impl SourceBlobs {
+    /// Each blob of `plan` is read from the repository of the first image that needs it, with
+    /// the client of its registry; blobs in `previous` are copied from there instead.
+    pub fn new(
+        clients: HashMap<String, RegistryClient>,
+        plan: &Plan,
+        previous: LocalBlobs,
+    ) -> Self {
+        let mut places = HashMap::new();
         for image in &plan.images {
             for digest in image.parts.keys() {
-                repositories
+                places
                     .entry(digest.clone())
-                    .or_insert_with(|| image.repository.clone());
+                    .or_insert_with(|| (image.registry.clone(), image.repository.clone()));
             }
         }
         SourceBlobs {
-            client,
-            repositories,
+            clients,
+            places,
             previous,
         }
     }
@@ -45,7 +50,7 @@ impl<'a> SourceBlobs<'a> {
     }
 }
 
-impl Fetch for SourceBlobs<'_> {
+impl Fetch for SourceBlobs {
     type Error = PullError;
 
     async fn fetch(
@@ -57,17 +62,18 @@ impl Fetch for SourceBlobs<'_> {
         if self.previous.contains(&job.digest) {
             return Ok(self.previous.fetch(job, sink, progress).await?);
         }
-        let repository = self
-            .repositories
+        let (registry, repository) = self
+            .places
             .get(&job.digest)
-            .expect("every blob of the plan has a repository");
+            .expect("every blob of the plan has a place");
+        let client = &self.clients[registry];
         let descriptor = Descriptor::new("application/octet-stream", job.digest.clone(), job.size);
-        self.client
+        client
             .download_blob(repository, &descriptor, &mut sink, progress)
             .await?;
         sink.finish()
             .await
-            .map_err(|e| self.client.blob_error(repository, e))?;
+            .map_err(|e| client.blob_error(repository, e))?;
         Ok(())
     }
 }

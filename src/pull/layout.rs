@@ -38,9 +38,10 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                     EntryContent::Bytes(index_bytes(&mut index)),
                 ));
                 for (digest, size) in parts {
-                    let content = match plan.manifests.get(digest) {
-                        Some(manifest) => EntryContent::Bytes(manifest.bytes.clone()),
-                        None => EntryContent::Blob {
+                    let content = match (plan.manifests.get(digest), plan.generated.get(digest)) {
+                        (Some(manifest), _) => EntryContent::Bytes(manifest.bytes.clone()),
+                        (None, Some(made)) => EntryContent::Bytes(made.clone()),
+                        (None, None) => EntryContent::Blob {
                             digest: digest.clone(),
                             size,
                         },

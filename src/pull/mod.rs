@@ -233,11 +233,6 @@ async fn run(
         &settings.dir,
     ))?;
     let work = WorkDir::lock(&settings.work_dir)?;
-    let client = RegistryClient::new(
-        &settings.source.registry,
-        &settings.source.path,
-        settings.client.clone(),
-    )?;
 
     let mut start = earlier_run(settings, &work, reporter.as_ref())?;
     if let Start::Continue(state, progress) = &start
@@ -260,24 +255,14 @@ async fn run(
                 source: std::io::Error::other(reason),
             })?
         }
-        Start::Fresh => {
-            resolve(
-                &client,
-                &settings.source,
-                &settings.description,
-                &settings.request,
-                settings.concurrency,
-                reporter.as_ref(),
-            )
-            .await?
-        }
+        Start::Fresh => resolve_plan(settings, reporter.as_ref()).await?,
     };
     for warning in &plan.warnings {
         reporter.warn(warning);
     }
     if plan.images.is_empty() {
         return Err(PullError::Empty {
-            source_root: settings.source.to_string(),
+            source_root: source_name(settings),
             detail: describe_selection(settings),
         });
     }
@@ -406,7 +391,7 @@ async fn run(
         jobs.push(job);
     }
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
-    let source = SourceBlobs::new(&client, &plan, previous);
+    let source = SourceBlobs::new(clients_of(settings, &plan)?, &plan, previous);
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
     let to_fetch: u64 = jobs.iter().map(|j| j.size).sum();
 
@@ -478,7 +463,7 @@ async fn run(
         resumed,
     };
     BundleMetadata::new(
-        settings.source.to_string(),
+        source_name(settings),
         settings.request_record.clone(),
         records,
         images,
@@ -494,6 +479,94 @@ async fn run(
         seconds: started.elapsed().as_secs_f64(),
         ..summary
     })
+}
+
+/// What the pull takes: the platform layout's plan (with `--source`), then every image set and
+/// the image list, merged.
+pub(crate) async fn resolve_plan(
+    settings: &PullSettings,
+    reporter: &dyn Reporter,
+) -> Result<crate::source::Plan, PullError> {
+    let mut plan = match &settings.source {
+        Some(source) => {
+            let client = RegistryClient::new(
+                &source.registry,
+                &source.path,
+                settings.client_options(&source.registry),
+            )?;
+            resolve(
+                &client,
+                source,
+                &settings.description,
+                &settings.request,
+                settings.concurrency,
+                reporter,
+            )
+            .await?
+        }
+        None => crate::source::Plan::default(),
+    };
+    if !settings.image_sets.is_empty() || !settings.image_list.is_empty() {
+        let sets = crate::imageset::resolve(
+            &settings.image_sets,
+            &settings.image_list,
+            &SettingsClients(settings),
+            &settings.client,
+            settings.concurrency,
+            reporter,
+        )
+        .await?;
+        plan.merge(sets)
+            .map_err(|e| PullError::Source(SourceError::Usage(e)))?;
+    }
+    Ok(plan)
+}
+
+/// Registry clients made from the pull's settings.
+struct SettingsClients<'a>(&'a PullSettings);
+
+impl crate::imageset::Clients for SettingsClients<'_> {
+    fn client(&self, registry: &str) -> Result<RegistryClient, RegistryError> {
+        RegistryClient::new(registry, "", self.0.client_options(registry))
+    }
+}
+
+/// A client for every registry the plan reads blobs from.
+fn clients_of(
+    settings: &PullSettings,
+    plan: &crate::source::Plan,
+) -> Result<HashMap<String, RegistryClient>, PullError> {
+    let mut clients = HashMap::new();
+    for image in &plan.images {
+        if image.registry.is_empty() || clients.contains_key(&image.registry) {
+            continue;
+        }
+        let client = RegistryClient::new(
+            &image.registry,
+            &image.repository,
+            settings.client_options(&image.registry),
+        )?;
+        clients.insert(image.registry.clone(), client);
+    }
+    Ok(clients)
+}
+
+/// How the bundle names where it came from: the source root, else the image set files.
+pub fn source_name(settings: &PullSettings) -> String {
+    match &settings.source {
+        Some(source) => source.to_string(),
+        None => {
+            let mut names: Vec<String> = settings
+                .image_sets
+                .iter()
+                .map(|s| s.file.display().to_string())
+                .collect();
+            if !settings.image_list.is_empty() {
+                names.push("an image list".into());
+            }
+            names.join(", ")
+        }
+    }
 }
 
 /// Decides what to do with what an earlier run left in the work directory.
@@ -703,6 +776,9 @@ fn describe_selection(settings: &PullSettings) -> String {
     }
     if request.security {
         parts.push("the security databases".into());
+    }
+    if !settings.image_sets.is_empty() || !settings.image_list.is_empty() {
+        parts.push("the image sets and lists".into());
     }
     if parts.is_empty() {
         "--no-platform, --no-modules and --no-security-db leave nothing to take".into()

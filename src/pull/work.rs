@@ -50,6 +50,9 @@ pub struct State {
     pub warnings: Vec<String>,
     /// Every manifest of the plan.
     pub manifests: Vec<StoredManifest>,
+    /// Blobs the plan made rather than fetched (Helm charts), base64.
+    #[serde(default)]
+    pub generated: Vec<String>,
 }
 
 /// A manifest in the state file: its bytes, exactly.
@@ -80,6 +83,11 @@ impl State {
                     bytes: base64::engine::general_purpose::STANDARD.encode(&m.bytes),
                 })
                 .collect(),
+            generated: plan
+                .generated
+                .values()
+                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                .collect(),
         }
     }
 
@@ -99,10 +107,19 @@ impl State {
                 return Err(format!("the manifest of {} is missing", image.source));
             }
         }
+        let mut generated = BTreeMap::new();
+        for stored in &self.generated {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(stored)
+                .map_err(|e| format!("a blob is not base64: {e}"))?;
+            generated.insert(Digest::of(&bytes), bytes);
+        }
         Ok(Plan {
             images: self.images.clone(),
             warnings: self.warnings.clone(),
             manifests,
+            generated,
+            notes: Vec::new(),
         })
     }
 

@@ -135,6 +135,9 @@ impl Auth {
         http: &reqwest::Client,
         scope: &Scope,
     ) -> Result<Option<String>, RegistryError> {
+        if let Some(Credential::Bearer(token)) = &self.credential {
+            return Ok(Some(format!("Bearer {}", token.expose())));
+        }
         let challenge = self.challenge.lock().await.clone();
         match challenge {
             None => Ok(None),
@@ -286,7 +289,7 @@ impl Auth {
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .body(body)
             }
-            None => http.get(url),
+            Some(Credential::Bearer(_)) | None => http.get(url),
         };
         let response = request
             .send()

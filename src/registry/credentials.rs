@@ -54,6 +54,9 @@ pub enum Credential {
     },
     /// An OAuth2 refresh token (docker's `identitytoken`), traded at the token service.
     IdentityToken(Secret),
+    /// A bearer token sent as it is on every request (an image set's `credential.value`
+    /// without `username`, as flux mirror sends it).
+    Bearer(Secret),
 }
 
 #[derive(Deserialize, Default)]

@@ -16,5 +16,5 @@ pub use blobs::ProgressFn;
 pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use credentials::{Credential, Secret};
 pub use error::{RegistryError, Target};
-pub use transport::TransportOptions;
+pub use transport::{TransportOptions, http_client};
 pub use uploads::{Mount, UploadMode};

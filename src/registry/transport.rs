@@ -17,6 +17,9 @@ pub struct TransportOptions {
     /// A transfer that waits this long for a byte, or moves less than [`MIN_BYTES_PER_STALL`]
     /// in this long, has stalled: it fails (and a download resumes by retry).
     pub stall_timeout: Duration,
+    /// PEM certificates trusted for this registry instead of any other (an image set's
+    /// `tls.serverAuth`).
+    pub roots_pem: Option<Vec<u8>>,
 }
 
 /// What a transfer must move per stall timeout to count as alive.
@@ -31,6 +34,7 @@ impl Default for TransportOptions {
             insecure: false,
             tls_skip_verify: false,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            roots_pem: None,
         }
     }
 }
@@ -48,6 +52,16 @@ pub fn http_client(options: &TransportOptions) -> Result<reqwest::Client, Regist
         .pool_idle_timeout(Duration::from_secs(60));
     if options.tls_skip_verify {
         builder = builder.tls_danger_accept_invalid_certs(true);
+    } else if let Some(pem) = &options.roots_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                RegistryError::Config(
+                    "the CA given for this registry holds no PEM certificate".into(),
+                )
+            })?;
+        builder = builder.tls_certs_only(certs);
     } else if let Some(roots) = roots_from_env()? {
         builder = builder.tls_certs_only(roots);
     }

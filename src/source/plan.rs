@@ -19,6 +19,8 @@ pub struct PlannedImage {
     pub tag: String,
     /// Where it comes from: `host/repo:tag` or `host/repo@sha256:…`.
     pub source: String,
+    /// The registry (`host[:port]`) its manifests and blobs are read from.
+    pub registry: String,
     /// The source repository its manifests and blobs are read from.
     pub repository: String,
     /// Digest of its manifest or index.
@@ -45,9 +47,50 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Every manifest and index of every image, exactly as the source sent it.
     pub manifests: BTreeMap<Digest, Manifest>,
+    /// Blobs made here rather than fetched (a Helm chart's config, its `.tgz`), by digest.
+    pub generated: BTreeMap<Digest, Vec<u8>>,
+    /// How selections were made (the tags kept and why the others went), for the dry run.
+    pub notes: Vec<String>,
 }
 
 impl Plan {
+    /// Adds another plan's images, manifests, blobs and notes, keeping images sorted by archive,
+    /// path, tag. Two plans placing the same tag at the same path are an error.
+    pub fn merge(&mut self, other: Plan) -> Result<(), String> {
+        for image in &other.images {
+            if self
+                .images
+                .iter()
+                .any(|i| i.path == image.path && i.tag == image.tag)
+            {
+                return Err(format!(
+                    "two sources put a tag '{}' at '{}' ({}, {})",
+                    image.tag,
+                    image.path,
+                    image.source,
+                    self.images
+                        .iter()
+                        .find(|i| i.path == image.path && i.tag == image.tag)
+                        .map(|i| i.source.as_str())
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        self.images.extend(other.images);
+        self.images.sort_by(|a, b| {
+            (a.archive.as_bytes(), a.path.as_bytes(), a.tag.as_bytes()).cmp(&(
+                b.archive.as_bytes(),
+                b.path.as_bytes(),
+                b.tag.as_bytes(),
+            ))
+        });
+        self.warnings.extend(other.warnings);
+        self.manifests.extend(other.manifests);
+        self.generated.extend(other.generated);
+        self.notes.extend(other.notes);
+        Ok(())
+    }
+
     /// Bytes to download: every manifest and blob of the plan, each once.
     pub fn total_bytes(&self) -> u64 {
         let mut seen = BTreeSet::new();

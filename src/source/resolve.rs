@@ -20,12 +20,17 @@ use crate::report::Reporter;
 
 /// One tag the plan needs, before its manifest is fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Want {
-    archive: String,
-    path: String,
-    tag: String,
-    repo: String,
-    reference: String,
+pub(crate) struct Want {
+    /// The archive it goes to.
+    pub archive: String,
+    /// Its path in the bundle.
+    pub path: String,
+    /// Its tag in the bundle.
+    pub tag: String,
+    /// The repository to read it from.
+    pub repo: String,
+    /// The tag or digest there.
+    pub reference: String,
 }
 
 /// Resolves `request` against the source into a plan. `concurrency` bounds parallel requests.
@@ -62,7 +67,7 @@ pub async fn resolve(
         manifests,
         ..
     } = resolver;
-    let plan = build_plan(client, root, wants, manifests, warnings, concurrency).await?;
+    let plan = build_plan(client, wants, manifests, warnings, concurrency).await?;
     reporter.finish(&format!("{} tags planned", plan.images.len()));
     Ok(plan)
 }
@@ -636,10 +641,10 @@ fn extra_images(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-/// Fetches every wanted manifest (and its children) and sizes every tag.
-async fn build_plan(
+/// Fetches every wanted manifest (and its children) from `client`'s registry and sizes every
+/// tag.
+pub(crate) async fn build_plan(
     client: &RegistryClient,
-    root: &SourceRoot,
     wants: Vec<Want>,
     known: HashMap<(String, String), Manifest>,
     warnings: Vec<String>,
@@ -702,8 +707,11 @@ async fn build_plan(
             PlannedImage {
                 source: format!(
                     "{}/{}{separator}{}",
-                    root.registry, want.repo, want.reference
+                    client.registry(),
+                    want.repo,
+                    want.reference
                 ),
+                registry: client.registry().to_string(),
                 archive: want.archive,
                 path: want.path,
                 tag: want.tag,
@@ -725,6 +733,7 @@ async fn build_plan(
         images,
         warnings,
         manifests,
+        ..Plan::default()
     })
 }
 

@@ -1,0 +1,225 @@
+//! Images beyond one platform's layout: image set files (flux mirror's `Config` or ferry's
+//! `ImageSet`: repositories with tag selectors, Helm charts from HTTP(S) repositories, per-host
+//! credentials and CAs) and plain image lists. Each becomes part of the pull's plan, in an
+//! archive of its own.
+
+pub mod charts;
+pub mod config;
+pub mod list;
+pub mod select;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::reference::Reference;
+use crate::registry::{ClientOptions, RegistryClient, RegistryError};
+use crate::report::Reporter;
+use crate::source::resolve::{Want, build_plan};
+use crate::source::{Plan, PlannedImage, SourceError};
+use config::ImageSet;
+use list::{LIST_ARCHIVE, ListedImage};
+use select::TagSelector;
+
+pub use config::{ConfigError, Host};
+
+/// Makes a registry client for a host, with the credentials and CA the image sets give it.
+pub trait Clients {
+    /// The client for `registry` (`host[:port]`).
+    fn client(&self, registry: &str) -> Result<RegistryClient, RegistryError>;
+}
+
+/// Resolves image sets and an image list into one plan.
+pub async fn resolve(
+    sets: &[ImageSet],
+    listed: &[ListedImage],
+    clients: &dyn Clients,
+    options: &ClientOptions,
+    concurrency: usize,
+    reporter: &dyn Reporter,
+) -> Result<Plan, SourceError> {
+    let mut plan = Plan::default();
+    let mut wants: BTreeMap<String, Vec<Want>> = BTreeMap::new();
+    let mut made: HashMap<String, RegistryClient> = HashMap::new();
+    for set in sets {
+        reporter.begin(&format!("resolving {}", set.file.display()), 0, 0);
+        for artifact in &set.artifacts {
+            let source = Reference::parse(&artifact.source)
+                .map_err(|e| SourceError::Usage(format!("{}: {e}", set.file.display())))?;
+            let path = match &artifact.destination {
+                Some(destination) => {
+                    Reference::parse(destination)
+                        .map_err(|e| SourceError::Usage(format!("{}: {e}", set.file.display())))?
+                        .repository
+                }
+                None => source.repository.clone(),
+            };
+            let tags = if artifact.tags.is_empty() {
+                let selector = TagSelector::new(artifact.selector.as_ref().expect("checked"))
+                    .map_err(|e| {
+                        SourceError::Usage(format!(
+                            "{}: {}: {e}",
+                            set.file.display(),
+                            artifact.source
+                        ))
+                    })?;
+                let client = client_for(&mut made, clients, &source.registry)?;
+                let listed = client.list_tags(&source.repository).await?;
+                let selection = selector.select(&listed);
+                plan.notes
+                    .push(describe_selection(&artifact.source, &selection));
+                if selection.kept.is_empty() {
+                    plan.warnings.push(format!(
+                        "{}: {}: the selector keeps no tag",
+                        set.file.display(),
+                        artifact.source
+                    ));
+                }
+                selection.kept
+            } else {
+                artifact.tags.clone()
+            };
+            for tag in tags {
+                wants
+                    .entry(source.registry.clone())
+                    .or_default()
+                    .push(Want {
+                        archive: set.archive.clone(),
+                        path: path.clone(),
+                        tag: tag.clone(),
+                        repo: source.repository.clone(),
+                        reference: tag,
+                    });
+            }
+        }
+        for chart in &set.charts {
+            let charted = charts_plan(set, chart, options, &mut plan.notes)
+                .await
+                .map_err(|e| SourceError::Missing(format!("{}: {e}", set.file.display())))?;
+            plan.merge(charted).map_err(SourceError::Usage)?;
+        }
+        reporter.finish(&format!("{} resolved", set.file.display()));
+    }
+    for image in listed {
+        wants.entry(image.registry.clone()).or_default().push(Want {
+            archive: LIST_ARCHIVE.to_string(),
+            path: image.bundle_path(),
+            tag: image.bundle_tag(),
+            repo: image.repository.clone(),
+            reference: image.reference(),
+        });
+    }
+    for (registry, wants) in wants {
+        let client = client_for(&mut made, clients, &registry)?;
+        let part = build_plan(client, wants, HashMap::new(), Vec::new(), concurrency).await?;
+        plan.merge(part).map_err(SourceError::Usage)?;
+    }
+    Ok(plan)
+}
+
+fn client_for<'a>(
+    made: &'a mut HashMap<String, RegistryClient>,
+    clients: &dyn Clients,
+    registry: &str,
+) -> Result<&'a RegistryClient, SourceError> {
+    if !made.contains_key(registry) {
+        made.insert(registry.to_string(), clients.client(registry)?);
+    }
+    Ok(&made[registry])
+}
+
+fn describe_selection(source: &str, selection: &select::Selection) -> String {
+    let mut text = format!(
+        "{source}: kept {}",
+        if selection.kept.is_empty() {
+            "nothing".to_string()
+        } else {
+            selection.kept.join(", ")
+        }
+    );
+    for (tag, why) in &selection.dropped {
+        text.push_str(&format!("\n    {tag}: {why}"));
+    }
+    text
+}
+
+/// The chosen versions of one chart, as Helm OCI artifacts made here.
+async fn charts_plan(
+    set: &ImageSet,
+    chart: &config::Chart,
+    options: &ClientOptions,
+    notes: &mut Vec<String>,
+) -> Result<Plan, String> {
+    let repo = reqwest::Url::parse(&format!("{}/", chart.source.trim_end_matches('/')))
+        .map_err(|e| format!("charts ({}): source '{}': {e}", chart.name, chart.source))?;
+    if !matches!(repo.scheme(), "http" | "https") {
+        return Err(format!(
+            "charts ({}): source must be an http(s) Helm repository",
+            chart.name
+        ));
+    }
+    let destination = chart.destination.strip_prefix("oci://").ok_or_else(|| {
+        format!(
+            "charts ({}): destination must start with oci://",
+            chart.name
+        )
+    })?;
+    let base = Reference::parse(destination.trim_end_matches('/'))
+        .map_err(|e| format!("charts ({}): destination: {e}", chart.name))?;
+    let path = format!("{}/{}", base.repository, chart.name);
+    let login = charts::repo_login(repo.as_str())?;
+    let http = crate::registry::http_client(&options.transport).map_err(|e| e.to_string())?;
+    let index_url = repo.join("index.yaml").expect("a relative URL joins");
+    let index = charts::parse_index(&charts::download(&http, &index_url, &repo, &login).await?)?;
+    let entries = index
+        .entries
+        .get(&chart.name)
+        .ok_or_else(|| format!("{index_url} has no chart '{}'", chart.name))?;
+    let selector = TagSelector::new(&config::Selector {
+        semver: Some(chart.version.clone().unwrap_or_else(|| "*".into())),
+        limit: chart.limit,
+        ..config::Selector::default()
+    })?;
+    let versions: Vec<String> = entries.iter().map(|e| e.version.clone()).collect();
+    let selection = selector.select(&versions);
+    notes.push(describe_selection(
+        &format!("{} {}", chart.source, chart.name),
+        &selection,
+    ));
+    let mut plan = Plan::default();
+    for version in &selection.kept {
+        let entry = entries
+            .iter()
+            .find(|e| &e.version == version)
+            .expect("a kept version is listed");
+        let url = entry
+            .urls
+            .first()
+            .ok_or_else(|| format!("{index_url}: {} {version} has no URL", chart.name))?;
+        let url = repo
+            .join(url)
+            .map_err(|e| format!("{index_url}: {} {version}: '{url}': {e}", chart.name))?;
+        let tgz = charts::download(&http, &url, &repo, &login).await?;
+        let artifact = charts::chart_artifact(tgz).map_err(|e| format!("{url}: {e}"))?;
+        let manifest = artifact.manifest.clone();
+        let mut parts = BTreeMap::new();
+        parts.insert(manifest.digest.clone(), manifest.bytes.len() as u64);
+        let config_digest = crate::digest::Digest::of(&artifact.config);
+        let layer_digest = crate::digest::Digest::of(&artifact.layer);
+        parts.insert(config_digest.clone(), artifact.config.len() as u64);
+        parts.insert(layer_digest.clone(), artifact.layer.len() as u64);
+        plan.images.push(PlannedImage {
+            archive: set.archive.clone(),
+            path: path.clone(),
+            tag: charts::version_tag(version),
+            source: url.to_string(),
+            registry: String::new(),
+            repository: String::new(),
+            digest: manifest.digest.clone(),
+            media_type: manifest.media_type.clone(),
+            parts,
+        });
+        plan.generated.insert(config_digest, artifact.config);
+        plan.generated.insert(layer_digest, artifact.layer);
+        plan.manifests.insert(manifest.digest.clone(), manifest);
+    }
+    Ok(plan)
+}
