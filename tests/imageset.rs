@@ -531,3 +531,55 @@ fn image_lists_keep_their_registry_in_the_path() {
         registry.raw_manifest("tools/kubectl:v1.31.0")
     );
 }
+
+#[test]
+fn a_host_ca_from_the_config_is_trusted_for_that_host() {
+    let registry = Registry::start("tls");
+    let work = tempfile::tempdir().unwrap();
+    for (i, tag) in ["1.0.0", "1.1.0"].iter().enumerate() {
+        let layout = work.path().join(format!("l{i}"));
+        make_layout(&layout, tag, "image", &["--seed", &format!("{}", 200 + i)]);
+        registry.seed(&layout, tag, &format!("apps/tls:{tag}"));
+    }
+    std::fs::copy(registry.ca.as_ref().unwrap(), work.path().join("ca.pem")).unwrap();
+    let host = &registry.host;
+    let config = write(
+        work.path(),
+        "tls.yaml",
+        &format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {host}/apps/tls\n    selector: {{semver: '*', limit: 0}}\nhosts:\n  - host: {host}\n    tls:\n      serverAuth:\n        fromPath: ca.pem\n"
+        ),
+    );
+    let home = tempfile::tempdir().unwrap();
+    // No SSL_CERT_FILE and no --insecure: the CA comes from the image set alone.
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "pull", "--dry-run", "--json"])
+            .arg(home.path().join("b"))
+            .arg("--images")
+            .arg(&config),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(tags_at(&plan, "apps/tls"), ["1.0.0", "1.1.0"]);
+    // A path out of the config's directory is refused.
+    let escape = write(
+        work.path(),
+        "escape.yaml",
+        &format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {host}/apps/tls\n    tags: [1.0.0]\nhosts:\n  - host: {host}\n    tls:\n      serverAuth:\n        fromPath: ../ca.pem\n"
+        ),
+    );
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .args(["pull", "--dry-run"])
+            .arg(home.path().join("b"))
+            .arg("--images")
+            .arg(&escape),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("under the config file's directory"),
+        "{stderr}"
+    );
+}
