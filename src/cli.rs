@@ -8,7 +8,7 @@ use crate::copy::Endpoint;
 
 /// `ferry --version`: the program's version and the bundle format it writes.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (bundle format 1)");
-use crate::source::{ModuleFilter, SourceRoot, parse_version};
+use crate::source::{ModuleFilter, PlatformSpec, SourceRoot, parse_version};
 
 /// ferry carries container images across an air gap.
 #[derive(Debug, Parser)]
@@ -181,6 +181,18 @@ pub struct PullArgs {
     /// Leave ${VAR} in image set files as written instead of taking it from the environment.
     #[arg(long, help_heading = "What to take")]
     pub no_envsubst: bool,
+    /// Keep only this platform of every multi-platform index (repeatable; OS/ARCH[/VARIANT],
+    /// e.g. linux/amd64). Filtered indexes get new digests; images pulled by digest stay whole.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", help_heading = "What to take")]
+    pub platforms: Vec<PlatformSpec>,
+    /// Also take what refers to every manifest taken: signatures, SBOMs, attestations (OCI
+    /// referrers, the sha256-<digest> tag schema, cosign's .sig/.att/.sbom tags).
+    #[arg(long, help_heading = "What to take")]
+    pub include_referrers: bool,
+    /// Leave out every blob an earlier bundle holds (its directory or its bundle.json): push
+    /// this bundle only where that one was pushed.
+    #[arg(long, value_name = "OLD", help_heading = "What to take")]
+    pub since_bundle: Option<PathBuf>,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
     #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size, help_heading = "Bundle")]

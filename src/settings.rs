@@ -8,7 +8,7 @@ use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::{ListedImage, parse_list};
 use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
-use crate::source::{Description, Request, SourceError, SourceRoot};
+use crate::source::{Description, Request, SourceError, SourceRoot, Take};
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +179,15 @@ impl PullSettings {
             include: args.include,
             exclude: args.exclude,
             modules_path_suffix: args.modules_path_suffix,
+            take: Take {
+                platforms: {
+                    let mut platforms = args.platforms.clone();
+                    platforms.sort();
+                    platforms.dedup();
+                    platforms
+                },
+                referrers: args.include_referrers,
+            },
         };
         let sets_record: Vec<serde_json::Value> = args
             .images
@@ -209,6 +218,8 @@ impl PullSettings {
             "include_modules": request.include.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
             "exclude_modules": request.exclude.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
             "modules_path_suffix": request.modules_path_suffix,
+            "platforms": request.take.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "include_referrers": request.take.referrers,
         });
         let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
         Ok(PullSettings {

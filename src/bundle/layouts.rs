@@ -197,6 +197,7 @@ impl ArchiveLayouts {
             size: graph.total_bytes(),
             archive: Some(self.archive.clone()),
             source: None,
+            source_digest: None,
         }))
     }
 

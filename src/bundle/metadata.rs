@@ -106,6 +106,10 @@ pub struct ImageRecord {
     /// the bundle records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The digest the source has, when `--platform` rewrote the index (`digest` is then the
+    /// bundle's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
 }
 
 impl BundleMetadata {

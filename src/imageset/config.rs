@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::source::PlatformSpec;
+
 /// flux mirror's API version.
 pub const FLUX_API: &str = "mirror.plugin.fluxcd.io/v1beta1";
 /// ferry's own API version for `kind: ImageSet`.
@@ -70,9 +72,9 @@ pub struct Artifact {
     /// Overwrite behaviour at the destination (push decides; accepted).
     #[serde(default)]
     pub overwrite: Option<bool>,
-    /// Platforms to keep (ImageSet).
+    /// Platforms to keep of every index (ImageSet); the command line's `--platform` otherwise.
     #[serde(default)]
-    pub platforms: Vec<String>,
+    pub platforms: Vec<PlatformSpec>,
 }
 
 /// flux mirror's tag selector.
@@ -248,14 +250,9 @@ impl ImageSet {
                      verify signatures before the pull, or remove the verify block"
                 )));
             }
-            if artifact.include_referrers {
+            if !artifact.platforms.is_empty() && !ferry_kind {
                 return Err(fail(format!(
-                    "{at}: includeReferrers is not supported yet; remove it or set it to false"
-                )));
-            }
-            if !artifact.platforms.is_empty() {
-                return Err(fail(format!(
-                    "{at}: platforms is not supported yet; every platform is taken"
+                    "{at}: platforms is ferry's own field (kind: ImageSet, apiVersion: {FERRY_API})"
                 )));
             }
             if !ferry_kind && (artifact.destination.is_none() || artifact.selector.is_none()) {

@@ -14,7 +14,7 @@ use crate::reference::Reference;
 use crate::registry::{ClientOptions, RegistryClient, RegistryError};
 use crate::report::Reporter;
 use crate::source::resolve::{Want, build_plan};
-use crate::source::{Plan, PlannedImage, SourceError};
+use crate::source::{Plan, PlannedImage, SourceError, Take};
 use config::ImageSet;
 use list::{LIST_ARCHIVE, ListedImage};
 use select::TagSelector;
@@ -33,6 +33,7 @@ pub async fn resolve(
     listed: &[ListedImage],
     clients: &dyn Clients,
     options: &ClientOptions,
+    take: &Take,
     concurrency: usize,
     reporter: &dyn Reporter,
 ) -> Result<Plan, SourceError> {
@@ -77,6 +78,18 @@ pub async fn resolve(
             } else {
                 artifact.tags.clone()
             };
+            // An artifact's own platforms replace the command line's; referrers add up.
+            let artifact_take = Take {
+                platforms: if artifact.platforms.is_empty() {
+                    take.platforms.clone()
+                } else {
+                    let mut platforms = artifact.platforms.clone();
+                    platforms.sort();
+                    platforms.dedup();
+                    platforms
+                },
+                referrers: take.referrers || artifact.include_referrers,
+            };
             for tag in tags {
                 wants
                     .entry(source.registry.clone())
@@ -87,6 +100,7 @@ pub async fn resolve(
                         tag: tag.clone(),
                         repo: source.repository.clone(),
                         reference: tag,
+                        take: artifact_take.clone(),
                     });
             }
         }
@@ -105,6 +119,7 @@ pub async fn resolve(
             tag: image.bundle_tag(),
             repo: image.repository.clone(),
             reference: image.reference(),
+            take: take.clone(),
         });
     }
     for (registry, wants) in wants {
@@ -216,6 +231,7 @@ async fn charts_plan(
             digest: manifest.digest.clone(),
             media_type: manifest.media_type.clone(),
             parts,
+            source_digest: None,
         });
         plan.generated.insert(config_digest, artifact.config);
         plan.generated.insert(layer_digest, artifact.layer);

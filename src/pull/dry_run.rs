@@ -60,6 +60,7 @@ pub fn image_records(plan: &Plan) -> Vec<ImageRecord> {
             size: i.size(),
             archive: Some(i.archive.clone()),
             source: Some(i.source.clone()),
+            source_digest: i.source_digest.clone(),
         })
         .collect();
     sort_images(&mut images);

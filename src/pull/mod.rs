@@ -512,6 +512,7 @@ pub(crate) async fn resolve_plan(
             &settings.image_list,
             &SettingsClients(settings),
             &settings.client,
+            &settings.request.take,
             settings.concurrency,
             reporter,
         )

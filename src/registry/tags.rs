@@ -85,7 +85,7 @@ impl RegistryClient {
 }
 
 /// The target of `Link: <url>; rel="next"`.
-fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+pub(super) fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     for value in headers.get_all(reqwest::header::LINK) {
         let value = value.to_str().ok()?;
         for part in value.split(',') {

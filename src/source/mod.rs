@@ -6,6 +6,8 @@ pub mod description;
 pub mod filter;
 pub mod image_files;
 pub mod plan;
+pub mod platforms;
+pub mod referrers;
 pub mod resolve;
 pub mod versions;
 
@@ -20,6 +22,7 @@ use crate::registry::RegistryError;
 pub use description::Description;
 pub use filter::{Constraint, ModuleFilter, VersionSet};
 pub use plan::{Plan, PlannedImage};
+pub use platforms::PlatformSpec;
 pub use resolve::resolve;
 
 /// The source repository root, `host[:port]/path`.
@@ -105,6 +108,17 @@ pub struct Request {
     pub exclude: Vec<ModuleFilter>,
     /// The module catalog's path under the root, overriding the description.
     pub modules_path_suffix: Option<String>,
+    /// What to take of every image beyond its own graph.
+    pub take: Take,
+}
+
+/// What a pull takes of an image beyond the graph of its tag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Take {
+    /// Of every index keep only these platforms (empty: all, bytes unchanged).
+    pub platforms: Vec<PlatformSpec>,
+    /// Also take what refers to each manifest (signatures, SBOMs, attestations).
+    pub referrers: bool,
 }
 
 /// What can go wrong while resolving.

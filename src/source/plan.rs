@@ -29,6 +29,9 @@ pub struct PlannedImage {
     pub media_type: String,
     /// Every manifest and blob it needs with its size, each once.
     pub parts: BTreeMap<Digest, u64>,
+    /// The digest the source has for it, when `--platform` rewrote its index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_digest: Option<Digest>,
 }
 
 impl PlannedImage {
