@@ -315,12 +315,15 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
         ("pushed", "written")
     };
     out!(
-        "{verb} {} to {}: {} tags {written} ({} new, {} updated), {} already there, {} drifted, {} skipped",
+        "{verb} {} to {}: {} tags {written} ({} new, {} updated, {} merged), {} already there, {} drifted, {} skipped",
         settings.dir.display(),
         settings.target,
-        summary.count(&TagStatus::Pushed) + summary.count(&TagStatus::Updated),
+        summary.count(&TagStatus::Pushed)
+            + summary.count(&TagStatus::Updated)
+            + summary.count(&TagStatus::Merged),
         summary.count(&TagStatus::Pushed),
         summary.count(&TagStatus::Updated),
+        summary.count(&TagStatus::Merged),
         summary.count(&TagStatus::Present),
         summary.count(&TagStatus::Drifted),
         summary.count(&TagStatus::Skipped),
@@ -360,6 +363,12 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
         match tag.status {
             TagStatus::Updated => out!(
                 "updated {}:{} {previous} -> {}",
+                tag.repository,
+                tag.tag,
+                tag.digest.short()
+            ),
+            TagStatus::Merged => out!(
+                "merged {}:{}: the target's referrers index {previous} and the bundle's, now {}",
                 tag.repository,
                 tag.tag,
                 tag.digest.short()

@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::bundle::{ArchiveLayouts, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::layout::entry_tag;
-use crate::manifest::{Descriptor, Manifest, walk};
+use crate::manifest::{Descriptor, Graph, Manifest, walk};
 use crate::reference::{validate_repository, validate_tag};
 use crate::segment::BlobSource;
 use crate::source::join;
+use crate::source::referrers::{schema_tag, subject_of};
 
 /// Channel names whose tags are aliases pushed after everything else, so that no channel ever
 /// points at an image that is not complete at the target.
@@ -35,8 +36,22 @@ pub struct TagItem {
     pub digest: Digest,
     /// Every manifest of its graph, children before parents (the root last).
     pub manifests: Vec<Digest>,
-    /// True for channel aliases and module catalog entries, written after everything else.
-    pub last: bool,
+    /// When it is written.
+    pub phase: Phase,
+    /// For a referrers tag-schema index (`sha256-<hex>`): the manifest whose referrers it
+    /// lists. Push merges it with what the target lists already.
+    pub schema_of: Option<Digest>,
+}
+
+/// When a tag is written, so that no tag points at something incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Versions and everything else.
+    Versions,
+    /// Channel aliases and module catalog entries: after every version.
+    Aliases,
+    /// Referrer tags (`sha256-<hex>` and cosign's): after their subjects.
+    Referrers,
 }
 
 /// One layout and the repository it goes to.
@@ -76,6 +91,16 @@ pub struct Inventory {
     pub needs: HashMap<Digest, HashSet<Digest>>,
 }
 
+impl RepoItem {
+    /// One of its manifests, by digest.
+    pub fn manifest(&self, digest: &Digest) -> &Manifest {
+        self.manifests
+            .iter()
+            .find(|m| &m.digest == digest)
+            .expect("a tag's manifests are among its layout's")
+    }
+}
+
 impl Inventory {
     /// Reads every archive's index and layouts. `target` is the repository root at the target;
     /// `modules_path` replaces the leading `modules` of layout paths. Blocking (call it on a
@@ -99,9 +124,9 @@ impl Inventory {
                 let path = remap(&layout.path, modules_path);
                 let repository = join(target, &path);
                 validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
-                let mut manifests: Vec<Manifest> = Vec::new();
-                let mut seen: HashSet<Digest> = HashSet::new();
-                let mut tags = Vec::new();
+                // Every tag's graph first: referrer tags go after the tags holding their
+                // subject, so that no manifest reaches the target before what it refers to.
+                let mut graphs = Vec::new();
                 for descriptor in &layout.index.manifests {
                     let Some(tag) = entry_tag(descriptor) else {
                         continue;
@@ -111,6 +136,12 @@ impl Inventory {
                     let graph = handle.block_on(walk(root, async |d: &Descriptor| {
                         layouts.read_manifest(&layout.path, d)
                     }))?;
+                    graphs.push((tag, descriptor, graph));
+                }
+                let mut manifests: Vec<Manifest> = Vec::new();
+                let mut seen: HashSet<Digest> = HashSet::new();
+                let mut tags = Vec::new();
+                for (tag, descriptor, graph) in in_push_order(graphs) {
                     for manifest in &graph.manifests {
                         needs_of(&mut inventory.needs, manifest).map_err(|e| bad(e.to_string()))?;
                         if seen.insert(manifest.digest.clone()) {
@@ -140,11 +171,21 @@ impl Inventory {
                             repos.push(repo_index);
                         }
                     }
+                    let root = graph.manifests.last().expect("a graph has its root");
+                    let phase = if subject_of(tag).is_some() {
+                        Phase::Referrers
+                    } else if CHANNELS.contains(&tag) || layout.path == CATALOG {
+                        Phase::Aliases
+                    } else {
+                        Phase::Versions
+                    };
                     tags.push(TagItem {
                         name: tag.to_string(),
                         digest: descriptor.digest.clone(),
                         manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
-                        last: CHANNELS.contains(&tag) || layout.path == CATALOG,
+                        schema_of: subject_of(tag)
+                            .filter(|d| root.is_index() && schema_tag(d) == tag),
+                        phase,
                     });
                 }
                 inventory.repos.push(RepoItem {
@@ -170,6 +211,36 @@ impl Inventory {
             .enumerate()
             .flat_map(|(i, r)| r.tags.iter().map(move |t| (i, t)))
     }
+}
+
+/// Tags in the order their manifests may reach a registry: every other tag in layout order,
+/// then referrer tags, each after the tag whose graph holds its subject (a signature of an SBOM
+/// after the SBOM). A referrer of something outside the layout goes last.
+fn in_push_order<'a>(
+    graphs: Vec<(&'a str, &'a Descriptor, Graph)>,
+) -> Vec<(&'a str, &'a Descriptor, Graph)> {
+    let (mut waiting, mut ordered): (Vec<_>, Vec<_>) = graphs
+        .into_iter()
+        .partition(|(tag, _, _)| subject_of(tag).is_some());
+    let mut placed: HashSet<Digest> = ordered
+        .iter()
+        .flat_map(|(_, _, g): &(_, _, Graph)| g.manifests.iter().map(|m| m.digest.clone()))
+        .collect();
+    while !waiting.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(tag, _, _)| {
+            subject_of(tag).is_some_and(|subject| placed.contains(&subject))
+        });
+        if ready.is_empty() {
+            ordered.extend(rest);
+            break;
+        }
+        for (_, _, graph) in &ready {
+            placed.extend(graph.manifests.iter().map(|m| m.digest.clone()));
+        }
+        ordered.extend(ready);
+        waiting = rest;
+    }
+    ordered
 }
 
 /// Records the blobs `manifest` needs, its children's included (children come first in a

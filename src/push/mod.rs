@@ -6,8 +6,9 @@
 //! Nothing is written to disk but the receipt.
 
 mod inventory;
+mod schema;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-pub use inventory::{BlobItem, Inventory, RepoItem, TagItem};
+pub use inventory::{BlobItem, Inventory, Phase, RepoItem, TagItem};
 
 use crate::bundle::{Bundle, BundleError};
 use crate::digest::Digest;
@@ -121,7 +122,7 @@ impl PushError {
 }
 
 /// What happened to a tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TagStatus {
     /// Written; it did not exist.
@@ -132,6 +133,9 @@ pub enum TagStatus {
     Updated,
     /// It points elsewhere and was left (`--no-overwrite`).
     Drifted,
+    /// A referrers index (`sha256-<hex>`) the target had too: written with the target's own
+    /// entries added to the bundle's.
+    Merged,
     /// Not written: a blob it needs could not be pushed.
     Skipped,
 }
@@ -143,7 +147,8 @@ pub struct ReceiptEntry {
     pub repository: String,
     /// The tag.
     pub tag: String,
-    /// The digest the bundle holds for it.
+    /// The digest the tag has at the target after the push: the bundle's, but for a merged
+    /// referrers index.
     pub digest: Digest,
     /// What happened.
     pub status: TagStatus,
@@ -249,22 +254,56 @@ pub async fn push(
     .await?;
     let mut entries: Vec<ReceiptEntry> = Vec::new();
     let mut to_write: Vec<usize> = Vec::new();
+    // Referrers indexes the target lists differently: what to write instead of the bundle's.
+    let mut merged: HashMap<usize, Manifest> = HashMap::new();
     for (i, ((r, tag), now)) in tag_list.iter().zip(&current).enumerate() {
-        let (status, previous) = match now {
+        let repo = &inventory.repos[*r];
+        let (mut status, previous) = match now {
             None => (TagStatus::Pushed, None),
             Some(d) if *d == tag.digest => (TagStatus::Present, None),
+            // Adding the bundle's referrers loses nothing the target lists: even with
+            // --no-overwrite the index is merged.
+            Some(d) if tag.schema_of.is_some() => (TagStatus::Updated, Some(d.clone())),
             Some(d) if settings.no_overwrite => (TagStatus::Drifted, Some(d.clone())),
             Some(d) => (TagStatus::Updated, Some(d.clone())),
         };
-        if matches!(status, TagStatus::Pushed | TagStatus::Updated) {
+        let mut digest = tag.digest.clone();
+        if tag.schema_of.is_some() && status == TagStatus::Updated {
+            let theirs = client.get_manifest(&repo.repository, &tag.name).await?;
+            let ours = repo.manifest(&tag.digest);
+            let both = schema::merge(ours, &theirs).map_err(|e| {
+                PushError::Registry(RegistryError::Protocol {
+                    target: client.target(Some(&repo.repository)),
+                    detail: format!("{}: {e}", tag.name),
+                })
+            })?;
+            match both {
+                // The bundle's index lists everything the target's does.
+                None => {}
+                // Merged by an earlier push already.
+                Some(both) if both.digest == theirs.digest => {
+                    status = TagStatus::Present;
+                    digest = both.digest;
+                }
+                Some(both) => {
+                    status = TagStatus::Merged;
+                    digest = both.digest.clone();
+                    merged.insert(i, both);
+                }
+            }
+        }
+        if matches!(
+            status,
+            TagStatus::Pushed | TagStatus::Updated | TagStatus::Merged
+        ) {
             to_write.push(i);
         }
         entries.push(ReceiptEntry {
-            repository: inventory.repos[*r].repository.clone(),
+            repository: repo.repository.clone(),
             tag: tag.name.clone(),
-            digest: tag.digest.clone(),
+            digest,
             status,
-            previous,
+            previous: previous.filter(|_| status != TagStatus::Present),
         });
     }
     reporter.finish(&format!(
@@ -398,21 +437,21 @@ pub async fn push(
             .try_fold(0, |sum, n| async move { Ok(sum + n) })
             .await?;
 
-        // Tags: versions first, then channels and the module catalog.
-        for last in [false, true] {
+        // Tags: versions first, then channels and the module catalog, then referrers.
+        for phase in [Phase::Versions, Phase::Aliases, Phase::Referrers] {
             let batch: Vec<usize> = to_write
                 .iter()
                 .copied()
-                .filter(|&i| tag_list[i].1.last == last && entries[i].status != TagStatus::Skipped)
+                .filter(|&i| {
+                    tag_list[i].1.phase == phase && entries[i].status != TagStatus::Skipped
+                })
                 .collect();
             futures_util::stream::iter(batch.into_iter().map(|i| {
                 let (r, tag) = tag_list[i];
                 let repository = &inventory.repos[r].repository;
-                let manifest = inventory.repos[r]
-                    .manifests
-                    .iter()
-                    .find(|m| m.digest == tag.digest)
-                    .expect("a tag's root is among its layout's manifests");
+                let manifest = merged
+                    .get(&i)
+                    .unwrap_or_else(|| inventory.repos[r].manifest(&tag.digest));
                 let client = &client;
                 let moving = entries[i].status == TagStatus::Updated;
                 async move {
@@ -451,13 +490,14 @@ pub async fn push(
             let (r, tag) = tag_list[i];
             let repository = &inventory.repos[r].repository;
             let client = &client;
+            let expected = &entries[i].digest;
             async move {
                 let found = client.head_manifest(repository, &tag.name).await?;
                 Ok::<_, PushError>(match found {
-                    Some(d) if d.digest == tag.digest => None,
+                    Some(d) if d.digest == *expected => None,
                     Some(d) => Some(format!(
-                        "{repository}:{} is {}, the bundle has {}",
-                        tag.name, d.digest, tag.digest
+                        "{repository}:{} is {}, the push wrote {expected}",
+                        tag.name, d.digest
                     )),
                     None => Some(format!("{repository}:{} is missing", tag.name)),
                 })
