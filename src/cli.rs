@@ -183,7 +183,11 @@ pub struct PullArgs {
     pub no_envsubst: bool,
     /// Keep only this platform of every multi-platform index (repeatable; OS/ARCH[/VARIANT],
     /// e.g. linux/amd64). Filtered indexes get new digests; images pulled by digest stay whole.
-    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", help_heading = "What to take")]
+    #[arg(
+        long = "platform",
+        value_name = "OS/ARCH[/VARIANT]",
+        help_heading = "What to take"
+    )]
     pub platforms: Vec<PlatformSpec>,
     /// Also take what refers to every manifest taken: signatures, SBOMs, attestations (OCI
     /// referrers, the sha256-<digest> tag schema, cosign's .sig/.att/.sbom tags).

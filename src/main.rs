@@ -155,6 +155,16 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             for problem in &report.problems {
                 eprintln!("problem: {problem}");
             }
+            if let Some(base) = &report.base {
+                out!(
+                    "{} blobs ({}) are expected at the target, not in the bundle: it is \
+                     differential against {} from {}; push checks that the target has them",
+                    base.left_out.len(),
+                    human_bytes(base.left_out_bytes()),
+                    base.describe(),
+                    base.source
+                );
+            }
             if report.problems.is_empty() {
                 out!(
                     "{}: OK ({} files, {} blobs, {} tags checked)",
@@ -264,6 +274,14 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
         human_bytes(plan.bundle_bytes()),
         plan.archives.len()
     );
+    if let Some(base) = &settings.since_bundle {
+        out!(
+            "left out: {} blobs ({}) that {} holds; push this bundle only where that one went",
+            plan.plan.left_out.len(),
+            human_bytes(plan.plan.left_out_bytes()),
+            base.record.describe()
+        );
+    }
     for check in &plan.space {
         out!(
             "free space in {}: {} (needs about {})",
@@ -304,6 +322,18 @@ fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummar
         ));
     }
     out!("{fetched}");
+    if let Some(base) = &summary.base {
+        out!(
+            "differential against {}: {} blobs ({}) left out; the bundle is {}, {:.1}% of the {} \
+             a full one would be",
+            base.describe(),
+            base.left_out.len(),
+            human_bytes(base.left_out_bytes()),
+            human_bytes(summary.bundle_bytes),
+            100.0 * summary.bundle_bytes as f64 / summary.full_bytes.max(1) as f64,
+            human_bytes(summary.full_bytes)
+        );
+    }
 }
 
 /// What a push did (or would do), for people.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::bundle::Base;
 use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::config::ImageSet;
@@ -132,6 +133,8 @@ pub struct PullSettings {
     pub force: bool,
     /// Start over instead of resuming.
     pub no_resume: bool,
+    /// The earlier bundle whose blobs are left out (`--since-bundle`).
+    pub since_bundle: Option<Base>,
     /// What was asked, as recorded in the state file and `bundle.json`: a rerun resumes only
     /// when this is the same.
     pub request_record: serde_json::Value,
@@ -201,6 +204,12 @@ impl PullSettings {
                 })
             })
             .collect();
+        let since_bundle = args
+            .since_bundle
+            .as_deref()
+            .map(Base::read)
+            .transpose()
+            .map_err(SourceError::Usage)?;
         let request_record = serde_json::json!({
             "source": args.source.as_ref().map(|s| s.to_string()),
             "image_sets": sets_record,
@@ -220,6 +229,7 @@ impl PullSettings {
             "modules_path_suffix": request.modules_path_suffix,
             "platforms": request.take.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "include_referrers": request.take.referrers,
+            "since_bundle": since_bundle.as_ref().map(|b| b.record.bundle_sha256.clone()),
         });
         let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
         Ok(PullSettings {
@@ -243,6 +253,7 @@ impl PullSettings {
             json: args.json,
             force: args.force,
             no_resume: args.no_pull_resume,
+            since_bundle,
             request_record,
         })
     }

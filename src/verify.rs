@@ -5,6 +5,7 @@
 //! starts in it. Then every tag's graph is followed through the small manifests. Problems are
 //! collected, not stopped at.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::bundle::sums::read_gostsum;
 use crate::bundle::{
     Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, EntryLocation, ImageRecord, TarIndex,
 };
-use crate::digest::{GostHasher, Sha256Hasher};
+use crate::digest::{Digest, GostHasher, Sha256Hasher};
 use crate::parallel::try_map;
 use crate::report::{Outcome, Reporter};
 
@@ -38,6 +39,8 @@ pub struct VerifyReport {
     pub images: usize,
     /// Every problem, naming the file (and chunk) it is in.
     pub problems: Vec<String>,
+    /// For a differential bundle: the base, and the blobs it left out (expected at the target).
+    pub base: Option<crate::bundle::BaseRecord>,
 }
 
 /// Checks the bundle in `dir`. An error means the bundle could not be checked at all (or is
@@ -67,10 +70,17 @@ pub async fn verify(
             .collect();
         read_everything(&bundle, &indexes, options, reporter.as_ref(), &mut report)?;
         let handle = tokio::runtime::Handle::current();
+        report.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
+        let left_out: BTreeMap<Digest, u64> = report
+            .base
+            .iter()
+            .flat_map(|b| &b.left_out)
+            .map(|b| (b.digest.clone(), b.size))
+            .collect();
         let mut found = Vec::new();
         for (archive, index) in bundle.archives.iter().zip(indexes) {
             if let Some(index) = index {
-                found.extend(check_tags(archive, index, &handle, &mut report));
+                found.extend(check_tags(archive, index, &left_out, &handle, &mut report));
             }
         }
         if let Some(metadata) = &bundle.metadata {
@@ -290,6 +300,7 @@ fn check_file(
 fn check_tags(
     archive: &Archive,
     index: TarIndex,
+    left_out: &BTreeMap<Digest, u64>,
     handle: &tokio::runtime::Handle,
     report: &mut VerifyReport,
 ) -> Vec<ImageRecord> {
@@ -303,7 +314,7 @@ fn check_tags(
     };
     for layout in &layouts.layouts {
         for descriptor in &layout.index.manifests {
-            match handle.block_on(layouts.image(layout, descriptor)) {
+            match handle.block_on(layouts.image(layout, descriptor, left_out)) {
                 Ok(Some(image)) => {
                     report.images += 1;
                     images.push(image);

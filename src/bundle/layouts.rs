@@ -2,6 +2,8 @@
 //! manifests and blobs, read in place. Tags come from `io.deckhouse.image.short_tag`, else from
 //! the tag part of `org.opencontainers.image.ref.name` (which d8 fills with a full reference).
 
+use std::collections::BTreeMap;
+
 use super::BundleError;
 use super::index::{EntryLocation, TarIndex};
 use super::metadata::ImageRecord;
@@ -152,11 +154,13 @@ impl ArchiveLayouts {
     }
 
     /// Follows one tagged descriptor through its manifests, checks that every blob is in the
-    /// layout with its size, and describes the tag.
+    /// layout with its size (or among the blobs a differential bundle left out), and describes
+    /// the tag.
     pub async fn image(
         &self,
         layout: &BundleLayout,
         descriptor: &Descriptor,
+        left_out: &BTreeMap<Digest, u64>,
     ) -> Result<Option<ImageRecord>, BundleError> {
         let Some(tag) = entry_tag(descriptor) else {
             return Ok(None);
@@ -170,6 +174,7 @@ impl ArchiveLayouts {
         for blob in &graph.blobs {
             match self.blob_location(&layout.path, &blob.digest) {
                 Some(location) if location.size == blob.size => {}
+                None if left_out.get(&blob.digest) == Some(&blob.size) => {}
                 Some(location) => {
                     return Err(BundleError::BadLayout {
                         archive: self.archive.clone(),
@@ -206,7 +211,7 @@ impl ArchiveLayouts {
         let mut images = Vec::new();
         for layout in &self.layouts {
             for descriptor in &layout.index.manifests {
-                if let Some(image) = self.image(layout, descriptor).await? {
+                if let Some(image) = self.image(layout, descriptor, &BTreeMap::new()).await? {
                     images.push(image);
                 }
             }

@@ -2,6 +2,7 @@
 //! with tags and digests) and how it was made. Written last, so its presence means the pull
 //! finished.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,6 +42,39 @@ pub struct BundleMetadata {
     pub archives: Vec<ArchiveRecord>,
     /// Every tag the bundle holds.
     pub images: Vec<ImageRecord>,
+    /// For a differential bundle (`--since-bundle`): the bundle it was made against and the
+    /// blobs left out because that one holds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRecord>,
+}
+
+/// The earlier bundle a differential bundle leaves blobs out against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRecord {
+    /// SHA-256 of that bundle's `bundle.json`, lowercase hex.
+    pub bundle_sha256: String,
+    /// When that bundle was made.
+    pub created: String,
+    /// Where that bundle was pulled from.
+    pub source: String,
+    /// Every blob this bundle needs but does not hold: the target must have them already.
+    pub left_out: Vec<BlobRecord>,
+}
+
+impl BaseRecord {
+    /// `sha256 <first 12 hex> (created <time>)`, how messages name the base.
+    pub fn describe(&self) -> String {
+        format!(
+            "bundle.json sha256 {} (created {})",
+            self.bundle_sha256.get(..12).unwrap_or(&self.bundle_sha256),
+            self.created
+        )
+    }
+
+    /// Bytes left out.
+    pub fn left_out_bytes(&self) -> u64 {
+        self.left_out.iter().map(|b| b.size).sum()
+    }
 }
 
 /// One archive: a whole `.tar` or a sequence of chunks.
@@ -129,12 +163,19 @@ impl BundleMetadata {
             request,
             archives,
             images,
+            base: None,
         }
     }
 
     /// Reads `bundle.json` from a bundle directory; `None` when there is none (a d8 bundle).
     pub fn read(dir: &Path) -> Result<Option<Self>, BundleError> {
-        let path = dir.join(BUNDLE_FILE);
+        Ok(Self::read_file(&dir.join(BUNDLE_FILE))?.map(|(metadata, _)| metadata))
+    }
+
+    /// Reads a `bundle.json` file, with the SHA-256 of its bytes; `None` when it does not
+    /// exist.
+    pub fn read_file(path: &Path) -> Result<Option<(Self, Digest)>, BundleError> {
+        let path = path.to_path_buf();
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if !meta.is_file() || meta.len() > METADATA_LIMIT => {
                 return Err(BundleError::BadMetadata {
@@ -161,7 +202,18 @@ impl BundleMetadata {
                 ),
             });
         }
-        Ok(Some(metadata))
+        Ok(Some((metadata, Digest::of(&bytes))))
+    }
+
+    /// Every blob a target that took this bundle has: what its archives hold and, for a
+    /// differential bundle, what it left out (the target had those before).
+    pub fn blobs_at_target(&self) -> BTreeMap<Digest, u64> {
+        self.archives
+            .iter()
+            .flat_map(|a| &a.blobs)
+            .chain(self.base.iter().flat_map(|b| &b.left_out))
+            .map(|b| (b.digest.clone(), b.size))
+            .collect()
     }
 
     /// Writes `SHA256SUMS`, `GOSTSUMS` (when any file has a Streebog sum) and, last,

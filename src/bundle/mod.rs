@@ -2,6 +2,7 @@
 //! chunks, checksum files and `bundle.json`. Everything here is offline: it reads and writes
 //! files, never the network.
 
+pub mod base;
 pub mod fill;
 pub mod index;
 pub mod layouts;
@@ -18,9 +19,12 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::manifest::ManifestError;
 
+pub use base::Base;
 pub use index::{EntryLocation, TarIndex};
 pub use layouts::{ArchiveLayouts, BundleLayout};
-pub use metadata::{ArchiveRecord, BlobRecord, BundleMetadata, FileRecord, ImageRecord};
+pub use metadata::{
+    ArchiveRecord, BaseRecord, BlobRecord, BundleMetadata, FileRecord, ImageRecord,
+};
 pub use plan::{ArchivePlan, EntryContent};
 pub use reader::{Archive, ArchiveFile, Bundle};
 pub use writer::ArchiveWriter;

@@ -34,6 +34,8 @@ pub struct DryRun {
     pub archives: Vec<ArchiveEstimate>,
     /// Disk space, where it can be measured.
     pub space: Vec<SpaceCheck>,
+    /// True for a differential bundle (`--since-bundle`).
+    pub differential: bool,
 }
 
 /// `ferry pull --dry-run --json`, as DESIGN.md §1 fixes it.
@@ -45,6 +47,9 @@ pub struct DryRunJson {
     pub total_bytes: u64,
     /// Each archive.
     pub archives: Vec<ArchiveEstimate>,
+    /// With `--since-bundle`: bytes of the blobs left out because the earlier bundle has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_out_bytes: Option<u64>,
 }
 
 /// Every tag of a plan as `ferry ls` lists it.
@@ -74,6 +79,7 @@ impl DryRun {
             images: image_records(&self.plan),
             total_bytes: self.plan.total_bytes(),
             archives: self.archives.clone(),
+            left_out_bytes: self.differential.then(|| self.plan.left_out_bytes()),
         }
     }
 
@@ -116,5 +122,6 @@ pub async fn dry_run(
         plan,
         archives,
         space,
+        differential: settings.since_bundle.is_some(),
     })
 }

@@ -1,6 +1,6 @@
 //! From a resolved plan to archive plans: per archive one OCI layout per repository path, with
 //! its `oci-layout`, an `index.json` naming every tag, the manifests as the source sent them,
-//! and the blobs, which are fetched later.
+//! and the blobs, which are fetched later (but those a differential bundle leaves out).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,9 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                     EntryContent::Bytes(index_bytes(&mut index)),
                 ));
                 for (digest, size) in parts {
+                    if plan.left_out.contains_key(digest) {
+                        continue;
+                    }
                     let content = match (plan.manifests.get(digest), plan.generated.get(digest)) {
                         (Some(manifest), _) => EntryContent::Bytes(manifest.bytes.clone()),
                         (None, Some(made)) => EntryContent::Bytes(made.clone()),

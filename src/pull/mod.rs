@@ -25,7 +25,8 @@ use crate::bundle::names::gostsum_name;
 use crate::bundle::pack::existing_files;
 use crate::bundle::writer::{SealHook, WriterOptions, remove_if_present, temp_name};
 use crate::bundle::{
-    ArchivePlan, ArchiveWriter, BundleError, BundleMetadata, EntryContent, FileRecord, ImageRecord,
+    ArchivePlan, ArchiveWriter, BaseRecord, BlobRecord, BundleError, BundleMetadata, EntryContent,
+    FileRecord, ImageRecord,
 };
 use crate::digest::Digest;
 use crate::registry::{RegistryClient, RegistryError};
@@ -189,6 +190,10 @@ pub struct PullSummary {
     pub seconds: f64,
     /// Whether an interrupted pull was continued.
     pub resumed: bool,
+    /// For a differential bundle: the base, with the blobs left out.
+    pub base: Option<BaseRecord>,
+    /// For a differential bundle: the bytes a full bundle of the same tags would have.
+    pub full_bytes: u64,
 }
 
 /// How this run relates to an earlier one in the same work directory.
@@ -451,6 +456,21 @@ async fn run(
         }
     }
     let images: Vec<ImageRecord> = dry_run::image_records(&plan);
+    let base = settings.since_bundle.as_ref().map(|b| BaseRecord {
+        left_out: plan
+            .left_out
+            .iter()
+            .map(|(digest, size)| BlobRecord {
+                digest: digest.clone(),
+                size: *size,
+            })
+            .collect(),
+        ..b.record.clone()
+    });
+    let full_bytes = match &base {
+        Some(_) => full_size(&plan)?,
+        None => 0,
+    };
     let summary = PullSummary {
         tags: images.len(),
         blobs,
@@ -461,13 +481,18 @@ async fn run(
         bundle_bytes: records.iter().map(|r| r.size()).sum(),
         seconds: started.elapsed().as_secs_f64(),
         resumed,
+        base: base.clone(),
+        full_bytes,
     };
-    BundleMetadata::new(
-        source_name(settings),
-        settings.request_record.clone(),
-        records,
-        images,
-    )
+    BundleMetadata {
+        base,
+        ..BundleMetadata::new(
+            source_name(settings),
+            settings.request_record.clone(),
+            records,
+            images,
+        )
+    }
     .seal(&settings.dir)?;
     drop(journal);
     work.remove()?;
@@ -479,6 +504,15 @@ async fn run(
         seconds: started.elapsed().as_secs_f64(),
         ..summary
     })
+}
+
+/// What the archives of `plan` would weigh with nothing left out.
+pub(crate) fn full_size(plan: &crate::source::Plan) -> Result<u64, PullError> {
+    let full = crate::source::Plan {
+        left_out: Default::default(),
+        ..plan.clone()
+    };
+    Ok(archive_plans(&full, 0)?.iter().map(|a| a.size).sum())
 }
 
 /// What the pull takes: the platform layout's plan (with `--source`), then every image set and
@@ -519,6 +553,9 @@ pub(crate) async fn resolve_plan(
         .await?;
         plan.merge(sets)
             .map_err(|e| PullError::Source(SourceError::Usage(e)))?;
+    }
+    if let Some(base) = &settings.since_bundle {
+        plan.leave_out(&base.held);
     }
     Ok(plan)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::FileRecord;
+use crate::bundle::{BlobRecord, FileRecord};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::source::{Plan, PlannedImage};
@@ -53,6 +53,9 @@ pub struct State {
     /// Blobs the plan made rather than fetched (Helm charts), base64.
     #[serde(default)]
     pub generated: Vec<String>,
+    /// Blobs left out against an earlier bundle.
+    #[serde(default)]
+    pub left_out: Vec<BlobRecord>,
 }
 
 /// A manifest in the state file: its bytes, exactly.
@@ -88,6 +91,14 @@ impl State {
                 .values()
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
                 .collect(),
+            left_out: plan
+                .left_out
+                .iter()
+                .map(|(digest, size)| BlobRecord {
+                    digest: digest.clone(),
+                    size: *size,
+                })
+                .collect(),
         }
     }
 
@@ -120,6 +131,11 @@ impl State {
             manifests,
             generated,
             notes: Vec::new(),
+            left_out: self
+                .left_out
+                .iter()
+                .map(|b| (b.digest.clone(), b.size))
+                .collect(),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::bundle::{ArchiveLayouts, Bundle, BundleError};
+use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::layout::entry_tag;
 use crate::manifest::{Descriptor, Graph, Manifest, walk};
@@ -74,8 +74,9 @@ pub struct BlobItem {
     pub digest: Digest,
     /// Its size.
     pub size: u64,
-    /// Where its bytes lie in the bundle.
-    pub source: BlobSource,
+    /// Where its bytes lie in the bundle; `None` for a blob a differential bundle left out
+    /// (the target must have it).
+    pub source: Option<BlobSource>,
     /// Indexes into [`Inventory::repos`], in order.
     pub repos: Vec<usize>,
 }
@@ -89,6 +90,8 @@ pub struct Inventory {
     pub blobs: Vec<BlobItem>,
     /// For every manifest, the blobs it needs (through its children too).
     pub needs: HashMap<Digest, HashSet<Digest>>,
+    /// For a differential bundle: its base, and the blobs the target must have already.
+    pub base: Option<BaseRecord>,
 }
 
 impl RepoItem {
@@ -112,6 +115,13 @@ impl Inventory {
         handle: &tokio::runtime::Handle,
     ) -> Result<Inventory, BundleError> {
         let mut inventory = Inventory::default();
+        let left_out: BTreeMap<Digest, u64> = bundle
+            .metadata
+            .iter()
+            .flat_map(|m| &m.base)
+            .flat_map(|b| &b.left_out)
+            .map(|b| (b.digest.clone(), b.size))
+            .collect();
         let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
         for archive in &bundle.archives {
             let layouts = ArchiveLayouts::open(archive)?;
@@ -150,13 +160,14 @@ impl Inventory {
                     }
                     let repo_index = inventory.repos.len();
                     for blob in &graph.blobs {
-                        let source = layouts.blob(&layout.path, &blob.digest).ok_or_else(|| {
-                            BundleError::MissingBlob {
+                        let source = layouts.blob(&layout.path, &blob.digest);
+                        if source.is_none() && left_out.get(&blob.digest) != Some(&blob.size) {
+                            return Err(BundleError::MissingBlob {
                                 archive: archive.name.clone(),
                                 layout: layout.path.clone(),
                                 digest: blob.digest.clone(),
-                            }
-                        })?;
+                            });
+                        }
                         let index = *blob_index.entry(blob.digest.clone()).or_insert_with(|| {
                             inventory.blobs.push(BlobItem {
                                 digest: blob.digest.clone(),
@@ -196,6 +207,7 @@ impl Inventory {
                 });
             }
         }
+        inventory.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
         Ok(inventory)
     }
 

@@ -19,11 +19,12 @@ use serde::Serialize;
 
 pub use inventory::{BlobItem, Inventory, Phase, RepoItem, TagItem};
 
-use crate::bundle::{Bundle, BundleError};
+use crate::bundle::{BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::registry::{Mount, RegistryClient, RegistryError, UploadMode};
 use crate::report::{Outcome, ProgressFn, Reporter, human_bytes, list_some};
+use crate::segment::BlobSource;
 use crate::settings::PushSettings;
 
 /// First PATCH size after a registry refused a whole blob in one body (413).
@@ -78,6 +79,34 @@ pub enum PushError {
         /// One line per tag.
         mismatches: Vec<String>,
     },
+    /// A differential bundle was pushed where its base was not.
+    #[error(
+        "this bundle is differential: it leaves out what {base} holds (pulled from {origin}), \
+         and the target lacks {} of those blobs: {}; nothing was sent",
+        missing.len(),
+        list_some(missing)
+    )]
+    BaseMissing {
+        /// The base bundle, described.
+        base: String,
+        /// Where the base came from.
+        origin: String,
+        /// The blobs missing, with the repository needing each.
+        missing: Vec<String>,
+    },
+    /// A left-out blob is at the target but the registry would not mount it where needed.
+    #[error(
+        "{repository}: the target has blob {digest} in {from}, but would not link it here, and \
+         this differential bundle does not hold it"
+    )]
+    NotMounted {
+        /// The repository needing it.
+        repository: String,
+        /// The blob.
+        digest: Digest,
+        /// Where the target has it.
+        from: String,
+    },
     /// The receipt could not be written.
     #[error("cannot write the receipt {}: {source}", path.display())]
     Receipt {
@@ -115,6 +144,16 @@ impl PushError {
             }),
             PushError::ReadBack { .. } => Some(
                 "something else writes to these repositories at the same time; push again".into(),
+            ),
+            PushError::BaseMissing { .. } => Some(
+                "push the base bundle to this target first (or any later full bundle), or pull \
+                 a full bundle without --since-bundle"
+                    .into(),
+            ),
+            PushError::NotMounted { .. } => Some(
+                "allow cross-repository blob mounts on the registry, or push a full bundle \
+                 (pulled without --since-bundle)"
+                    .into(),
             ),
             PushError::Receipt { .. } => None,
         }
@@ -225,6 +264,27 @@ pub async fn push(
         settings.client.clone(),
     )?;
     client.ping().await?;
+    let base = inventory.base.clone();
+    let located = match &base {
+        Some(base) => {
+            reporter.begin(
+                &format!(
+                    "checking that {} has the {} blobs this differential bundle left out",
+                    settings.target,
+                    base.left_out.len()
+                ),
+                0,
+                0,
+            );
+            let located = locate_left_out(&client, &inventory, base, settings.concurrency).await?;
+            reporter.finish(&format!(
+                "the target has all {} left-out blobs",
+                located.len()
+            ));
+            located
+        }
+        None => HashMap::new(),
+    };
 
     // What the target has: a tag already at the bundle's digest needs nothing more.
     let tag_list: Vec<(usize, &TagItem)> = inventory.tags().collect();
@@ -349,18 +409,25 @@ pub async fn push(
             Arc::new(move |n| reporter.bytes(n))
         },
     };
-    let bytes: u64 = blobs.iter().map(|(b, _)| b.size).sum();
+    let bytes: u64 = blobs
+        .iter()
+        .filter(|(b, _)| b.source.is_some())
+        .map(|(b, _)| b.size)
+        .sum();
     reporter.begin(
         &format!("pushing to {}", settings.target),
         blobs.len() as u64,
         bytes,
     );
+    let located_ref = &located;
     let results: Vec<(&BlobItem, Result<BlobCounts, PushError>)> =
         futures_util::stream::iter(blobs.iter().map(|(blob, repos)| {
             let uploads = &uploads;
             let inventory = &inventory;
             async move {
-                let result = push_blob(uploads, inventory, blob, repos, settings.dry_run).await;
+                let found_at = located_ref.get(&blob.digest).map(String::as_str);
+                let result =
+                    push_blob(uploads, inventory, blob, repos, found_at, settings.dry_run).await;
                 (*blob, result)
             }
         }))
@@ -545,17 +612,19 @@ struct BlobCounts {
 }
 
 /// Sends one blob to every repository in `repos` that lacks it: the first copy is uploaded,
-/// the others mounted from it.
+/// the others mounted from it. A blob the bundle left out is mounted from `found_at`, the
+/// repository of the target that has it.
 async fn push_blob(
     uploads: &Uploads<'_>,
     inventory: &Inventory,
     blob: &BlobItem,
     repos: &[usize],
+    found_at: Option<&str>,
     dry_run: bool,
 ) -> Result<BlobCounts, PushError> {
     let client = uploads.client;
     let mut counts = BlobCounts::default();
-    let mut there: Option<&str> = None;
+    let mut there: Option<&str> = found_at;
     for &r in repos {
         let repository = inventory.repos[r].repository.as_str();
         let in_repo = |source| PushError::Repository {
@@ -593,7 +662,14 @@ async fn push_blob(
                 Mount::Session(url) => session = Some(url),
             }
         }
-        upload(uploads, repository, blob, session)
+        let Some(source) = &blob.source else {
+            return Err(PushError::NotMounted {
+                repository: repository.to_string(),
+                digest: blob.digest.clone(),
+                from: there.unwrap_or_default().to_string(),
+            });
+        };
+        upload(uploads, repository, blob, source, session)
             .await
             .map_err(in_repo)?;
         counts.uploaded += 1;
@@ -602,12 +678,74 @@ async fn push_blob(
     Ok(counts)
 }
 
+/// Where the target has each blob a differential bundle left out: a repository that needs it,
+/// else any repository of this push (to mount from). Refuses, naming the base, when the target
+/// lacks any, before anything is sent.
+async fn locate_left_out(
+    client: &RegistryClient,
+    inventory: &Inventory,
+    base: &BaseRecord,
+    concurrency: usize,
+) -> Result<HashMap<Digest, String>, PushError> {
+    let expected: Vec<&BlobItem> = inventory
+        .blobs
+        .iter()
+        .filter(|b| b.source.is_none())
+        .collect();
+    let found: Vec<(&BlobItem, Option<String>)> =
+        futures_util::stream::iter(expected.into_iter().map(|blob| async move {
+            let others = (0..inventory.repos.len()).filter(|r| !blob.repos.contains(r));
+            for r in blob.repos.iter().copied().chain(others) {
+                let repository = &inventory.repos[r].repository;
+                match client.blob_exists(repository, &blob.digest).await {
+                    Ok(true) => return Ok((blob, Some(repository.clone()))),
+                    Ok(false) | Err(RegistryError::NotFound { .. }) => {}
+                    Err(e) => {
+                        return Err(PushError::Repository {
+                            repository: repository.clone(),
+                            source: Box::new(e),
+                        });
+                    }
+                }
+            }
+            Ok((blob, None))
+        }))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
+    let mut located = HashMap::new();
+    let mut missing = Vec::new();
+    for (blob, at) in found {
+        match at {
+            Some(repository) => {
+                located.insert(blob.digest.clone(), repository);
+            }
+            None => missing.push(format!(
+                "{} ({}, for {})",
+                blob.digest,
+                human_bytes(blob.size),
+                inventory.repos[blob.repos[0]].repository
+            )),
+        }
+    }
+    if !missing.is_empty() {
+        missing.sort();
+        return Err(PushError::BaseMissing {
+            base: base.describe(),
+            origin: base.source.clone(),
+            missing,
+        });
+    }
+    Ok(located)
+}
+
 /// Uploads one blob, in one PUT or in PATCHes; a body refused as too large (413) switches every
 /// later upload to PATCHes, halving them until the registry takes them.
 async fn upload(
     uploads: &Uploads<'_>,
     repository: &str,
     blob: &BlobItem,
+    source: &BlobSource,
     mut session: Option<reqwest::Url>,
 ) -> Result<(), RegistryError> {
     loop {
@@ -622,7 +760,7 @@ async fn upload(
             .upload_blob(
                 repository,
                 &blob.digest,
-                &blob.source,
+                source,
                 mode,
                 session.take(),
                 &uploads.progress,

@@ -74,7 +74,11 @@ mod tests {
             .map(|d| d.digest.hex()[..2].to_string())
             .collect();
         assert_eq!(listed, ["01", "02", "03"]);
-        assert!(String::from_utf8(merged.bytes.clone()).unwrap().contains("application/x-3"));
+        assert!(
+            String::from_utf8(merged.bytes.clone())
+                .unwrap()
+                .contains("application/x-3")
+        );
         assert_eq!(
             merge(&ours, &index(&[3, 1])).unwrap().unwrap().bytes,
             merged.bytes

@@ -55,7 +55,9 @@ impl RegistryClient {
                 && seen.len() == 1
                 && matches!(
                     response.status(),
-                    StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED | StatusCode::BAD_REQUEST
+                    StatusCode::NOT_FOUND
+                        | StatusCode::METHOD_NOT_ALLOWED
+                        | StatusCode::BAD_REQUEST
                 )
             {
                 return Ok(None);

@@ -54,6 +54,9 @@ pub struct Plan {
     pub generated: BTreeMap<Digest, Vec<u8>>,
     /// How selections were made (the tags kept and why the others went), for the dry run.
     pub notes: Vec<String>,
+    /// Blobs the images need but the bundle leaves out, because the bundle it is made against
+    /// (`--since-bundle`) holds them; with sizes.
+    pub left_out: BTreeMap<Digest, u64>,
 }
 
 impl Plan {
@@ -94,14 +97,33 @@ impl Plan {
         Ok(())
     }
 
-    /// Bytes to download: every manifest and blob of the plan, each once.
+    /// Bytes to download: every manifest and blob of the plan, each once, but those left out.
     pub fn total_bytes(&self) -> u64 {
         let mut seen = BTreeSet::new();
         self.images
             .iter()
             .flat_map(|i| &i.parts)
-            .filter(|(digest, _)| seen.insert(*digest))
+            .filter(|(digest, _)| !self.left_out.contains_key(*digest) && seen.insert(*digest))
             .fold(0, |total, (_, size)| total.saturating_add(*size))
+    }
+
+    /// Leaves out every blob (not manifest) that `held` has with the same size. Manifests stay:
+    /// they are small, and push writes tags from them.
+    pub fn leave_out(&mut self, held: &BTreeMap<Digest, u64>) {
+        self.left_out = self
+            .images
+            .iter()
+            .flat_map(|i| &i.parts)
+            .filter(|(digest, size)| {
+                !self.manifests.contains_key(*digest) && held.get(*digest) == Some(*size)
+            })
+            .map(|(digest, size)| (digest.clone(), *size))
+            .collect();
+    }
+
+    /// Bytes left out.
+    pub fn left_out_bytes(&self) -> u64 {
+        self.left_out.values().sum()
     }
 
     /// Archive names in order.

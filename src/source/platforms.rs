@@ -190,7 +190,10 @@ where
             }
             continue;
         }
-        if descriptor.annotations.get(REFERENCE_TYPE).map(String::as_str)
+        if descriptor
+            .annotations
+            .get(REFERENCE_TYPE)
+            .map(String::as_str)
             == Some("attestation-manifest")
         {
             attestations.push(i);
@@ -260,7 +263,8 @@ mod tests {
         });
         if let Some(p) = platform {
             let spec: PlatformSpec = p.parse().unwrap();
-            let mut platform = serde_json::json!({"os": spec.os, "architecture": spec.architecture});
+            let mut platform =
+                serde_json::json!({"os": spec.os, "architecture": spec.architecture});
             if let Some(v) = spec.variant {
                 platform["variant"] = v.into();
             }
@@ -303,7 +307,13 @@ mod tests {
         let p: PlatformSpec = "linux/arm/v7".parse().unwrap();
         assert_eq!(p.variant.as_deref(), Some("v7"));
         assert_eq!(p.to_string(), "linux/arm/v7");
-        for bad in ["linux", "linux/", "Linux/amd64", "linux/amd64/v8/x", "linux amd64"] {
+        for bad in [
+            "linux",
+            "linux/",
+            "Linux/amd64",
+            "linux/amd64/v8/x",
+            "linux amd64",
+        ] {
             let err = bad.parse::<PlatformSpec>().unwrap_err();
             assert!(err.contains("OS/ARCH"), "{bad}: {err}");
         }
@@ -334,7 +344,10 @@ mod tests {
             panic!()
         };
         assert_eq!(entries_of(&two), vec![digest(1), digest(3)]);
-        assert!(matches!(keep(&root, &["linux/arm/v6"]).await, Kept::Nothing));
+        assert!(matches!(
+            keep(&root, &["linux/arm/v6"]).await,
+            Kept::Nothing
+        ));
     }
 
     #[tokio::test]
@@ -342,7 +355,10 @@ mod tests {
         let root = index(vec![entry(1, Some("linux/amd64")), entry(4, None)]);
         assert!(matches!(keep(&root, &["linux/amd64"]).await, Kept::Whole));
         let artifacts = index(vec![entry(4, None)]);
-        assert!(matches!(keep(&artifacts, &["linux/s390x"]).await, Kept::Whole));
+        assert!(matches!(
+            keep(&artifacts, &["linux/s390x"]).await,
+            Kept::Whole
+        ));
     }
 
     #[tokio::test]
@@ -370,7 +386,10 @@ mod tests {
 
     #[tokio::test]
     async fn nested_indexes_are_filtered_and_handed_back() {
-        let inner = index(vec![entry(1, Some("linux/amd64")), entry(2, Some("linux/arm64"))]);
+        let inner = index(vec![
+            entry(1, Some("linux/amd64")),
+            entry(2, Some("linux/arm64")),
+        ]);
         let mut inner_entry = entry(9, None);
         inner_entry["mediaType"] = crate::manifest::OCI_INDEX.into();
         inner_entry["digest"] = inner.digest.to_string().into();
@@ -381,8 +400,10 @@ mod tests {
             assert_eq!(d.digest, inner.digest);
             Ok(inner.clone())
         };
-        let Kept::Rewritten { index: kept, nested } =
-            keep_platforms(&root, &platforms, &fetch).await.unwrap()
+        let Kept::Rewritten {
+            index: kept,
+            nested,
+        } = keep_platforms(&root, &platforms, &fetch).await.unwrap()
         else {
             panic!()
         };

@@ -68,7 +68,11 @@ pub(crate) async fn add_referrers(
         else {
             continue;
         };
-        for digest in image.parts.keys().filter(|d| plan.manifests.contains_key(d)) {
+        for digest in image
+            .parts
+            .keys()
+            .filter(|d| plan.manifests.contains_key(d))
+        {
             frontier.insert(Subject {
                 archive: image.archive.clone(),
                 path: image.path.clone(),
@@ -99,7 +103,12 @@ pub(crate) async fn add_referrers(
         if api.is_none()
             && let Some(first) = unlisted.first()
         {
-            api = Some(client.referrers(&first.repo, &first.digest).await?.is_some());
+            api = Some(
+                client
+                    .referrers(&first.repo, &first.digest)
+                    .await?
+                    .is_some(),
+            );
         }
         let mut made: HashMap<(String, String), Manifest> = HashMap::new();
         if api == Some(true) {
@@ -112,10 +121,7 @@ pub(crate) async fn add_referrers(
                 .await?;
             for (subject, found) in answers {
                 if let Some(index) = found.filter(|f| !f.is_empty()).map(schema_index) {
-                    made.insert(
-                        (subject.repo.clone(), schema_tag(&subject.digest)),
-                        index,
-                    );
+                    made.insert((subject.repo.clone(), schema_tag(&subject.digest)), index);
                 }
             }
         }
@@ -124,7 +130,8 @@ pub(crate) async fn add_referrers(
             let listed = &tags[&subject.repo];
             let schema = schema_tag(&subject.digest);
             let mut names = Vec::new();
-            if listed.contains(&schema) || made.contains_key(&(subject.repo.clone(), schema.clone()))
+            if listed.contains(&schema)
+                || made.contains_key(&(subject.repo.clone(), schema.clone()))
             {
                 names.push(schema.clone());
             }
@@ -182,7 +189,11 @@ pub(crate) async fn add_referrers(
                         subject.digest
                     );
                 }
-                for digest in image.parts.keys().filter(|d| part.manifests.contains_key(d)) {
+                for digest in image
+                    .parts
+                    .keys()
+                    .filter(|d| part.manifests.contains_key(d))
+                {
                     next.insert(Subject {
                         digest: digest.clone(),
                         ..subject.clone()
@@ -273,6 +284,10 @@ mod tests {
         let two = schema_index(vec![d(1), d(2), d(1)]);
         assert_eq!(one.bytes, two.bytes);
         assert_eq!(one.references().unwrap().manifests.len(), 2);
-        assert!(String::from_utf8(one.bytes).unwrap().contains("artifactType"));
+        assert!(
+            String::from_utf8(one.bytes)
+                .unwrap()
+                .contains("artifactType")
+        );
     }
 }

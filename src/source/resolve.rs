@@ -746,9 +746,11 @@ pub(crate) async fn plan_images(
                         index
                     }
                 };
-                let graph = walk(root, async |d: &Descriptor| match rewritten.get(&d.digest) {
-                    Some(m) => Ok(m.clone()),
-                    None => fetch(d).await,
+                let graph = walk(root, async |d: &Descriptor| {
+                    match rewritten.get(&d.digest) {
+                        Some(m) => Ok(m.clone()),
+                        None => fetch(d).await,
+                    }
                 })
                 .await?;
                 for manifest in &graph.manifests {
