@@ -4,6 +4,11 @@
     mkoci.py DIR TAG image    [--layers N] [--layer-size BYTES] [--seed S] [--compress none|gzip]
     mkoci.py DIR TAG index    [--platforms linux/amd64,linux/arm64/v8] [--layers N] ...
     mkoci.py DIR TAG artifact [--artifact-type T] [--config-type T] [--layer-type T] ...
+    mkoci.py DIR TAG referrers --subject DIGEST:SIZE:MEDIATYPE [--artifact-types T1,T2]
+
+`referrers` writes one small artifact per type whose `subject` is the given manifest, and an
+index of them (the OCI referrers tag schema) tagged TAG; it prints the index digest, then one
+line "DIGEST SIZE" per artifact.
 
 Layers are real tar files holding one file of seeded pseudo-random bytes, so umoci and skopeo can
 read them. The same arguments always give the same bytes. Several tags can share one DIR.
@@ -108,7 +113,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dir")
     p.add_argument("tag")
-    p.add_argument("kind", choices=["image", "index", "artifact"])
+    p.add_argument("kind", choices=["image", "index", "artifact", "referrers"])
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--layer-size", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
@@ -117,6 +122,9 @@ def main():
     p.add_argument("--artifact-type", default="application/vnd.ferry.test.artifact.v1")
     p.add_argument("--config-type", default="application/vnd.ferry.test.config.v1+json")
     p.add_argument("--layer-type", default="application/vnd.ferry.test.db.layer.v1.tar+gzip")
+    p.add_argument("--subject", help="DIGEST:SIZE:MEDIATYPE of the manifest referred to")
+    p.add_argument("--artifact-types", default="application/vnd.dev.cosign.artifact.sig.v1+json,"
+                   "application/spdx+json")
     args = p.parse_args()
 
     rng = random.Random(args.seed)
@@ -137,6 +145,30 @@ def main():
             children.append(child)
         index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}
         desc = layout.blob(OCI_INDEX, canonical(index))
+    elif args.kind == "referrers":
+        algorithm, rest = args.subject.split(":", 1)
+        hex_digest, size, media_type = rest.split(":", 2)
+        subject = {"mediaType": media_type, "digest": f"{algorithm}:{hex_digest}",
+                   "size": int(size)}
+        empty = layout.blob("application/vnd.oci.empty.v1+json", b"{}")
+        children = []
+        for i, artifact_type in enumerate(args.artifact_types.split(",")):
+            payload = layout.blob("application/vnd.ferry.test.payload",
+                                  f"{artifact_type} of {subject['digest']} ({args.seed})\n".encode())
+            manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                        "artifactType": artifact_type, "config": empty, "layers": [payload],
+                        "subject": subject,
+                        "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}}
+            children.append(layout.blob(OCI_MANIFEST, canonical(manifest),
+                                        artifactType=artifact_type,
+                                        annotations=manifest["annotations"]))
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}
+        desc = layout.blob(OCI_INDEX, canonical(index))
+        layout.tag(desc, args.tag)
+        print(desc["digest"])
+        for child in children:
+            print(child["digest"], child["size"])
+        return
     else:
         config_desc = layout.blob(args.config_type, canonical({"ferry-test": args.seed}))
         layers = []

@@ -6,7 +6,8 @@
 #   scripts/seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...
 #
 # REGISTRY is host:port of a plain-HTTP registry (scripts/dev-registry.sh start plain DIR);
-# ROOT defaults to sample/ee. Prints FERRY_SOURCE=REGISTRY/ROOT on stdout.
+# ROOT defaults to sample/ee. FERRY_DISTRIBUTION names another description (tests add a
+# release that way). Prints FERRY_SOURCE=REGISTRY/ROOT on stdout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 registry=${1:?usage: seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...}
@@ -18,7 +19,7 @@ if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-seed.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-python3 scripts/gen-distribution.py testdata/distribution.toml "$work" "$@"
+python3 scripts/gen-distribution.py "${FERRY_DISTRIBUTION:-testdata/distribution.toml}" "$work" "$@"
 
 push() {
     local layout=$1 tag=$2 repo=$3 dest=$4 target

@@ -24,30 +24,6 @@ fn pull(home: &Path, source: &str, dir: &Path, args: &[&str]) {
     );
 }
 
-fn push_cmd(home: &Path, target: &Registry, dir: &Path, path: &str, args: &[&str]) -> Command {
-    let mut cmd = ferry(home);
-    cmd.args(["--no-progress", "push"])
-        .arg(dir)
-        .arg(target.at(path));
-    target.ferry_transport(&mut cmd);
-    if let (Some(user), Some(password)) = (&target.user, &target.password) {
-        cmd.env("FERRY_REGISTRY_LOGIN", user)
-            .env("FERRY_REGISTRY_PASSWORD", password);
-    }
-    cmd.args(args);
-    cmd
-}
-
-fn listed(home: &Path, dir: &Path) -> Vec<Value> {
-    let (code, stdout, stderr) = outcome(ferry(home).args(["ls", "--json"]).arg(dir));
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str::<Value>(&stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 fn join(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (_, true) => a.to_string(),

@@ -388,3 +388,29 @@ pub fn make_d8_style(layout: &Path, repository: &str, drop_short_tag_of: Option<
     }
     std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
 }
+
+/// `ferry push DIR TARGET/PATH` with the target's transport and credentials.
+pub fn push_cmd(home: &Path, target: &Registry, dir: &Path, path: &str, args: &[&str]) -> Command {
+    let mut cmd = ferry(home);
+    cmd.args(["--no-progress", "push"])
+        .arg(dir)
+        .arg(target.at(path));
+    target.ferry_transport(&mut cmd);
+    if let (Some(user), Some(password)) = (&target.user, &target.password) {
+        cmd.env("FERRY_REGISTRY_LOGIN", user)
+            .env("FERRY_REGISTRY_PASSWORD", password);
+    }
+    cmd.args(args);
+    cmd
+}
+
+/// `ferry ls --json DIR`, parsed.
+pub fn listed(home: &Path, dir: &Path) -> Vec<serde_json::Value> {
+    let (code, stdout, stderr) = outcome(ferry(home).args(["ls", "--json"]).arg(dir));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str::<serde_json::Value>(&stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
