@@ -1,0 +1,308 @@
+//! `--include-referrers` / `includeReferrers` against distribution 2.8, which has no referrers
+//! API: a signature and an SBOM attached to an image in the referrers tag schema, a signature
+//! of that SBOM, and a cosign-style `.sig` tag travel through pull and push; at the target the
+//! tag-schema index is merged with the one the target already had, subjects are written before
+//! what refers to them, and skopeo finds everything byte for byte.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Runs `scripts/mkoci.py … referrers` and returns (index digest, [(digest, size)] of each
+/// artifact).
+fn attach(
+    layout: &Path,
+    subject: &str,
+    subject_size: u64,
+    types: &str,
+    seed: &str,
+) -> (String, Vec<(String, u64)>) {
+    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
+    let out = run(Command::new("python3")
+        .arg(repo_root().join("scripts/mkoci.py"))
+        .arg(layout)
+        .arg(&tag)
+        .arg("referrers")
+        .arg("--subject")
+        .arg(format!("{subject}:{subject_size}:{OCI_MANIFEST}"))
+        .args(["--artifact-types", types, "--seed", seed]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let index = lines.next().unwrap().to_string();
+    let artifacts = lines
+        .map(|l| {
+            let (d, s) = l.split_once(' ').unwrap();
+            (d.to_string(), s.parse().unwrap())
+        })
+        .collect();
+    (index, artifacts)
+}
+
+/// Pushes a layout tag with scripts/push-layout.py (byte for byte, artifactType kept).
+fn push_layout(layout: &Path, tag: &str, dest: &str) {
+    run(Command::new("python3")
+        .arg(repo_root().join("scripts/push-layout.py"))
+        .arg(layout)
+        .arg(tag)
+        .arg(dest));
+}
+
+fn size_of(layout: &Path, digest: &str) -> u64 {
+    std::fs::metadata(
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+    .len()
+}
+
+fn listed_digests(raw: &[u8]) -> Vec<String> {
+    let index: Value = serde_json::from_slice(raw).unwrap();
+    let mut digests: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap().to_string())
+        .collect();
+    digests.sort();
+    digests
+}
+
+#[test]
+fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
+    let source = Registry::start("plain");
+    let target = Registry::start("plain");
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+
+    // The image, a signature and an SBOM of it, a signature of the SBOM, a cosign .sig tag.
+    let image = make_layout(&layout, "v1", "image", &["--layers", "1"]);
+    let hex = image.trim_start_matches("sha256:").to_string();
+    let sig_type = "application/vnd.dev.cosign.artifact.sig.v1+json";
+    let (index, artifacts) = attach(
+        &layout,
+        &image,
+        size_of(&layout, &image),
+        &format!("{sig_type},application/spdx+json"),
+        "1",
+    );
+    let (signature, sbom) = (artifacts[0].clone(), artifacts[1].clone());
+    let (sbom_index, sbom_sigs) = attach(&layout, &sbom.0, sbom.1, sig_type, "2");
+    make_layout(
+        &layout,
+        &format!("sha256-{hex}.sig"),
+        "artifact",
+        &[
+            "--layers",
+            "1",
+            "--layer-size",
+            "300",
+            "--config-type",
+            "application/vnd.oci.image.config.v1+json",
+            "--layer-type",
+            "application/vnd.dev.cosign.simplesigning.v1+json",
+        ],
+    );
+    // Another image's referrers, which nothing asks for.
+    let other = make_layout(&layout, "v2", "image", &["--layers", "1", "--seed", "9"]);
+    attach(&layout, &other, size_of(&layout, &other), sig_type, "3");
+    let repo = source.at("apps/app");
+    source.seed(&layout, "v1", "apps/app:v1");
+    source.seed(&layout, "v2", "apps/app:v2");
+    source.seed(
+        &layout,
+        &format!("sha256-{hex}.sig"),
+        &format!("apps/app:sha256-{hex}.sig"),
+    );
+    push_layout(&layout, &format!("sha256-{hex}"), &repo);
+    let sbom_hex = sbom.0.trim_start_matches("sha256:");
+    push_layout(&layout, &format!("sha256-{sbom_hex}"), &repo);
+    push_layout(
+        &layout,
+        &format!("sha256-{}", other.trim_start_matches("sha256:")),
+        &repo,
+    );
+
+    let set = work.path().join("signed.yaml");
+    let write_set = |referrers: bool| {
+        std::fs::write(
+            &set,
+            format!(
+                "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {repo}\n    tags: [v1]\n    includeReferrers: {referrers}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let pull = |dir: &Path, extra: &[&str]| {
+        let mut cmd = ferry(home.path());
+        cmd.args(["--no-progress", "pull", "--insecure"])
+            .arg(dir)
+            .arg("--images")
+            .arg(&set)
+            .args(extra);
+        outcome(&mut cmd)
+    };
+
+    // Without referrers asked for: the image alone.
+    write_set(false);
+    let (code, stdout, stderr) = pull(&work.path().join("plain"), &["--dry-run", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["images"].as_array().unwrap().len(), 1, "{plan}");
+
+    // The set asks: the schema index, the cosign tag, the SBOM's own referrers; not v2's.
+    write_set(true);
+    let bundle = work.path().join("bundle");
+    let (code, stdout, stderr) = pull(&bundle, &[]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let images = listed(home.path(), &bundle);
+    let mut tags: Vec<&str> = images.iter().map(|i| i["tag"].as_str().unwrap()).collect();
+    tags.sort();
+    let mut expected = vec![
+        format!("sha256-{hex}"),
+        format!("sha256-{hex}.sig"),
+        format!("sha256-{sbom_hex}"),
+        "v1".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(tags, expected);
+    let schema = images
+        .iter()
+        .find(|i| i["tag"] == format!("sha256-{hex}"))
+        .unwrap();
+    assert_eq!(
+        schema["digest"],
+        index.as_str(),
+        "the source's index, unchanged"
+    );
+    let sbom_schema = images
+        .iter()
+        .find(|i| i["tag"] == format!("sha256-{sbom_hex}"))
+        .unwrap();
+    assert_eq!(sbom_schema["digest"], sbom_index.as_str());
+    ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
+    // --include-referrers on the command line finds the same.
+    write_set(false);
+    let (code, stdout, stderr) = pull(
+        &work.path().join("flag"),
+        &["--include-referrers", "--dry-run", "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["images"].as_array().unwrap().len(), 4, "{plan}");
+
+    // The target already lists an attestation of the image under the same schema tag.
+    let (their_index, theirs) = attach(
+        &layout,
+        &image,
+        size_of(&layout, &image),
+        "application/vnd.in-toto+json",
+        "4",
+    );
+    let target_repo = target.at("mirror/apps/app");
+    push_layout(&layout, &format!("sha256-{hex}"), &target_repo);
+    assert_eq!(
+        listed_digests(&target.raw_manifest(&format!("mirror/apps/app:sha256-{hex}"))),
+        vec![theirs[0].0.clone()]
+    );
+
+    let receipt = work.path().join("receipt.json");
+    let (code, stdout, stderr) = outcome(&mut push_cmd(
+        home.path(),
+        &target,
+        &bundle,
+        "mirror",
+        &["--receipt", receipt.to_str().unwrap()],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 merged"), "{stdout}");
+    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    let merged = entries
+        .iter()
+        .find(|e| e["tag"] == format!("sha256-{hex}"))
+        .unwrap();
+    assert_eq!(merged["status"], "merged");
+    assert_eq!(merged["previous"], their_index.as_str());
+
+    // The merged index lists the bundle's referrers and the target's own.
+    let raw = target.raw_manifest(&format!("mirror/apps/app:sha256-{hex}"));
+    let mut all = vec![signature.0.clone(), sbom.0.clone(), theirs[0].0.clone()];
+    all.sort();
+    assert_eq!(listed_digests(&raw), all);
+    assert_eq!(merged["digest"].as_str().unwrap(), {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &raw).unwrap();
+        let out = run(Command::new("sha256sum").arg(file.path()));
+        format!("sha256:{}", &String::from_utf8(out.stdout).unwrap()[..64])
+    });
+    // Every referrer arrived byte for byte and names its subject.
+    for (digest, subject) in [
+        (&signature.0, &image),
+        (&sbom.0, &image),
+        (&sbom_sigs[0].0, &sbom.0),
+    ] {
+        let at_target = target.raw_manifest(&format!("mirror/apps/app@{digest}"));
+        assert_eq!(
+            at_target,
+            source.raw_manifest(&format!("apps/app@{digest}"))
+        );
+        let manifest: Value = serde_json::from_slice(&at_target).unwrap();
+        assert_eq!(manifest["subject"]["digest"], subject.as_str());
+    }
+    assert_eq!(
+        target.raw_manifest(&format!("mirror/apps/app:sha256-{sbom_hex}")),
+        source.raw_manifest(&format!("apps/app:sha256-{sbom_hex}"))
+    );
+    assert_eq!(
+        listed_digests(&target.raw_manifest(&format!("mirror/apps/app:sha256-{sbom_hex}"))),
+        vec![sbom_sigs[0].0.clone()]
+    );
+    assert_eq!(
+        target.raw_manifest(&format!("mirror/apps/app:sha256-{hex}.sig")),
+        source.raw_manifest(&format!("apps/app:sha256-{hex}.sig"))
+    );
+    // skopeo copies the signed image and the signature tag whole.
+    let scratch = tempfile::tempdir().unwrap();
+    for tag in ["v1".to_string(), format!("sha256-{hex}.sig")] {
+        run(Command::new("skopeo")
+            .args(["copy", "-q", "--preserve-digests", "--src-tls-verify=false"])
+            .arg(format!("docker://{}:{tag}", target_repo))
+            .arg(format!("oci:{}:{tag}", scratch.path().display())));
+    }
+
+    // Subjects before what refers to them: the image's manifest was written before its
+    // signature and SBOM, the SBOM before its signature.
+    let log = target.log();
+    let put = |digest: &str| {
+        log.lines()
+            .position(|l| l.contains("\"PUT /v2/mirror/apps/app/manifests/") && l.contains(digest))
+            .unwrap_or_else(|| panic!("no PUT of {digest}"))
+    };
+    assert!(put(&image) < put(&signature.0));
+    assert!(put(&image) < put(&sbom.0));
+    assert!(put(&sbom.0) < put(&sbom_sigs[0].0));
+
+    // Pushed again: the merged index is recognised, nothing is written.
+    let (code, stdout, stderr) = outcome(&mut push_cmd(
+        home.path(),
+        &target,
+        &bundle,
+        "mirror",
+        &["--receipt", receipt.to_str().unwrap()],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("0 tags written"), "{stdout}");
+    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+    assert!(
+        entries.iter().all(|e| e["status"] == "present"),
+        "{entries:?}"
+    );
+}
