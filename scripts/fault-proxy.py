@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""An HTTP proxy on 127.0.0.1 that sits in front of a real registry and misbehaves on purpose.
+"""An HTTP proxy on 127.0.0.1 that sits in front of a real registry and changes its behaviour on
+purpose.
 
     fault-proxy.py --upstream 127.0.0.1:PORT --port-file FILE [--log FILE]
                    [--corrupt-blobs] [--truncate-first-blob-get] [--refuse-first-two]
-                   [--rate MB_PER_S]
+                   [--rate MB_PER_S] [--referrers-api]
 
 --corrupt-blobs            flips one byte in the middle of every blob body it relays
 --truncate-first-blob-get  the first full GET of each blob gets its headers (with the whole
@@ -13,6 +14,10 @@
                            without reaching the registry: 429 with `Retry-After: 1`, then 503
 --rate MB_PER_S            request and response bodies share a line of this many MB/s (10^6
                            bytes), like a slow link between ferry and a registry
+--referrers-api            adds the OCI 1.1 referrers API the registry (distribution 2.8) lacks:
+                           every manifest PUT through the proxy with a `subject` is indexed and
+                           acknowledged with `OCI-Subject`, and GET /v2/<repo>/referrers/<digest>
+                           lists what was indexed, as a registry of OCI 1.1 does
 
 Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
 client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
@@ -20,7 +25,9 @@ port to --port-file.
 """
 
 import argparse
+import hashlib
 import http.client
+import json
 import http.server
 import os
 import re
@@ -29,6 +36,9 @@ import threading
 import time
 
 BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
+MANIFEST_PUT = re.compile(r"^/v2/(.+)/manifests/[^/]+$")
+REFERRERS_GET = re.compile(r"^/v2/(.+)/referrers/(sha256:[0-9a-f]{64})$")
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -57,6 +67,8 @@ def make_handler(args):
     tries = {}
     lock = threading.Lock()
     link = Link(args.rate * 1e6 if args.rate else 0)
+    # (repository, subject digest) -> {referrer digest: descriptor}
+    referrers = {}
 
     def log(line):
         if args.log:
@@ -95,9 +107,53 @@ def make_handler(args):
                 left -= len(chunk)
                 yield chunk
 
+        def answer_referrers(self, repo, subject):
+            with lock:
+                found = sorted(referrers.get((repo, subject), {}).values(),
+                               key=lambda d: d["digest"])
+            data = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                               "manifests": found}).encode()
+            log(f"{self.command} {self.path} - 200")
+            self.send_response(200)
+            self.send_header("Content-Type", OCI_INDEX)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def index_referrer(self, repo, data):
+            """Records a manifest with a subject; returns the subject's digest."""
+            try:
+                manifest = json.loads(data)
+            except ValueError:
+                return None
+            subject = manifest.get("subject") if isinstance(manifest, dict) else None
+            if not subject:
+                return None
+            descriptor = {
+                "mediaType": manifest.get("mediaType", self.headers.get("Content-Type")),
+                "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "artifactType": manifest.get("artifactType")
+                or manifest.get("config", {}).get("mediaType"),
+            }
+            if manifest.get("annotations"):
+                descriptor["annotations"] = manifest["annotations"]
+            with lock:
+                referrers.setdefault((repo, subject["digest"]), {})[descriptor["digest"]] = descriptor
+            return subject["digest"]
+
         def relay(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.body(length) if length else None
+            path = self.path.split("?")[0]
+            asked = REFERRERS_GET.match(path)
+            if args.referrers_api and asked and self.command == "GET":
+                return self.answer_referrers(asked.group(1), asked.group(2))
+            put = MANIFEST_PUT.match(path) if self.command == "PUT" else None
+            subject = None
+            if args.referrers_api and put and body is not None:
+                data = b"".join(body)
+                body = data
             if args.refuse_first_two and self.refuse():
                 for _ in body or ():
                     pass
@@ -114,11 +170,15 @@ def make_handler(args):
                     if match.group(1) not in truncated:
                         truncated.add(match.group(1))
                         cut = int(resp.getheader("Content-Length") or 0) // 2
+            if put and isinstance(body, bytes) and resp.status == 201:
+                subject = self.index_referrer(put.group(1), body)
             log(f"{self.command} {self.path} {self.headers.get('Range', '-')} {resp.status}")
             self.send_response(resp.status)
             for k, v in resp.getheaders():
                 if k.lower() not in HOP_BY_HOP:
                     self.send_header(k, v)
+            if subject:
+                self.send_header("OCI-Subject", subject)
             self.end_headers()
             if self.command == "HEAD":
                 return
@@ -160,6 +220,7 @@ def main():
     p.add_argument("--truncate-first-blob-get", action="store_true")
     p.add_argument("--refuse-first-two", action="store_true")
     p.add_argument("--rate", type=float, default=0)
+    p.add_argument("--referrers-api", action="store_true")
     args = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
     tmp = args.port_file + ".tmp"

@@ -3,7 +3,10 @@
 library only: every blob (monolithic upload), then every manifest by digest, children first,
 then the tag.
 
-    push-layout.py LAYOUT TAG HOST:PORT/REPO[:DEST_TAG]
+    push-layout.py LAYOUT TAG HOST:PORT/REPO[:DEST_TAG] [--children-only]
+
+With --children-only the tagged index itself is not pushed, only what it lists (by digest):
+referrers for a registry that indexes them itself.
 
 The tests seed referrers indexes with it: skopeo 1.9 re-serialises an index whose entries carry
 `artifactType` (a field newer than its image-spec) and then refuses to push it with
@@ -27,6 +30,7 @@ def request(method, url, data=None, headers=None):
 
 def main():
     layout, tag, dest = sys.argv[1:4]
+    children_only = "--children-only" in sys.argv[4:]
     host, _, path = dest.partition("/")
     repo, _, dest_tag = path.partition(":")
     dest_tag = dest_tag or tag
@@ -58,7 +62,11 @@ def main():
                     {"Content-Type": "application/octet-stream"})
         request("PUT", f"{base}/manifests/{reference}", data, {"Content-Type": desc["mediaType"]})
 
-    push(root, dest_tag)
+    if children_only:
+        for child in json.loads(read(root["digest"]))["manifests"]:
+            push(child, child["digest"])
+    else:
+        push(root, dest_tag)
 
 
 if __name__ == "__main__":

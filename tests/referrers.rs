@@ -2,7 +2,9 @@
 //! API: a signature and an SBOM attached to an image in the referrers tag schema, a signature
 //! of that SBOM, and a cosign-style `.sig` tag travel through pull and push; at the target the
 //! tag-schema index is merged with the one the target already had, subjects are written before
-//! what refers to them, and skopeo finds everything byte for byte.
+//! what refers to them, and skopeo finds everything byte for byte. Then the same registry behind
+//! `scripts/fault-proxy.py --referrers-api` (which adds the OCI 1.1 API): referrers only the API
+//! knows are found and carried as a tag-schema index ferry makes.
 
 mod common;
 
@@ -305,4 +307,107 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
         entries.iter().all(|e| e["status"] == "present"),
         "{entries:?}"
     );
+}
+
+/// GETs a URL on 127.0.0.1 with Python's standard library (no ferry code involved).
+fn http_get(url: &str) -> Vec<u8> {
+    run(Command::new("python3")
+        .arg("-c")
+        .arg("import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())")
+        .arg(url))
+    .stdout
+}
+
+#[test]
+fn referrers_come_from_the_api_where_the_source_has_one() {
+    // distribution 2.8 behind a proxy that adds the OCI 1.1 referrers API.
+    let source = Registry::start("plain");
+    let api = FaultProxy::start(&source, &["--referrers-api"]);
+    let target = Registry::start("plain");
+    let target_api = FaultProxy::start(&target, &["--referrers-api"]);
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    let image = make_layout(&layout, "v1", "image", &["--layers", "1"]);
+    let hex = image.trim_start_matches("sha256:");
+    let (_, artifacts) = attach(
+        &layout,
+        &image,
+        size_of(&layout, &image),
+        "application/vnd.dev.cosign.artifact.sig.v1+json,application/spdx+json",
+        "1",
+    );
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{}/apps/app:v1", api.host)));
+    // The referrers alone, no schema tag: only the API knows them.
+    run(Command::new("python3")
+        .arg(repo_root().join("scripts/push-layout.py"))
+        .arg(&layout)
+        .arg(format!("sha256-{hex}"))
+        .arg(format!("{}/apps/app", api.host))
+        .arg("--children-only"));
+
+    let list = work.path().join("list.txt");
+    std::fs::write(&list, format!("{}/apps/app:v1\n", api.host)).unwrap();
+    let bundle = work.path().join("bundle");
+    ferry_ok(
+        ferry(home.path())
+            .args(["--no-progress", "pull", "--insecure", "--include-referrers"])
+            .arg(&bundle)
+            .arg("--images-from-list")
+            .arg(&list),
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.starts_with(&format!("GET /v2/apps/app/referrers/{image} - 200"))),
+        "{:?}",
+        api.requests()
+    );
+    let images = listed(home.path(), &bundle);
+    let schema = images
+        .iter()
+        .find(|i| i["tag"] == format!("sha256-{hex}"))
+        .unwrap_or_else(|| panic!("no referrers tag in {images:?}"));
+    assert!(
+        schema["source"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("referrers of {image}")),
+        "{schema}"
+    );
+    ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
+
+    // Pushed through the target's API proxy: the tag schema is written, and the registry's
+    // own index (the API) lists the same referrers.
+    let path = schema["path"].as_str().unwrap().to_string();
+    let mut cmd = ferry(home.path());
+    cmd.args(["--no-progress", "push", "--insecure"])
+        .arg(&bundle)
+        .arg(format!("{}/mirror", target_api.host));
+    ferry_ok(&mut cmd);
+    let mut expected: Vec<String> = artifacts.iter().map(|(d, _)| d.clone()).collect();
+    expected.sort();
+    let schema_raw = target.raw_manifest(&format!("mirror/{path}:sha256-{hex}"));
+    assert_eq!(listed_digests(&schema_raw), expected);
+    let index: Value = serde_json::from_slice(&schema_raw).unwrap();
+    let order: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, expected, "a made index is sorted by digest");
+    let answer = http_get(&format!(
+        "http://{}/v2/mirror/{path}/referrers/{image}",
+        target_api.host
+    ));
+    assert_eq!(listed_digests(&answer), expected);
 }
