@@ -204,6 +204,24 @@ impl PullSettings {
                 })
             })
             .collect();
+        if let Some(old) = &args.since_bundle {
+            // With --force the new archives would replace the very files the base holds.
+            let old_dir = if old.is_dir() {
+                old.clone()
+            } else {
+                old.parent().map(PathBuf::from).unwrap_or_default()
+            };
+            let same = |a: &std::path::Path, b: &std::path::Path| {
+                matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+            };
+            if same(&old_dir, &args.dir) {
+                return Err(SourceError::Usage(format!(
+                    "--since-bundle {} is the bundle directory being written; pull the new \
+                     bundle into another directory",
+                    old.display()
+                )));
+            }
+        }
         let since_bundle = args
             .since_bundle
             .as_deref()

@@ -207,3 +207,33 @@ fn a_differential_bundle_carries_only_what_changed() {
             )));
     }
 }
+
+#[test]
+fn a_base_that_cannot_be_used_is_refused_up_front() {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    let source = "127.0.0.1:9/none/ee";
+    let attempt = |base: &Path, dir: &Path| {
+        outcome(
+            ferry(home.path())
+                .args(["pull", "--insecure", "--source", source])
+                .arg(dir)
+                .arg("--since-bundle")
+                .arg(base),
+        )
+    };
+    let (code, _, stderr) = attempt(&work.path().join("missing"), &bundle);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    std::fs::create_dir(&bundle).unwrap();
+    std::fs::write(bundle.join("bundle.json"), b"{}").unwrap();
+    let (code, _, stderr) = attempt(&bundle, &bundle);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is the bundle directory being written"), "{stderr}");
+    let (code, _, stderr) = attempt(&bundle.join("bundle.json"), &work.path().join("new"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("is not valid"), "{stderr}");
+    assert!(!work.path().join("new").exists());
+}
