@@ -211,9 +211,7 @@ impl PullSettings {
             } else {
                 old.parent().map(PathBuf::from).unwrap_or_default()
             };
-            let same = |a: &std::path::Path, b: &std::path::Path| {
-                matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
-            };
+            let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
             if same(&old_dir, &args.dir) {
                 return Err(SourceError::Usage(format!(
                     "--since-bundle {} is the bundle directory being written; pull the new \

@@ -231,7 +231,10 @@ fn a_base_that_cannot_be_used_is_refused_up_front() {
     std::fs::write(bundle.join("bundle.json"), b"{}").unwrap();
     let (code, _, stderr) = attempt(&bundle, &bundle);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("is the bundle directory being written"), "{stderr}");
+    assert!(
+        stderr.contains("is the bundle directory being written"),
+        "{stderr}"
+    );
     let (code, _, stderr) = attempt(&bundle.join("bundle.json"), &work.path().join("new"));
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is not valid"), "{stderr}");

@@ -318,39 +318,10 @@ pub async fn push(
     let mut merged: HashMap<usize, Manifest> = HashMap::new();
     for (i, ((r, tag), now)) in tag_list.iter().zip(&current).enumerate() {
         let repo = &inventory.repos[*r];
-        let (mut status, previous) = match now {
-            None => (TagStatus::Pushed, None),
-            Some(d) if *d == tag.digest => (TagStatus::Present, None),
-            // Adding the bundle's referrers loses nothing the target lists: even with
-            // --no-overwrite the index is merged.
-            Some(d) if tag.schema_of.is_some() => (TagStatus::Updated, Some(d.clone())),
-            Some(d) if settings.no_overwrite => (TagStatus::Drifted, Some(d.clone())),
-            Some(d) => (TagStatus::Updated, Some(d.clone())),
-        };
-        let mut digest = tag.digest.clone();
-        if tag.schema_of.is_some() && status == TagStatus::Updated {
-            let theirs = client.get_manifest(&repo.repository, &tag.name).await?;
-            let ours = repo.manifest(&tag.digest);
-            let both = schema::merge(ours, &theirs).map_err(|e| {
-                PushError::Registry(RegistryError::Protocol {
-                    target: client.target(Some(&repo.repository)),
-                    detail: format!("{}: {e}", tag.name),
-                })
-            })?;
-            match both {
-                // The bundle's index lists everything the target's does.
-                None => {}
-                // Merged by an earlier push already.
-                Some(both) if both.digest == theirs.digest => {
-                    status = TagStatus::Present;
-                    digest = both.digest;
-                }
-                Some(both) => {
-                    status = TagStatus::Merged;
-                    digest = both.digest.clone();
-                    merged.insert(i, both);
-                }
-            }
+        let (status, previous, digest, write) =
+            decide(&client, settings.no_overwrite, repo, tag, now.as_ref()).await?;
+        if let Some(manifest) = write {
+            merged.insert(i, manifest);
         }
         if matches!(
             status,
@@ -363,7 +334,7 @@ pub async fn push(
             tag: tag.name.clone(),
             digest,
             status,
-            previous: previous.filter(|_| status != TagStatus::Present),
+            previous,
         });
     }
     reporter.finish(&format!(
@@ -601,6 +572,56 @@ pub async fn push(
         });
     }
     Ok(summary)
+}
+
+/// What to do with one tag, given what the target has under it (`now`): its status, the
+/// digest it had, the digest it will have, and for a merged referrers index the manifest to
+/// write instead of the bundle's.
+async fn decide(
+    client: &RegistryClient,
+    no_overwrite: bool,
+    repo: &RepoItem,
+    tag: &TagItem,
+    now: Option<&Digest>,
+) -> Result<(TagStatus, Option<Digest>, Digest, Option<Manifest>), PushError> {
+    let digest = tag.digest.clone();
+    let previous = match now {
+        None => return Ok((TagStatus::Pushed, None, digest, None)),
+        Some(d) if *d == tag.digest => return Ok((TagStatus::Present, None, digest, None)),
+        Some(d) => d.clone(),
+    };
+    let ordinary = if no_overwrite {
+        TagStatus::Drifted
+    } else {
+        TagStatus::Updated
+    };
+    if tag.schema_of.is_none() {
+        return Ok((ordinary, Some(previous), digest, None));
+    }
+    // A referrers index: adding the bundle's entries to the target's loses nothing, so it is
+    // merged even with --no-overwrite.
+    let theirs = client.get_manifest(&repo.repository, &tag.name).await?;
+    if !theirs.is_index() {
+        return Ok((ordinary, Some(previous), digest, None));
+    }
+    let both = schema::merge(repo.manifest(&tag.digest), &theirs).map_err(|e| {
+        PushError::Registry(RegistryError::Protocol {
+            target: client.target(Some(&repo.repository)),
+            detail: format!("{}: {e}", tag.name),
+        })
+    })?;
+    Ok(match both {
+        // The bundle's index lists everything the target's does.
+        None => (TagStatus::Updated, Some(previous), digest, None),
+        // Merged by an earlier push already.
+        Some(both) if both.digest == theirs.digest => (TagStatus::Present, None, both.digest, None),
+        Some(both) => (
+            TagStatus::Merged,
+            Some(previous),
+            both.digest.clone(),
+            Some(both),
+        ),
+    })
 }
 
 /// What happened to one blob across the repositories that need it.

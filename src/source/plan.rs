@@ -94,6 +94,7 @@ impl Plan {
         self.manifests.extend(other.manifests);
         self.generated.extend(other.generated);
         self.notes.extend(other.notes);
+        self.left_out.extend(other.left_out);
         Ok(())
     }
 

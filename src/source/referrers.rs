@@ -68,10 +68,12 @@ pub(crate) async fn add_referrers(
         else {
             continue;
         };
+        // An index --platform rewrote is not at the source, and nothing there refers to it.
+        let rewritten = image.source_digest.as_ref().map(|_| &image.digest);
         for digest in image
             .parts
             .keys()
-            .filter(|d| plan.manifests.contains_key(d))
+            .filter(|d| plan.manifests.contains_key(d) && Some(*d) != rewritten)
         {
             frontier.insert(Subject {
                 archive: image.archive.clone(),
