@@ -191,20 +191,11 @@ fn a_differential_bundle_carries_only_what_changed() {
     );
     let scratch = tempfile::tempdir().unwrap();
     for reference in ["mirror:v1.64.0", "mirror:alpha", "mirror/copies/big:1"] {
-        run(Command::new("skopeo")
-            .args([
-                "copy",
-                "-q",
-                "--all",
-                "--preserve-digests",
-                "--src-tls-verify=false",
-            ])
-            .arg(format!("docker://{}", target.at(reference)))
-            .arg(format!(
-                "oci:{}:{}",
-                scratch.path().display(),
-                reference.replace(['/', ':'], "-")
-            )));
+        target.skopeo_copy_out(
+            reference,
+            scratch.path(),
+            &reference.replace(['/', ':'], "-"),
+        );
     }
 }
 

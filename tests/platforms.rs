@@ -128,16 +128,7 @@ fn a_platform_filter_keeps_one_platform_and_records_both_digests() {
         ["amd64", "arm64"]
     );
     let scratch = tempfile::tempdir().unwrap();
-    run(Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-        ])
-        .arg(format!("docker://{}", target.at("mirror/apps/multi:v1")))
-        .arg(format!("oci:{}:v1", scratch.path().display())));
+    target.skopeo_copy_out("mirror/apps/multi:v1", scratch.path(), "v1");
     let pinned_path = pinned_record["path"].as_str().unwrap();
     let whole = target.raw_manifest(&format!("mirror/{pinned_path}@{pinned_digest}"));
     assert_eq!(architectures(&whole), ["amd64", "arm64"]);

@@ -216,17 +216,23 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
         vec![theirs[0].0.clone()]
     );
 
-    let receipt = work.path().join("receipt.json");
-    let (code, stdout, stderr) = outcome(&mut push_cmd(
-        home.path(),
-        &target,
-        &bundle,
-        "mirror",
-        &["--receipt", receipt.to_str().unwrap()],
-    ));
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // Pushes the bundle; returns what it printed and the receipt.
+    let push = || {
+        let receipt = work.path().join("receipt.json");
+        let (code, stdout, stderr) = outcome(&mut push_cmd(
+            home.path(),
+            &target,
+            &bundle,
+            "mirror",
+            &["--receipt", receipt.to_str().unwrap()],
+        ));
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        let receipt: Vec<Value> =
+            serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
+        (stdout, receipt)
+    };
+    let (stdout, entries) = push();
     assert!(stdout.contains("1 merged"), "{stdout}");
-    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
     let merged = entries
         .iter()
         .find(|e| e["tag"] == format!("sha256-{hex}"))
@@ -293,16 +299,8 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
     assert!(put(&sbom.0) < put(&sbom_sigs[0].0));
 
     // Pushed again: the merged index is recognised, nothing is written.
-    let (code, stdout, stderr) = outcome(&mut push_cmd(
-        home.path(),
-        &target,
-        &bundle,
-        "mirror",
-        &["--receipt", receipt.to_str().unwrap()],
-    ));
-    assert_eq!(code, 0, "{stderr}");
+    let (stdout, entries) = push();
     assert!(stdout.contains("0 tags written"), "{stdout}");
-    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
     assert!(
         entries.iter().all(|e| e["status"] == "present"),
         "{entries:?}"

@@ -99,6 +99,19 @@ pub struct BlobRecord {
     pub size: u64,
 }
 
+impl BlobRecord {
+    /// Records of `blobs` (digest → size), in digest order.
+    pub fn list(blobs: &BTreeMap<Digest, u64>) -> Vec<BlobRecord> {
+        blobs
+            .iter()
+            .map(|(digest, size)| BlobRecord {
+                digest: digest.clone(),
+                size: *size,
+            })
+            .collect()
+    }
+}
+
 impl ArchiveRecord {
     /// Bytes of the whole archive.
     pub fn size(&self) -> u64 {

@@ -457,14 +457,7 @@ async fn run(
     }
     let images: Vec<ImageRecord> = dry_run::image_records(&plan);
     let base = settings.since_bundle.as_ref().map(|b| BaseRecord {
-        left_out: plan
-            .left_out
-            .iter()
-            .map(|(digest, size)| BlobRecord {
-                digest: digest.clone(),
-                size: *size,
-            })
-            .collect(),
+        left_out: BlobRecord::list(&plan.left_out),
         ..b.record.clone()
     });
     let full_bytes = match &base {

@@ -91,14 +91,7 @@ impl State {
                 .values()
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
                 .collect(),
-            left_out: plan
-                .left_out
-                .iter()
-                .map(|(digest, size)| BlobRecord {
-                    digest: digest.clone(),
-                    size: *size,
-                })
-                .collect(),
+            left_out: BlobRecord::list(&plan.left_out),
         }
     }
 

@@ -101,6 +101,21 @@ impl Registry {
         run(&mut cmd).stdout
     }
 
+    /// Has skopeo copy `reference` (every platform, digests preserved, so every blob is
+    /// checked) from this plain-HTTP registry into the layout `dir` under `tag`.
+    pub fn skopeo_copy_out(&self, reference: &str, dir: &Path, tag: &str) {
+        run(Command::new("skopeo")
+            .args([
+                "copy",
+                "-q",
+                "--all",
+                "--preserve-digests",
+                "--src-tls-verify=false",
+            ])
+            .arg(format!("docker://{}", self.at(reference)))
+            .arg(format!("oci:{}:{tag}", dir.display())));
+    }
+
     /// Pushes a layout's tag here with skopeo, byte for byte.
     pub fn seed(&self, layout: &Path, tag: &str, reference: &str) {
         let mut cmd = Command::new("skopeo");
