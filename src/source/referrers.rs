@@ -93,7 +93,21 @@ pub(crate) async fn add_referrers(
         }
         for subject in &frontier {
             if !tags.contains_key(&subject.repo) {
-                let listed = client.list_tags(&subject.repo).await?;
+                let listed = match client.list_tags(&subject.repo).await {
+                    Ok(listed) => listed,
+                    // A registry may let images be read but not listed: then only its
+                    // referrers API can tell.
+                    Err(e @ (RegistryError::Denied { .. } | RegistryError::NotFound { .. })) => {
+                        plan.warnings.push(format!(
+                            "the tags of {}/{} cannot be listed ({e}): referrers there are \
+                             found only through the referrers API, cosign's tags not at all",
+                            client.registry(),
+                            subject.repo
+                        ));
+                        Vec::new()
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 tags.insert(subject.repo.clone(), listed.into_iter().collect());
             }
         }
