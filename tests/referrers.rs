@@ -191,15 +191,30 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
         .unwrap();
     assert_eq!(sbom_schema["digest"], sbom_index.as_str());
     ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
-    // --include-referrers on the command line finds the same.
-    write_set(false);
+    // --include-referrers on the command line finds the same, for every path the image goes
+    // to (here a second destination too).
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {repo}\n    tags: [v1]\n  - source: {repo}\n    destination: mirror.example/copies/app\n    tags: [v1]\n"
+        ),
+    )
+    .unwrap();
     let (code, stdout, stderr) = pull(
         &work.path().join("flag"),
         &["--include-referrers", "--dry-run", "--json"],
     );
     assert_eq!(code, 0, "{stderr}");
     let plan: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(plan["images"].as_array().unwrap().len(), 4, "{plan}");
+    for path in ["apps/app", "copies/app"] {
+        let at: Vec<&Value> = plan["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["path"] == path)
+            .collect();
+        assert_eq!(at.len(), 4, "{path}: {plan}");
+    }
 
     // The target already lists an attestation of the image under the same schema tag.
     let (their_index, theirs) = attach(

@@ -85,9 +85,10 @@ pub(crate) async fn add_referrers(
     }
     let mut tags: HashMap<String, HashSet<String>> = HashMap::new();
     let mut api: Option<bool> = None;
-    let mut visited: HashSet<(String, Digest)> = HashSet::new();
+    // Per bundle path: one source repository may go to two paths, each needing its referrers.
+    let mut visited: HashSet<(String, String, Digest)> = HashSet::new();
     for _ in 0..MAX_LEVELS {
-        frontier.retain(|s| visited.insert((s.repo.clone(), s.digest.clone())));
+        frontier.retain(|s| visited.insert((s.archive.clone(), s.path.clone(), s.digest.clone())));
         if frontier.is_empty() {
             break;
         }
