@@ -7,6 +7,7 @@ mod client;
 pub mod credentials;
 mod error;
 mod manifests;
+mod pages;
 mod referrers;
 mod tags;
 mod transport;
