@@ -241,8 +241,8 @@ where
         .map_err(E::from)
 }
 
-/// True when `digest` is what a want refers to by digest (`repo@sha256:…`): such an image is
-/// kept whole, since whatever names it does so by that digest.
+/// True when an image is asked for by digest (`repo@sha256:…`, `reference` is the digest): it
+/// is kept whole, since whatever names it does so by that digest.
 pub fn pinned(reference: &str) -> bool {
     reference.parse::<Digest>().is_ok()
 }
