@@ -360,16 +360,8 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
     );
     let rate = summary.uploaded_bytes as f64 / summary.seconds.max(0.001);
     out!(
-        "blobs: {} {} ({}), {} already there, {} mounted; {} manifests; {:.1} s ({}/s)",
-        summary.uploaded,
-        if settings.dry_run {
-            "to upload"
-        } else {
-            "uploaded"
-        },
-        human_bytes(summary.uploaded_bytes),
-        summary.present,
-        summary.mounted,
+        "blobs: {}; {} manifests; {:.1} s ({}/s)",
+        summary.blob_counts(settings.dry_run),
         summary.manifests,
         summary.seconds,
         human_bytes(rate as u64)

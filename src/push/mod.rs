@@ -224,6 +224,18 @@ impl PushSummary {
     pub fn count(&self, status: &TagStatus) -> usize {
         self.tags.iter().filter(|t| &t.status == status).count()
     }
+
+    /// `3 uploaded (1.2 MB), 5 already there, 2 mounted` (`to upload` for a dry run).
+    pub fn blob_counts(&self, dry_run: bool) -> String {
+        format!(
+            "{} {} ({}), {} already there, {} mounted",
+            self.uploaded,
+            if dry_run { "to upload" } else { "uploaded" },
+            human_bytes(self.uploaded_bytes),
+            self.present,
+            self.mounted
+        )
+    }
 }
 
 /// Shared by the upload tasks.
@@ -432,18 +444,7 @@ pub async fn push(
     let patch = uploads.patch.load(Ordering::Relaxed);
     summary.patch_size = (patch > 0).then_some(patch);
     summary.body_refused = uploads.refused.load(Ordering::Relaxed);
-    reporter.finish(&format!(
-        "{} blobs {} ({}), {} already there, {} mounted",
-        summary.uploaded,
-        if settings.dry_run {
-            "to upload"
-        } else {
-            "uploaded"
-        },
-        human_bytes(summary.uploaded_bytes),
-        summary.present,
-        summary.mounted
-    ));
+    reporter.finish(&format!("blobs: {}", summary.blob_counts(settings.dry_run)));
 
     // A tag whose graph lacks a blob is not written, nor anything only it needs.
     let complete = |digest: &Digest| inventory.needs[digest].iter().all(|b| !failed.contains(b));
@@ -652,10 +653,12 @@ async fn push_blob(
             repository: repository.to_string(),
             source: Box::new(source),
         };
-        if client
-            .blob_exists(repository, &blob.digest)
-            .await
-            .map_err(in_repo)?
+        // Where a left-out blob was just found needs no second HEAD.
+        if found_at == Some(repository)
+            || client
+                .blob_exists(repository, &blob.digest)
+                .await
+                .map_err(in_repo)?
         {
             counts.present += 1;
             there = Some(repository);
