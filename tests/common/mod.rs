@@ -429,3 +429,14 @@ pub fn listed(home: &Path, dir: &Path) -> Vec<serde_json::Value> {
         .unwrap()
         .clone()
 }
+
+/// The pull → verify invariant: every bundle a pull finishes passes `ferry verify`. Every test
+/// that completes a pull calls this on the result; it returns verify's output.
+pub fn verified(home: &Path, dir: &Path) -> String {
+    let (code, stdout, stderr) = outcome(ferry(home).args(["--no-progress", "verify"]).arg(dir));
+    assert_eq!(
+        code, 0,
+        "ferry verify refused a bundle that ferry pull finished:\n{stdout}\n{stderr}"
+    );
+    format!("{stdout}{stderr}")
+}
