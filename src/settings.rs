@@ -249,7 +249,7 @@ impl PullSettings {
         });
         let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
         Ok(PullSettings {
-            work_dir: tmp_dir.join("ferry-pull"),
+            work_dir: tmp_dir.join(crate::pull::WORK_DIR_NAME),
             tmp_dir,
             dir: args.dir,
             source: args.source,

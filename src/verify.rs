@@ -111,11 +111,14 @@ fn read_everything(
 ) -> Result<(), BundleError> {
     let mut work = Vec::new();
     for (archive, index) in bundle.archives.iter().zip(indexes) {
-        let blobs: Vec<(&str, EntryLocation)> = index
+        // The one pass walks a file front to back: blobs in the order their bytes lie, which
+        // is not their path order (d8 mirror, GNU tar and ferry order entries differently).
+        let mut blobs: Vec<(&str, EntryLocation)> = index
             .iter()
             .flat_map(|i| i.entries())
             .filter(|(path, _)| is_blob_path(path))
             .collect();
+        blobs.sort_by_key(|(_, location)| location.offset);
         let mut start = 0;
         for (file, record) in archive.files.iter().enumerate() {
             let end = start + record.size;

@@ -31,10 +31,17 @@ impl TarIndex {
     pub fn read(archive: &Archive) -> Result<TarIndex, BundleError> {
         let source = archive.source();
         let total = source.len();
-        let bad_tar = |at: u64, reason: String| BundleError::BadTar {
-            archive: archive.name.clone(),
-            file: archive.files_holding(at, 512).join(", "),
-            reason,
+        let bad_tar = |at: u64, reason: String| {
+            // A problem at the very end (no end marker) lies past every byte: the last file.
+            let mut files = archive.files_holding(at, 512);
+            if files.is_empty() {
+                files.extend(archive.files.last().map(|f| f.name.as_str()));
+            }
+            BundleError::BadTar {
+                archive: archive.name.clone(),
+                file: files.join(", "),
+                reason,
+            }
         };
         let unsafe_entry = |entry: &str, reason: &'static str| BundleError::UnsafeEntry {
             archive: archive.name.clone(),

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -120,11 +121,14 @@ impl ArchiveWriter {
                         }
                     }
                     None => {
+                        // A link planted under a temporary name is refused, not written
+                        // through.
                         let handle = std::fs::OpenOptions::new()
                             .read(true)
                             .write(true)
                             .create(true)
                             .truncate(false)
+                            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                             .open(&temp)
                             .map_err(io_error("cannot create", &temp))?;
                         handle

@@ -17,7 +17,7 @@ use std::time::Instant;
 pub use dry_run::{ArchiveEstimate, DryRun, DryRunJson, dry_run};
 pub use layout::archive_plans;
 pub use space::SpaceCheck;
-pub use work::{RESUME_WINDOW, WorkError};
+pub use work::{RESUME_WINDOW, WORK_DIR_NAME, WorkError};
 
 use crate::bundle::fill::{BlobJob, FillHooks, LocalBlobs, blob_jobs, fill};
 use crate::bundle::metadata::{BUNDLE_FILE, GOSTSUMS, SHA256SUMS};
@@ -36,7 +36,7 @@ use crate::settings::PullSettings;
 use crate::source::{SourceError, resolve};
 use fetch::SourceBlobs;
 use space::{allocated, space_checks};
-use work::{Journal, Progress, State, WorkDir};
+use work::{Journal, Progress, State, WorkDir, WorkPlace};
 
 /// What can go wrong in a pull.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +144,11 @@ impl PullError {
             PullError::Work(WorkError::Busy(_)) => {
                 Some("wait for the other pull to end, or give this one its own --tmp-dir".into())
             }
+            PullError::Work(WorkError::Unsafe { .. }) => Some(
+                "remove it (ferry makes its own work directory), or give the pull another \
+                 --tmp-dir"
+                    .into(),
+            ),
             PullError::Work(_) => None,
             PullError::Empty { .. } => Some(
                 "check the module filters and component flags; `--dry-run` shows the plan".into(),
@@ -218,9 +223,7 @@ pub async fn pull(
     let result = run(settings, reporter).await;
     if result.is_err() {
         // Only empty directories go: a state file or any archive file keeps them.
-        let _ = std::fs::remove_file(settings.work_dir.join("lock"));
-        let _ = std::fs::remove_dir(&settings.work_dir);
-        let _ = std::fs::remove_dir(&settings.tmp_dir);
+        work::remove_if_empty(&work_place(settings));
         if !existed {
             let _ = std::fs::remove_dir(&settings.dir);
         }
@@ -237,7 +240,7 @@ async fn run(
         "cannot create the bundle directory",
         &settings.dir,
     ))?;
-    let work = WorkDir::lock(&settings.work_dir)?;
+    let work = WorkDir::lock(&work_place(settings))?;
 
     let mut start = earlier_run(settings, &work, reporter.as_ref())?;
     if let Start::Continue(state, progress) = &start
@@ -499,6 +502,22 @@ async fn run(
     })
 }
 
+/// Where the work directory lies: ferry's own `.tmp/ferry-pull` under the bundle directory,
+/// or `ferry-pull` under the `--tmp-dir` the user gave.
+fn work_place(settings: &PullSettings) -> WorkPlace {
+    if settings.tmp_dir == settings.dir.join(".tmp") {
+        WorkPlace {
+            anchor: settings.dir.clone(),
+            below: PathBuf::from(".tmp").join(WORK_DIR_NAME),
+        }
+    } else {
+        WorkPlace {
+            anchor: settings.tmp_dir.clone(),
+            below: PathBuf::from(WORK_DIR_NAME),
+        }
+    }
+}
+
 /// What the archives of `plan` would weigh with nothing left out.
 pub(crate) fn full_size(plan: &crate::source::Plan) -> Result<u64, PullError> {
     let full = crate::source::Plan {
@@ -642,13 +661,16 @@ fn earlier_run(
 
 /// Removes what an abandoned run published in the bundle directory: files of a bundle that
 /// will never be finished.
+/// Only files of the abandoned run's own plan go: a journal line naming anything else is not
+/// ferry's to act on.
 fn discard(
     settings: &PullSettings,
     work: &WorkDir,
-    _state: &State,
+    state: &State,
     progress: &Progress,
 ) -> Result<(), PullError> {
-    for name in progress.sealed.keys() {
+    let planned = state.file_names();
+    for name in progress.sealed.keys().filter(|n| planned.contains(*n)) {
         remove_if_present(&settings.dir.join(name))?;
         remove_if_present(&settings.dir.join(gostsum_name(name)))?;
     }
@@ -698,7 +720,7 @@ fn check_bundle_dir(settings: &PullSettings) -> Result<(), PullError> {
         .ok()
         .and_then(|rest| rest.components().next())
         .map(|c| c.as_os_str().to_string_lossy().into_owned());
-    let ours: HashSet<String> = work::sealed_names(&settings.work_dir)
+    let ours: HashSet<String> = work::sealed_names(&work_place(settings))
         .into_iter()
         .flat_map(|name| [gostsum_name(&name), name])
         .collect();

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,12 +14,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::names::parse_archive_file;
 use crate::bundle::{BlobRecord, FileRecord};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
+use crate::report::human_bytes;
 use crate::source::{Plan, PlannedImage};
 use crate::store::write_atomic_blocking;
 
+/// The work directory's own name, under the temporary directory.
+pub const WORK_DIR_NAME: &str = "ferry-pull";
 const STATE_FILE: &str = "state.json";
 const JOURNAL_FILE: &str = "journal";
 const LOCK_FILE: &str = "lock";
@@ -30,6 +35,10 @@ const STATE_VERSION: u32 = 1;
 pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// A state file larger than this is not read.
 const STATE_LIMIT: u64 = 1 << 30;
+/// A journal larger than this is not read (a line per blob and per 16 MiB written).
+const JOURNAL_LIMIT: u64 = 256 << 20;
+/// How the temporary files of an atomic state write begin.
+const STATE_TEMP_PREFIX: &str = ".ferry-tmp-";
 
 /// The state file: what was asked, when, and what it resolved to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -132,6 +141,18 @@ impl State {
         })
     }
 
+    /// The names of the archive files its plan lays out; empty when the plan cannot be read.
+    pub fn file_names(&self) -> HashSet<String> {
+        self.plan()
+            .ok()
+            .and_then(|plan| super::layout::archive_plans(&plan, self.chunk_size).ok())
+            .into_iter()
+            .flatten()
+            .flat_map(|archive| archive.files)
+            .map(|file| file.name)
+            .collect()
+    }
+
     /// How long ago the pull started.
     pub fn age(&self) -> Duration {
         Duration::from_secs(now().saturating_sub(self.created))
@@ -196,9 +217,10 @@ impl Journal {
 
 fn read_progress(path: &Path) -> Progress {
     let mut progress = Progress::default();
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(Some(bytes)) = read_regular(path, JOURNAL_LIMIT) else {
         return progress;
     };
+    let text = String::from_utf8_lossy(&bytes);
     for line in text.lines() {
         let words: Vec<&str> = line.split(' ').collect();
         match words.as_slice() {
@@ -213,7 +235,8 @@ fn read_progress(path: &Path) -> Progress {
                     progress.at.insert(digest, offset);
                 }
             }
-            ["sealed", name, size, sha256, gost] => {
+            // Only a plain archive file name: the names are removed or moved on a restart.
+            ["sealed", name, size, sha256, gost] if is_archive_file(name) => {
                 if let Ok(size) = size.parse() {
                     progress.sealed.insert(
                         name.to_string(),
@@ -232,12 +255,134 @@ fn read_progress(path: &Path) -> Progress {
     progress
 }
 
-/// Names of the files an unfinished pull in `work_dir` published (read without the lock: only
-/// to tell its files from foreign ones).
-pub fn sealed_names(work_dir: &Path) -> Vec<String> {
-    read_progress(&work_dir.join(JOURNAL_FILE))
+/// True for a plain archive file name (`x.tar`, `x.tar.0001.chunk`): no directory part, so
+/// joined to the bundle directory it names a file in it and nowhere else.
+fn is_archive_file(name: &str) -> bool {
+    !name.contains('/') && !name.contains('\0') && parse_archive_file(name).is_some()
+}
+
+/// Reads a small regular file whole, without following a symbolic link and without waiting on
+/// a FIFO or a device: `None` when it is not there, an error when it is something else.
+fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(NOFOLLOW | rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {}",
+            human_bytes(limit)
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// `O_NOFOLLOW`: a link planted where ferry keeps its own files is refused, not followed.
+const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+
+/// Where a work directory lies: `below` (ferry's own directories, e.g. `.tmp/ferry-pull`)
+/// under `anchor` (a directory the user chose: the bundle directory or `--tmp-dir`). The
+/// anchor may be anything the user likes, a link included; nothing below it may be a link.
+#[derive(Debug, Clone)]
+pub struct WorkPlace {
+    /// The user's directory.
+    pub anchor: PathBuf,
+    /// Ferry's directories under it, relative.
+    pub below: PathBuf,
+}
+
+impl WorkPlace {
+    /// The work directory, when it is there and safe to use (every directory below the anchor
+    /// real and this user's); `None` when it is not there or not safe.
+    pub fn existing(&self) -> Option<PathBuf> {
+        let mut path = self.anchor.clone();
+        for part in self.below.components() {
+            path.push(part);
+            if check_own_dir(&path).ok()? {
+                return None;
+            }
+        }
+        Some(path)
+    }
+
+    /// Creates what is missing of the work directory, each directory below the anchor checked
+    /// without following links.
+    fn make(&self) -> Result<PathBuf, WorkError> {
+        std::fs::create_dir_all(&self.anchor).map_err(io("cannot create", &self.anchor))?;
+        let mut path = self.anchor.clone();
+        for part in self.below.components() {
+            path.push(part);
+            if check_own_dir(&path)? {
+                match std::fs::create_dir(&path) {
+                    Ok(()) => {}
+                    // Made by a concurrent pull: checked below like any other.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io("cannot create", &path)(e)),
+                }
+                if check_own_dir(&path)? {
+                    return Err(unsafe_dir(&path, "it vanished while being created"));
+                }
+            }
+        }
+        Ok(path)
+    }
+}
+
+/// Checks, without following links, that `path` is a real directory of this user: `Ok(true)`
+/// when it is missing, `Ok(false)` when it is fine.
+fn check_own_dir(path: &Path) -> Result<bool, WorkError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(io("cannot inspect", path)(e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(unsafe_dir(path, "it is a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(unsafe_dir(path, "it is not a directory"));
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(unsafe_dir(path, "another user owns it"));
+    }
+    Ok(false)
+}
+
+fn unsafe_dir(path: &Path, reason: &'static str) -> WorkError {
+    WorkError::Unsafe {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Names of the files an unfinished pull in `place` published (read without the lock: only
+/// to tell its files from foreign ones). Empty when there is no usable work directory.
+/// Only names of the state's own plan count: a journal cannot claim a file its plan lacks.
+pub fn sealed_names(place: &WorkPlace) -> Vec<String> {
+    let Some(dir) = place.existing() else {
+        return Vec::new();
+    };
+    let Some(Ok(state)) = read_state(&dir) else {
+        return Vec::new();
+    };
+    let planned = state.file_names();
+    read_progress(&dir.join(JOURNAL_FILE))
         .sealed
         .into_keys()
+        .filter(|name| planned.contains(name))
         .collect()
 }
 
@@ -247,6 +392,14 @@ pub enum WorkError {
     /// Another pull holds the lock.
     #[error("another ferry pull is using the work directory {}", .0.display())]
     Busy(PathBuf),
+    /// Something other than ferry's own directory is where the work directory goes.
+    #[error("cannot use {} as the pull's work directory: {reason}", path.display())]
+    Unsafe {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A file operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -276,17 +429,21 @@ pub struct WorkDir {
 }
 
 impl WorkDir {
-    /// Creates and locks `path`; a second pull using it at the same time is refused.
-    pub fn lock(path: &Path) -> Result<WorkDir, WorkError> {
-        std::fs::create_dir_all(path).map_err(io("cannot create", path))?;
+    /// Creates and locks the work directory of `place`; a second pull using it at the same
+    /// time is refused, and so is a link or a foreign directory where it goes.
+    pub fn lock(place: &WorkPlace) -> Result<WorkDir, WorkError> {
+        let path = place.make()?;
         let lock_path = path.join(LOCK_FILE);
-        let lock = File::create(&lock_path).map_err(io("cannot create", &lock_path))?;
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(NOFOLLOW)
+            .open(&lock_path)
+            .map_err(io("cannot create", &lock_path))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-            .map_err(|_| WorkError::Busy(path.to_path_buf()))?;
-        Ok(WorkDir {
-            path: path.to_path_buf(),
-            _lock: lock,
-        })
+            .map_err(|_| WorkError::Busy(path.clone()))?;
+        Ok(WorkDir { path, _lock: lock })
     }
 
     /// The directory.
@@ -312,27 +469,29 @@ impl WorkDir {
     /// The state and progress of the earlier layout kept in `previous/`, if any.
     pub fn previous_run(&self) -> Option<(State, Progress)> {
         let dir = self.previous();
+        if check_own_dir(&dir).ok()? {
+            return None;
+        }
         let state = read_state(&dir)?.ok()?;
         Some((state, read_progress(&dir.join(JOURNAL_FILE))))
     }
 
-    /// Removes everything but the lock: the start of a new pull.
+    /// Removes what ferry keeps here, but the lock: the start of a new pull. Only names ferry
+    /// writes go (the state, the journal, archive files in progress, `previous/` with the
+    /// same); anything else is left where it is.
     pub fn clear(&self) -> Result<(), WorkError> {
-        let listing = std::fs::read_dir(&self.path).map_err(io("cannot list", &self.path))?;
-        for item in listing {
-            let item = item.map_err(io("cannot list", &self.path))?;
-            if item.file_name() == LOCK_FILE {
-                continue;
-            }
-            let path = item.path();
-            let removed = if item.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
-            removed.map_err(io("cannot remove", &path))?;
+        clear_own_files(&self.path)?;
+        let previous = self.previous();
+        if check_own_dir(&previous)? {
+            return Ok(());
         }
-        Ok(())
+        clear_own_files(&previous)?;
+        remove_own_file(&previous.join(LOCK_FILE))?;
+        match std::fs::remove_dir(&previous) {
+            // Something else is in there: not ferry's to remove.
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+            other => other.map_err(io("cannot remove", &previous)),
+        }
     }
 
     /// Moves the current run's state, journal and temporary files into `previous/` (replacing
@@ -344,21 +503,16 @@ impl WorkDir {
         sealed_in_bundle: &[String],
     ) -> Result<(), WorkError> {
         let previous = self.previous();
-        if previous.exists() {
-            std::fs::remove_dir_all(&previous).map_err(io("cannot remove", &previous))?;
+        if !check_own_dir(&previous)? {
+            clear_own_files(&previous)?;
+        } else {
+            std::fs::create_dir(&previous).map_err(io("cannot create", &previous))?;
         }
-        std::fs::create_dir_all(&previous).map_err(io("cannot create", &previous))?;
-        let listing = std::fs::read_dir(&self.path).map_err(io("cannot list", &self.path))?;
-        for item in listing {
-            let item = item.map_err(io("cannot list", &self.path))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            if name == LOCK_FILE || name == PREVIOUS_DIR {
-                continue;
-            }
+        for name in own_files(&self.path)? {
             let target = previous.join(name.trim_end_matches(crate::bundle::writer::TEMP_SUFFIX));
-            std::fs::rename(item.path(), &target).map_err(io("cannot move", &target))?;
+            std::fs::rename(self.path.join(&name), &target).map_err(io("cannot move", &target))?;
         }
-        for name in sealed_in_bundle {
+        for name in sealed_in_bundle.iter().filter(|n| is_archive_file(n)) {
             let from = bundle_dir.join(name);
             if from.exists() {
                 crate::bundle::writer::move_file(&from, &previous.join(name)).map_err(|e| {
@@ -393,6 +547,7 @@ impl WorkDir {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .custom_flags(NOFOLLOW)
             .open(&path)
             .map_err(io("cannot open", &path))?;
         Ok(Journal {
@@ -400,22 +555,82 @@ impl WorkDir {
         })
     }
 
-    /// Removes the whole work directory: the pull is sealed.
+    /// Removes the work directory: the pull is sealed. Only ferry's own files go; a directory
+    /// that still holds something else stays.
     pub fn remove(self) -> Result<(), WorkError> {
+        self.clear()?;
         let path = self.path.clone();
         drop(self);
-        std::fs::remove_dir_all(&path).map_err(io("cannot remove", &path))
+        remove_own_file(&path.join(LOCK_FILE))?;
+        match std::fs::remove_dir(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+            other => other.map_err(io("cannot remove", &path)),
+        }
+    }
+}
+
+/// Removes what a failed first run left of the work directory of `place`: its lock and the
+/// directories, when nothing else is in them. Nothing is followed or removed when the place is
+/// not ferry's own.
+pub fn remove_if_empty(place: &WorkPlace) {
+    let Some(dir) = place.existing() else {
+        return;
+    };
+    let _ = std::fs::remove_file(dir.join(LOCK_FILE));
+    let mut path = dir;
+    for _ in place.below.components() {
+        if std::fs::remove_dir(&path).is_err() {
+            return;
+        }
+        path.pop();
+    }
+}
+
+/// The names in `dir` that ferry writes there, but the lock: the state (and its temporary
+/// files), the journal, archive files in progress (`*.tar.ferry-tmp`) and, in `previous/`,
+/// archive files without that suffix.
+fn own_files(dir: &Path) -> Result<Vec<String>, WorkError> {
+    let listing = std::fs::read_dir(dir).map_err(io("cannot list", dir))?;
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(io("cannot list", dir))?;
+        let Ok(name) = item.file_name().into_string() else {
+            continue;
+        };
+        let archive = name
+            .strip_suffix(crate::bundle::writer::TEMP_SUFFIX)
+            .unwrap_or(&name);
+        if name == STATE_FILE
+            || name == JOURNAL_FILE
+            || name.starts_with(STATE_TEMP_PREFIX)
+            || is_archive_file(archive)
+        {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes [`own_files`] of `dir`.
+fn clear_own_files(dir: &Path) -> Result<(), WorkError> {
+    for name in own_files(dir)? {
+        remove_own_file(&dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// Removes one file (a link is removed, never followed); one that is not there is fine.
+fn remove_own_file(path: &Path) -> Result<(), WorkError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("cannot remove", path)(e)),
+        _ => Ok(()),
     }
 }
 
 fn read_state(dir: &Path) -> Option<Result<State, String>> {
     let path = dir.join(STATE_FILE);
-    let meta = std::fs::metadata(&path).ok()?;
-    if meta.len() > STATE_LIMIT {
-        return Some(Err(format!("{} is too large", path.display())));
-    }
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
+    let bytes = match read_regular(&path, STATE_LIMIT) {
+        Ok(bytes) => bytes?,
         Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
     Some(
@@ -441,8 +656,12 @@ mod tests {
     #[test]
     fn the_journal_is_read_back_and_a_torn_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let work = WorkDir::lock(dir.path()).unwrap();
-        assert!(matches!(WorkDir::lock(dir.path()), Err(WorkError::Busy(_))));
+        let place = WorkPlace {
+            anchor: dir.path().to_path_buf(),
+            below: "ferry-pull".into(),
+        };
+        let work = WorkDir::lock(&place).unwrap();
+        assert!(matches!(WorkDir::lock(&place), Err(WorkError::Busy(_))));
         let journal = work.journal().unwrap();
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
@@ -459,7 +678,7 @@ mod tests {
             .unwrap();
         std::fs::OpenOptions::new()
             .append(true)
-            .open(dir.path().join(JOURNAL_FILE))
+            .open(work.path().join(JOURNAL_FILE))
             .unwrap()
             .write_all(b"done sha256:12")
             .unwrap();
