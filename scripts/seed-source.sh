@@ -7,7 +7,8 @@
 #
 # REGISTRY is host:port of a plain-HTTP registry (scripts/dev-registry.sh start plain DIR);
 # ROOT defaults to sample/ee. FERRY_DISTRIBUTION names another description (tests add a
-# release that way). Prints FERRY_SOURCE=REGISTRY/ROOT on stdout.
+# release that way; FERRY_SEED_MODULES_PATH moves the modules, see below). Prints
+# FERRY_SOURCE=REGISTRY/ROOT on stdout.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 registry=${1:?usage: seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...}
@@ -20,6 +21,13 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-seed.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 python3 scripts/gen-distribution.py "${FERRY_DISTRIBUTION:-testdata/distribution.toml}" "$work" "$@"
+# FERRY_SEED_MODULES_PATH=P puts the modules under ROOT/P instead of ROOT/modules, as some
+# sources lay them out (pull finds them with --modules-path-suffix /P).
+if [ -n "${FERRY_SEED_MODULES_PATH:-}" ]; then
+    awk -F '\t' -v OFS='\t' -v to="$FERRY_SEED_MODULES_PATH" \
+        '{ if ($3 == "modules" || index($3, "modules/") == 1) $3 = to substr($3, 8); print }' \
+        "$work/push-list.tsv" >"$work/push-list.moved" && mv "$work/push-list.moved" "$work/push-list.tsv"
+fi
 
 push() {
     local layout=$1 tag=$2 repo=$3 dest=$4 target

@@ -351,12 +351,15 @@ impl Resolver<'_> {
 
     async fn modules(&mut self, request: &Request) -> Result<(), SourceError> {
         let modules = self.description.modules.clone();
-        let suffix = request
+        // The suffix says where modules live at this source; in the bundle they are always at
+        // the layout's own path, so that a bundle is the same whatever the source's shape and
+        // push's --modules-path-suffix decides where they go at the target.
+        let source_suffix = request
             .modules_path_suffix
             .clone()
             .unwrap_or_else(|| modules.path_suffix.clone());
-        let catalog_path = suffix.trim_matches('/').to_string();
-        let catalog_repo = self.root.repo(&catalog_path);
+        let catalog_path = modules.path_suffix.trim_matches('/').to_string();
+        let catalog_repo = self.root.repo(source_suffix.trim_matches('/'));
         let catalog = match self.tags(&catalog_repo).await? {
             Some(tags) => tags,
             None if request.include.is_empty() => {
