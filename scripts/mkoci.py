@@ -5,6 +5,7 @@
     mkoci.py DIR TAG index    [--platforms linux/amd64,linux/arm64/v8] [--layers N] ...
     mkoci.py DIR TAG artifact [--artifact-type T] [--config-type T] [--layer-type T] ...
     mkoci.py DIR TAG referrers --subject DIGEST:SIZE:MEDIATYPE [--artifact-types T1,T2]
+                               [--annotation-bytes N]
 
 `referrers` writes one small artifact per type whose `subject` is the given manifest, and an
 index of them (the OCI referrers tag schema) tagged TAG; it prints the index digest, then one
@@ -123,6 +124,8 @@ def main():
     p.add_argument("--config-type", default="application/vnd.ferry.test.config.v1+json")
     p.add_argument("--layer-type", default="application/vnd.ferry.test.db.layer.v1.tar+gzip")
     p.add_argument("--subject", help="DIGEST:SIZE:MEDIATYPE of the manifest referred to")
+    p.add_argument("--annotation-bytes", type=int, default=0,
+                   help="referrers: pad each artifact's annotations with this many bytes")
     p.add_argument("--artifact-types", default="application/vnd.dev.cosign.artifact.sig.v1+json,"
                    "application/spdx+json")
     args = p.parse_args()
@@ -159,6 +162,8 @@ def main():
                         "artifactType": artifact_type, "config": empty, "layers": [payload],
                         "subject": subject,
                         "annotations": {"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}}
+            if args.annotation_bytes:
+                manifest["annotations"]["org.ferry.test.padding"] = "x" * args.annotation_bytes
             children.append(layout.blob(OCI_MANIFEST, canonical(manifest),
                                         artifactType=artifact_type,
                                         annotations=manifest["annotations"]))

@@ -197,6 +197,10 @@ pub struct PullArgs {
     /// this bundle only where that one was pushed.
     #[arg(long, value_name = "OLD", help_heading = "What to take")]
     pub since_bundle: Option<PathBuf>,
+    /// Fail when a selector selects nothing (a module filter, an image set's selector or
+    /// chart version range), instead of warning and taking the rest.
+    #[arg(long, help_heading = "What to take")]
+    pub strict: bool,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
     #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size, help_heading = "Bundle")]

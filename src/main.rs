@@ -17,7 +17,9 @@ use ferry::settings::{self, CopySettings, Progress, PullSettings, PushSettings};
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($arg)*)
+        // Whatever a registry named goes through the terminal filter.
+        let text = format!($($arg)*);
+        if let Err(e) = writeln!(std::io::stdout(), "{}", ferry::report::terminal_safe(&text))
             && e.kind() == std::io::ErrorKind::BrokenPipe
         {
             std::process::exit(0);
@@ -55,9 +57,9 @@ fn main() -> ExitCode {
             result = run(cli.command, reporter, cli.global.quiet) => match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(failure) => {
-                    eprintln!("error: {}", failure.message);
+                    eprintln!("error: {}", ferry::report::terminal_safe(&failure.message));
                     if let Some(hint) = failure.hint {
-                        eprintln!("hint: {hint}");
+                        eprintln!("hint: {}", ferry::report::terminal_safe(&hint));
                     }
                     if failure.usage {
                         ExitCode::from(USAGE)
@@ -153,7 +155,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 .await
                 .map_err(bundle_failure)?;
             for problem in &report.problems {
-                eprintln!("problem: {problem}");
+                eprintln!("problem: {}", ferry::report::terminal_safe(problem));
             }
             if let Some(base) = &report.base {
                 out!(

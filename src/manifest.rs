@@ -26,6 +26,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// Manifests are small (the distribution spec lets registries refuse more than 4 MiB); anything
 /// bigger is refused instead of read into memory.
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// The largest layout `index.json` a bundle reader takes: ferry writes one per repository
+/// path, a descriptor per tag (some 60,000 tags).
+pub const INDEX_LIMIT: u64 = 16 << 20;
 
 /// Annotation holding the tag of an entry in a layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -152,8 +152,9 @@ pub fn validate_repository(repo: &str) -> Result<(), String> {
             && component.as_bytes()[component.len() - 1].is_ascii_alphanumeric();
         if !ok {
             return Err(format!(
-                "repository component '{component}' is invalid: use lowercase letters, digits \
-                 and . _ - between them"
+                "repository component '{}' is invalid: use lowercase letters, digits and . _ - \
+                 between them",
+                crate::report::printable(component)
             ));
         }
     }
@@ -172,7 +173,8 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "tag '{tag}' is invalid: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'"
+            "tag '{}' is invalid: up to 128 letters, digits, '_', '.', '-', not starting with '.' or '-'",
+            crate::report::printable(tag)
         ))
     }
 }

@@ -49,7 +49,7 @@ impl Reporter for QuietReporter {
     fn bytes(&self, _: u64) {}
     fn item(&self, _: &str, _: u64, _: Outcome) {}
     fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", terminal_safe(message));
     }
     fn note(&self, _: &str) {}
     fn finish(&self, _: &str) {}
@@ -101,9 +101,13 @@ impl Reporter for PlainReporter {
         state.last_line = state.started;
         if items == 0 && bytes == 0 {
             // A phase whose size is not known up front.
-            eprintln!("{what}...");
+            eprintln!("{}...", terminal_safe(what));
         } else {
-            eprintln!("{what}: {items} items, {}", human_bytes(bytes));
+            eprintln!(
+                "{}: {items} items, {}",
+                terminal_safe(what),
+                human_bytes(bytes)
+            );
         }
     }
 
@@ -116,7 +120,7 @@ impl Reporter for PlainReporter {
             let secs = state.started.elapsed().as_secs_f64().max(0.001);
             eprintln!(
                 "{}: {} of {} ({}%), {}/s",
-                state.what,
+                terminal_safe(&state.what),
                 human_bytes(done),
                 human_bytes(total),
                 done * 100 / total,
@@ -135,20 +139,20 @@ impl Reporter for PlainReporter {
             Outcome::Mounted => "mounted",
             Outcome::Checked => "ok",
         };
-        eprintln!("  {how:<7} {name} ({})", human_bytes(size));
+        eprintln!("  {how:<7} {} ({})", terminal_safe(name), human_bytes(size));
     }
 
     fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", terminal_safe(message));
     }
 
     fn note(&self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", terminal_safe(message));
     }
 
     fn finish(&self, summary: &str) {
         let _ = std::io::stderr().flush();
-        eprintln!("{summary}");
+        eprintln!("{}", terminal_safe(summary));
     }
 }
 
@@ -190,8 +194,8 @@ impl Reporter for BarReporter {
     fn begin(&self, what: &str, _items: u64, bytes: u64) {
         self.bar.reset();
         self.bar.set_length(bytes);
-        *self.phase.lock().expect("reporter lock") = what.to_string();
-        self.bar.set_message(what.to_string());
+        *self.phase.lock().expect("reporter lock") = terminal_safe(what).into_owned();
+        self.bar.set_message(terminal_safe(what).into_owned());
     }
 
     fn in_flight(&self, transfers: usize) {
@@ -207,16 +211,17 @@ impl Reporter for BarReporter {
     fn item(&self, _: &str, _: u64, _: Outcome) {}
 
     fn warn(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("warning: {message}"));
+        self.bar
+            .suspend(|| eprintln!("warning: {}", terminal_safe(message)));
     }
 
     fn note(&self, message: &str) {
-        self.bar.suspend(|| eprintln!("{message}"));
+        self.bar.suspend(|| eprintln!("{}", terminal_safe(message)));
     }
 
     fn finish(&self, summary: &str) {
         self.bar.finish_and_clear();
-        eprintln!("{summary}");
+        eprintln!("{}", terminal_safe(summary));
     }
 }
 
@@ -224,15 +229,35 @@ impl Reporter for BarReporter {
 /// replaced, at most 300 characters.
 pub fn printable(text: &str) -> String {
     const MAX: usize = 300;
-    let mut out: String = text
+    let out: String = text
         .chars()
         .take(MAX)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect();
+    let mut out = terminal_safe(&out).into_owned();
     if text.chars().count() > MAX {
         out.push('…');
     }
     out
+}
+
+/// Text about to reach a terminal, whatever it holds: control characters (escape sequences,
+/// carriage returns, backspaces) and the Unicode controls that reorder text become `?`; line
+/// breaks and tabs stay. Every line ferry prints goes through here, so a name from a registry
+/// can neither move the cursor nor fake a line of its own; [`printable`] also shortens it.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if unsafe_char(c) { '?' } else { c })
+            .collect(),
+    )
 }
 
 /// The first few items of a list, and how many more there are: "a, b, c and 12 more".

@@ -133,6 +133,8 @@ pub struct PullSettings {
     pub force: bool,
     /// Start over instead of resuming.
     pub no_resume: bool,
+    /// A selector that selects nothing fails the pull.
+    pub strict: bool,
     /// The earlier bundle whose blobs are left out (`--since-bundle`).
     pub since_bundle: Option<Base>,
     /// What was asked, as recorded in the state file and `bundle.json`: a rerun resumes only
@@ -269,6 +271,7 @@ impl PullSettings {
             json: args.json,
             force: args.force,
             no_resume: args.no_pull_resume,
+            strict: args.strict,
             since_bundle,
             request_record,
         })

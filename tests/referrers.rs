@@ -424,3 +424,76 @@ fn referrers_come_from_the_api_where_the_source_has_one() {
     ));
     assert_eq!(listed_digests(&answer), expected);
 }
+
+/// A referrers listing over the 4 MiB a bundle reader takes as one index: the pull used to
+/// finish with exit 0 and leave a bundle its own verify refused. It is refused at pull time,
+/// naming the image whose referrers they are.
+#[test]
+fn referrers_too_many_for_one_index_are_refused_at_pull() {
+    let source = Registry::start("plain");
+    let api = FaultProxy::start(&source, &["--referrers-api"]);
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("app");
+    let image = make_layout(&layout, "v1", "image", &["--layers", "1"]);
+    let hex = image.trim_start_matches("sha256:");
+    let types: Vec<String> = (0..5)
+        .map(|i| format!("application/vnd.ferry.test.big{i}"))
+        .collect();
+    let out = run(Command::new("python3")
+        .arg(repo_root().join("scripts/mkoci.py"))
+        .arg(&layout)
+        .arg(format!("sha256-{hex}"))
+        .arg("referrers")
+        .arg("--subject")
+        .arg(format!(
+            "{image}:{}:{OCI_MANIFEST}",
+            size_of(&layout, &image)
+        ))
+        .args(["--artifact-types", &types.join(",")])
+        .args(["--annotation-bytes", &(1 << 20).to_string()]));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 6);
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{}/apps/big:v1", api.host)));
+    push_layout_children(
+        &layout,
+        &format!("sha256-{hex}"),
+        &format!("{}/apps/big", api.host),
+    );
+
+    let list = work.path().join("list.txt");
+    std::fs::write(&list, format!("{}/apps/big:v1\n", api.host)).unwrap();
+    let bundle = work.path().join("bundle");
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "pull", "--insecure", "--include-referrers"])
+            .arg(&bundle)
+            .arg("--images-from-list")
+            .arg(&list),
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("referrers of {image}")) && stderr.contains("apps/big"),
+        "{stderr}"
+    );
+    assert!(
+        !bundle.join("bundle.json").exists(),
+        "no bundle is left looking complete"
+    );
+}
+
+fn push_layout_children(layout: &Path, tag: &str, dest: &str) {
+    run(Command::new("python3")
+        .arg(repo_root().join("scripts/push-layout.py"))
+        .arg(layout)
+        .arg(tag)
+        .arg(dest)
+        .arg("--children-only"));
+}

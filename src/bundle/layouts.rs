@@ -10,7 +10,7 @@ use super::metadata::ImageRecord;
 use super::reader::Archive;
 use crate::digest::Digest;
 use crate::layout::{Index, entry_tag};
-use crate::manifest::{Descriptor, MANIFEST_LIMIT, Manifest, walk};
+use crate::manifest::{Descriptor, INDEX_LIMIT, MANIFEST_LIMIT, Manifest, walk};
 use crate::segment::BlobSource;
 
 const LAYOUT_MARKER: &str = "oci-layout";
@@ -70,7 +70,7 @@ impl ArchiveLayouts {
                 return Err(bad(dir, format!("{INDEX_FILE} without {LAYOUT_MARKER}")));
             }
             let bytes = index
-                .read_small(location, MANIFEST_LIMIT)
+                .read_small(location, INDEX_LIMIT)
                 .map_err(|e| bad(dir, format!("cannot read {INDEX_FILE}: {e}")))?;
             let parsed: Index = serde_json::from_slice(&bytes)
                 .map_err(|e| bad(dir, format!("{INDEX_FILE} is not valid: {e}")))?;

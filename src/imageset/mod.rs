@@ -68,7 +68,7 @@ pub async fn resolve(
                 plan.notes
                     .push(describe_selection(&artifact.source, &selection));
                 if selection.kept.is_empty() {
-                    plan.warnings.push(format!(
+                    plan.unselected(format!(
                         "{}: {}: the selector keeps no tag",
                         set.file.display(),
                         artifact.source

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use crate::bundle::{ArchivePlan, BundleError, EntryContent};
 use crate::digest::Digest;
 use crate::layout::{Index, LAYOUT_MARKER, index_bytes, tagged};
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, INDEX_LIMIT};
+use crate::report::human_bytes;
 use crate::source::{Plan, join};
 
 /// The archives of `plan`, each cut into chunks of `chunk_size` bytes (0 = none).
@@ -33,10 +34,23 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                     index.manifests.push(tagged(&image.tag, &descriptor));
                     parts.extend(image.parts.iter().map(|(d, s)| (d, *s)));
                 }
-                entries.push((
-                    join(path, "index.json"),
-                    EntryContent::Bytes(index_bytes(&mut index)),
-                ));
+                let index = index_bytes(&mut index);
+                // Readers take an index.json up to a limit: a bigger one would make a bundle its
+                // own verify refuses.
+                if index.len() as u64 > INDEX_LIMIT {
+                    return Err(BundleError::BadLayout {
+                        archive: archive.to_string(),
+                        layout: path.to_string(),
+                        reason: format!(
+                            "{} tags make an index.json of {}, over the {} a bundle reader \
+                             takes; take fewer tags of this repository",
+                            images.len(),
+                            human_bytes(index.len() as u64),
+                            human_bytes(INDEX_LIMIT)
+                        ),
+                    });
+                }
+                entries.push((join(path, "index.json"), EntryContent::Bytes(index)));
                 for (digest, size) in parts {
                     if plan.left_out.contains_key(digest) {
                         continue;

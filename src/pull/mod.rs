@@ -6,6 +6,7 @@
 mod dry_run;
 mod fetch;
 mod layout;
+mod readable;
 mod space;
 mod work;
 
@@ -60,6 +61,25 @@ pub enum PullError {
         source_root: String,
         /// Which selection it was.
         detail: String,
+    },
+    /// The plan holds what a bundle reader would refuse.
+    #[error(
+        "the source has what a bundle cannot carry (verify and push would refuse it):\n  {}",
+        problems.join("\n  ")
+    )]
+    Unreadable {
+        /// One line per item, naming where it came from.
+        problems: Vec<String>,
+    },
+    /// `--strict`: selectors selected nothing.
+    #[error(
+        "--strict: {} selector(s) selected nothing: {}",
+        selectors.len(),
+        selectors.join("; ")
+    )]
+    Unselected {
+        /// What each selector was and what it found.
+        selectors: Vec<String>,
     },
     /// The bundle directory holds files of something else.
     #[error("{} is not empty (it holds {})", dir.display(), found.join(", "))]
@@ -150,6 +170,15 @@ impl PullError {
                     .into(),
             ),
             PullError::Work(_) => None,
+            PullError::Unreadable { .. } => Some(
+                "leave those items out (filters, image set entries), or fix them at the source"
+                    .into(),
+            ),
+            PullError::Unselected { .. } => Some(
+                "fix the selectors (`--dry-run` shows what each one found), or leave --strict \
+                 out to take what the others select"
+                    .into(),
+            ),
             PullError::Empty { .. } => Some(
                 "check the module filters and component flags; `--dry-run` shows the plan".into(),
             ),
@@ -568,6 +597,15 @@ pub(crate) async fn resolve_plan(
     }
     if let Some(base) = &settings.since_bundle {
         plan.leave_out(&base.held);
+    }
+    let problems = readable::unreadable(&plan);
+    if !problems.is_empty() {
+        return Err(PullError::Unreadable { problems });
+    }
+    if settings.strict && !plan.unselected.is_empty() {
+        return Err(PullError::Unselected {
+            selectors: plan.unselected,
+        });
     }
     Ok(plan)
 }

@@ -133,6 +133,8 @@ impl State {
             manifests,
             generated,
             notes: Vec::new(),
+            // A resumed pull continues what was planned; --strict judged it when it was made.
+            unselected: Vec::new(),
             left_out: self
                 .left_out
                 .iter()

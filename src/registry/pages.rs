@@ -20,6 +20,8 @@ pub(super) struct Listing<'a> {
     pub max_pages: usize,
     /// Largest page body read.
     pub page_limit: usize,
+    /// Most bytes read over all pages together.
+    pub total_limit: usize,
     /// Answers to the first request that mean "this registry has no such listing".
     pub absent: &'a [StatusCode],
 }
@@ -42,6 +44,7 @@ impl RegistryClient {
         let what = listing.what;
         let mut url = self.url(path);
         let mut seen = HashSet::new();
+        let mut total = 0usize;
         loop {
             if !seen.insert(url.clone()) {
                 return Err(protocol(format!(
@@ -77,6 +80,13 @@ impl RegistryClient {
                 ),
             };
             let body = read_limited(response, listing.page_limit, &target, what).await?;
+            total = total.saturating_add(body.len());
+            if total > listing.total_limit {
+                return Err(protocol(format!(
+                    "{what} goes on past {}; refusing the rest",
+                    crate::report::human_bytes(listing.total_limit as u64)
+                )));
+            }
             page(&body)?;
             match next {
                 // The credentials of this registry would go along: never to another origin.

@@ -32,6 +32,8 @@ impl RegistryClient {
             accept: Some(OCI_INDEX),
             max_pages: 100,
             page_limit: MANIFEST_LIMIT as usize,
+            // What is listed becomes one index in the bundle, which readers take up to this.
+            total_limit: MANIFEST_LIMIT as usize,
             absent: &[
                 StatusCode::NOT_FOUND,
                 StatusCode::METHOD_NOT_ALLOWED,

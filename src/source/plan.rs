@@ -48,6 +48,8 @@ pub struct Plan {
     pub images: Vec<PlannedImage>,
     /// Things the user should know (optional parts the source lacks).
     pub warnings: Vec<String>,
+    /// Selectors that selected nothing (also among the warnings): `--strict` fails on them.
+    pub unselected: Vec<String>,
     /// Every manifest and index of every image, exactly as the source sent it.
     pub manifests: BTreeMap<Digest, Manifest>,
     /// Blobs made here rather than fetched (a Helm chart's config, its `.tgz`), by digest.
@@ -91,11 +93,18 @@ impl Plan {
             ))
         });
         self.warnings.extend(other.warnings);
+        self.unselected.extend(other.unselected);
         self.manifests.extend(other.manifests);
         self.generated.extend(other.generated);
         self.notes.extend(other.notes);
         self.left_out.extend(other.left_out);
         Ok(())
+    }
+
+    /// Records a selector that selected nothing: a warning, and an error with `--strict`.
+    pub fn unselected(&mut self, message: String) {
+        self.warnings.push(message.clone());
+        self.unselected.push(message);
     }
 
     /// Bytes to download: every manifest and blob of the plan, each once, but those left out.

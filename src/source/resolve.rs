@@ -51,6 +51,7 @@ pub async fn resolve(
         description,
         wants: Vec::new(),
         warnings: Vec::new(),
+        unselected: Vec::new(),
         manifests: HashMap::new(),
         files: HashMap::new(),
         take: request.take.clone(),
@@ -68,10 +69,14 @@ pub async fn resolve(
     let Resolver {
         wants,
         warnings,
+        unselected,
         manifests,
         ..
     } = resolver;
-    let plan = build_plan(client, wants, manifests, warnings, concurrency).await?;
+    let mut plan = build_plan(client, wants, manifests, warnings, concurrency).await?;
+    for message in unselected {
+        plan.unselected(message);
+    }
     reporter.finish(&format!("{} tags planned", plan.images.len()));
     Ok(plan)
 }
@@ -82,6 +87,8 @@ struct Resolver<'a> {
     description: &'a Description,
     wants: Vec<Want>,
     warnings: Vec<String>,
+    /// Selectors that selected nothing.
+    unselected: Vec<String>,
     /// Manifests already fetched, by (repo, reference).
     manifests: HashMap<(String, String), Manifest>,
     /// Files already read out of images, by (image digest, file): channels that share a
@@ -388,6 +395,14 @@ impl Resolver<'_> {
                 crate::report::printable(&name)
             ));
         }
+        for filter in &request.exclude {
+            if !catalog.contains(&filter.name) {
+                self.unselected.push(format!(
+                    "-e {filter}: the source's catalog {}/{catalog_repo} has no module '{}'",
+                    self.root.registry, filter.name
+                ));
+            }
+        }
         let mut names: BTreeSet<String> = BTreeSet::new();
         if request.include.is_empty() {
             let dropped: BTreeSet<&str> = request
@@ -505,12 +520,12 @@ impl Resolver<'_> {
             .collect();
         let selection = select(&include_refs, &excludes, &offer, &channel_names);
         if selection.versions.is_empty() {
-            self.warnings.push(format!(
+            self.unselected.push(format!(
                 "module '{name}': nothing matches the filters (tags: {})",
                 if tags.is_empty() {
                     "none".into()
                 } else {
-                    tags.join(", ")
+                    crate::report::list_some(&tags)
                 }
             ));
             return Ok(());
@@ -569,7 +584,7 @@ impl Resolver<'_> {
         }
         if request.only_extra_images {
             if extras == 0 {
-                self.warnings.push(format!(
+                self.unselected.push(format!(
                     "module '{name}' has no extra images in versions {}",
                     selection
                         .versions
