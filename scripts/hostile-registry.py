@@ -21,6 +21,8 @@ Modes:
   trickle           blob GETs send one byte every two seconds
   endless-pages     tag lists link to a new next page forever
   big-error         every manifest GET answers 404 with a 100 MB body
+  huge-tags         tag lists in 30 pages of one 16 MB tag each
+  escape-tags       tag lists hold terminal escape sequences and a line break
 """
 
 import argparse
@@ -158,6 +160,15 @@ def make_handler(args, side, ports, log):
             if args.mode == "endless-pages":
                 page = random.getrandbits(64)
                 headers["Link"] = f'</v2/x/tags/list?n=1000&last=p{page}>; rel="next"'
+            if args.mode == "huge-tags":
+                page = int(self.path.split("page=")[1].split("&")[0]) if "page=" in self.path else 0
+                if page < 29:
+                    headers["Link"] = f'</v2/x/tags/list?n=1000&page={page + 1}>; rel="next"'
+                tag = "a" * ((16 << 20) - 100)
+                return self.answer(200, json.dumps({"name": "x", "tags": [tag]}).encode(), headers)
+            if args.mode == "escape-tags":
+                tags = ["v1", "\x1b[2J\x1b[31mPWNED\x1b[0m", "v2\nwarning: a forged line"]
+                return self.answer(200, json.dumps({"name": "x", "tags": tags}).encode(), headers)
             if args.mode == "paged":
                 pages = {"": (["a", "b"], "b"), "b": (["c", "d"], "d"), "d": (["e"], None)}
                 last = self.path.split("last=")[1].split("&")[0] if "last=" in self.path else ""

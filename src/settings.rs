@@ -211,7 +211,11 @@ impl PullSettings {
             let old_dir = if old.is_dir() {
                 old.clone()
             } else {
-                old.parent().map(PathBuf::from).unwrap_or_default()
+                // A bare `bundle.json` is in the current directory.
+                match old.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                    _ => PathBuf::from("."),
+                }
             };
             let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
             if same(&old_dir, &args.dir) {

@@ -427,7 +427,11 @@ pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 /// [`write_atomic`] for code that already runs on a blocking thread.
 pub fn write_atomic_blocking(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
-    let dir = path.parent().expect("target paths have a parent");
+    // A bare file name (`--receipt r.json`) lies in the current directory.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(dir).map_err(StoreError::io("cannot create", dir))?;
     // Readable by others (umask permitting), like any file a tool writes: a registry's service
     // account or a colleague must be able to read a layout or a bundle.

@@ -230,4 +230,27 @@ fn a_base_that_cannot_be_used_is_refused_up_front() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("is not valid"), "{stderr}");
     assert!(!work.path().join("new").exists());
+
+    // The same directory however it is spelled: `ferry pull . --force --since-bundle
+    // bundle.json` from inside it, or through `..`, must not replace the base's archives.
+    for (dir, base) in [
+        (".", "bundle.json"),
+        (".", "./bundle.json"),
+        ("../bundle", "bundle.json"),
+        (".", "../bundle"),
+    ] {
+        let (code, _, stderr) = outcome(
+            ferry(home.path())
+                .current_dir(&bundle)
+                .args(["pull", "--insecure", "--force", "--source", source])
+                .arg(dir)
+                .args(["--since-bundle", base]),
+        );
+        assert_eq!(code, 2, "{dir} {base}: {stderr}");
+        assert!(
+            stderr.contains("is the bundle directory being written"),
+            "{dir} {base}: {stderr}"
+        );
+    }
+    assert_eq!(names_in(&bundle), ["bundle.json"]);
 }

@@ -194,13 +194,37 @@ fn a_token_service_on_another_host_over_http_never_gets_the_login() {
     );
 }
 
+/// A token whose lifetime overflows any clock: it is used (clamped), cached, and the copy is
+/// the registry's image byte for byte.
 #[test]
-fn a_token_that_claims_to_live_forever_does_not_crash_anything() {
+fn a_token_that_claims_to_live_forever_is_clamped_and_used() {
     let hostile = Hostile::start("huge-token");
     let home = tempfile::tempdir().unwrap();
     let (code, stderr, _, _) = copy_from(&hostile, home.path(), &[]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // skopeo reads what was written and checks every blob against its digest.
+    skopeo_verifies_layout(&home.path().join("out"), "v1");
+    let manifest = layout_raw_manifest(&home.path().join("out"), "v1");
+    let requests = hostile.requests("main");
+    let tokens = requests.iter().filter(|r| r.contains(" /token")).count();
+    assert_eq!(tokens, 1, "one token for the whole copy: {requests:?}");
+    let bearer = requests
+        .iter()
+        .filter(|r| r.contains("/v2/x/") && r.ends_with(" Bearer"))
+        .count();
+    assert!(
+        bearer >= 3,
+        "manifest and both blobs with the token: {requests:?}"
+    );
+    // The layout names the manifest skopeo read by its digest.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.path().join("out/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        ferry::digest::Digest::of(&manifest).to_string()
+    );
 }
 
 #[test]
@@ -281,4 +305,81 @@ async fn tag_lists_in_pages_are_followed_to_the_end() {
         .filter(|r| r.contains("/tags/list") && r.ends_with(" Basic"))
         .count();
     assert_eq!(pages, 3);
+}
+
+/// Pages of one 16 MB tag each used to pile up to gigabytes (and a dry run printed them): a
+/// tag the distribution spec does not allow ends the listing at its first page, named short.
+#[test]
+fn huge_tags_are_refused_at_the_first_page() {
+    let hostile = Hostile::start("huge-tags");
+    let home = tempfile::tempdir().unwrap();
+    let set = home.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {0}/x\n    \
+             selector: {{ regex: {{ pattern: '.*' }}, sortBy: alphabetical, limit: 0 }}\n\
+             hosts:\n  - host: {0}\n    username: robot\n    \
+             credential: {{ value: S3cretPassw0rd }}\n",
+            hostile.main
+        ),
+    )
+    .unwrap();
+    let dir = home.path().join("b").display().to_string();
+    let set_arg = set.display().to_string();
+    let mut args = vec!["--no-progress", "pull", &dir, "--images", &set_arg];
+    args.extend_from_slice(&["--insecure", "--dry-run"]);
+    let (code, stderr, rss, _) = measured(home.path(), &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("which is not a tag") && stderr.contains("at most 128"),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 4000, "{} bytes of error", stderr.len());
+    assert!(rss < 128 * 1024, "peak RSS {rss} KiB");
+    let pages = hostile
+        .requests("main")
+        .iter()
+        .filter(|r| r.contains("/tags/list"))
+        .count();
+    assert!(pages <= 2, "{pages} pages read");
+}
+
+/// Tag names with escape sequences and line breaks never reach the terminal as they are: not
+/// from a dry run of an image set, not in an error.
+#[test]
+fn escape_sequences_in_tags_never_reach_the_terminal() {
+    let hostile = Hostile::start("escape-tags");
+    let home = tempfile::tempdir().unwrap();
+    let set = home.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {0}/x\n    \
+             selector: {{ regex: {{ pattern: '.*' }}, sortBy: alphabetical, limit: 0 }}\n\
+             hosts:\n  - host: {0}\n    username: robot\n    \
+             credential: {{ value: S3cretPassw0rd }}\n",
+            hostile.main
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "pull"])
+            .arg(home.path().join("b"))
+            .arg("--images")
+            .arg(&set)
+            .args(["--insecure", "--dry-run"]),
+    );
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        !all.contains('\u{1b}'),
+        "an escape reached the terminal: {all:?}"
+    );
+    assert!(
+        !all.lines().any(|l| l.starts_with("warning: a forged line")),
+        "{all:?}"
+    );
+    assert!(all.contains("PWNED") && all.contains("not a tag"), "{all}");
 }

@@ -116,11 +116,14 @@ fn a_pulled_bundle_lands_byte_for_byte_behind_tls_and_basic_auth_and_behind_toke
 
     for variant in ["tls-basic", "token"] {
         let target = Registry::start(variant);
+        // A bare file name: the receipt goes to the current directory (it once failed to
+        // sync "" after writing it, with exit 1).
         let receipt = home.path().join(format!("{variant}.json"));
         let (code, stdout, stderr) = outcome(
             push_cmd(home.path(), &target, &bundle, "mirror/ee", &[])
+                .current_dir(home.path())
                 .arg("--receipt")
-                .arg(&receipt),
+                .arg(format!("{variant}.json")),
         );
         assert_eq!(code, 0, "{variant}: {stderr}");
         assert!(stdout.contains("0 skipped"), "{stdout}");
