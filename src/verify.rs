@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
+use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::names::gostsum_name;
 use crate::bundle::sums::read_gostsum;
 use crate::bundle::{
-    Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, EntryLocation, ImageRecord, TarIndex,
+    Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, EntryLocation, TarIndex,
 };
 use crate::digest::{Digest, GostHasher, Sha256Hasher};
 use crate::parallel::try_map;
@@ -77,15 +78,17 @@ pub async fn verify(
             .flat_map(|b| &b.left_out)
             .map(|b| (b.digest.clone(), b.size))
             .collect();
-        let mut found = Vec::new();
+        let mut contents = Vec::new();
         for (archive, index) in bundle.archives.iter().zip(indexes) {
-            if let Some(index) = index {
-                found.extend(check_tags(archive, index, &left_out, &handle, &mut report));
+            let Some(index) = index else { continue };
+            match ArchiveLayouts::with_index(archive, index) {
+                Ok(layouts) => contents.push(check_archive(&layouts, &left_out, &handle)),
+                Err(err) => report.problems.push(err.to_string()),
             }
         }
-        if let Some(metadata) = &bundle.metadata {
-            compare_images(&metadata.images, &found, &mut report);
-        }
+        report.images = contents.iter().map(|c| c.tags.len()).sum();
+        let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
+        report.problems.extend(tag_problems(listed, &contents));
         Ok(report)
     })
     .await
@@ -296,82 +299,6 @@ fn check_file(
     }
     reporter.item(&file.name, file.size, Outcome::Checked);
     Ok((problems, count))
-}
-
-/// Every tag's graph, through the archive's small manifests; returns the tags whose graph is
-/// whole.
-fn check_tags(
-    archive: &Archive,
-    index: TarIndex,
-    left_out: &BTreeMap<Digest, u64>,
-    handle: &tokio::runtime::Handle,
-    report: &mut VerifyReport,
-) -> Vec<ImageRecord> {
-    let mut images = Vec::new();
-    let layouts = match ArchiveLayouts::with_index(archive, index) {
-        Ok(layouts) => layouts,
-        Err(err) => {
-            report.problems.push(err.to_string());
-            return images;
-        }
-    };
-    for layout in &layouts.layouts {
-        for descriptor in &layout.index.manifests {
-            match handle.block_on(layouts.image(layout, descriptor, left_out)) {
-                Ok(Some(image)) => {
-                    report.images += 1;
-                    images.push(image);
-                }
-                Ok(None) => report.problems.push(format!(
-                    "{}: layout '{}' has an untagged entry {}",
-                    archive.name, layout.path, descriptor.digest
-                )),
-                Err(err) => report.problems.push(err.to_string()),
-            }
-        }
-    }
-    images
-}
-
-/// Tags `bundle.json` lists must be in the archives with the same digest, and the other way
-/// round: `ls` and `push` trust the list.
-fn compare_images(listed: &[ImageRecord], found: &[ImageRecord], report: &mut VerifyReport) {
-    for image in listed {
-        match found
-            .iter()
-            .find(|f| f.path == image.path && f.tag == image.tag)
-        {
-            None => report.problems.push(format!(
-                "bundle.json lists {}:{} but no archive holds it",
-                display_path(&image.path),
-                image.tag
-            )),
-            Some(f) if f.digest != image.digest => report.problems.push(format!(
-                "bundle.json says {}:{} is {}, the archive holds {}",
-                display_path(&image.path),
-                image.tag,
-                image.digest,
-                f.digest
-            )),
-            Some(_) => {}
-        }
-    }
-    for image in found {
-        if !listed
-            .iter()
-            .any(|l| l.path == image.path && l.tag == image.tag)
-        {
-            report.problems.push(format!(
-                "{}:{} is in an archive but not in bundle.json",
-                display_path(&image.path),
-                image.tag
-            ));
-        }
-    }
-}
-
-fn display_path(path: &str) -> &str {
-    if path.is_empty() { "(root)" } else { path }
 }
 
 /// `…/blobs/<algorithm>/<hex>` for SHA-256: the files verify can check by name.

@@ -187,3 +187,107 @@ fn a_tag_that_would_climb_out_is_refused() {
         &["platform.tar", "index.json", "tag '../../evil' is invalid"],
     );
 }
+
+/// A manifest whose layer descriptor claims 2^40 bytes while the layout holds 5000 bytes of the
+/// right digest: verify refused it, push sent it (exit 0, "37.2 TB/s") and left an image no
+/// client can pull. Both check every descriptor the same way, before the target hears a word.
+#[test]
+fn a_descriptor_whose_size_lies_is_refused_by_push_as_by_verify() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    make_layout(
+        &layout,
+        "v1",
+        "image",
+        &[
+            "--seed",
+            "8",
+            "--layers",
+            "1",
+            "--layer-size",
+            "5000",
+            "--compress",
+            "none",
+        ],
+    );
+    let blobs = layout.join("blobs/sha256");
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_path = blobs.join(old.trim_start_matches("sha256:"));
+    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&old_path).unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let real = std::fs::metadata(blobs.join(layer.trim_start_matches("sha256:")))
+        .unwrap()
+        .len();
+    assert!(real > 4000, "{real}");
+    manifest["layers"][0]["size"] = (1u64 << 40).into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = ferry::digest::Digest::of(&bytes);
+    std::fs::remove_file(&old_path).unwrap();
+    std::fs::write(blobs.join(digest.hex()), &bytes).unwrap();
+    index["manifests"][0]["digest"] = digest.to_string().into();
+    index["manifests"][0]["size"] = bytes.len().into();
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let dir = work.path().join("bundle");
+    pack_archives(
+        &dir,
+        vec![("platform.tar".into(), layout_entries(&layout, "").unwrap())],
+        &PackOptions::default(),
+    )
+    .unwrap();
+    refused(
+        &dir,
+        true,
+        &[
+            "platform.tar",
+            &format!("blob {layer} is {real} bytes, its manifest says 1099511627776"),
+        ],
+    );
+}
+
+/// A tag in an archive's index.json that bundle.json does not list: ls does not show it, so
+/// push must not write it; it refuses the bundle as verify reports it.
+#[test]
+fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
+    let work = tempfile::tempdir().unwrap();
+    let layouts = work.path().join("layouts");
+    make_layout(&layouts, "v1", "image", &["--seed", "4"]);
+    make_layout(&layouts, "hidden", "image", &["--seed", "5"]);
+    let dir = work.path().join("bundle");
+    let records = pack_archives(
+        &dir,
+        vec![("platform.tar".into(), layout_entries(&layouts, "").unwrap())],
+        &PackOptions::default(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let images = runtime
+        .block_on(ferry::list::packed_images(&dir, &records))
+        .unwrap();
+    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
+        .seal(&dir)
+        .unwrap();
+    edit_metadata(&dir, |m| {
+        let images = m["images"].as_array_mut().unwrap();
+        images.retain(|i| i["tag"] != "hidden");
+        assert_eq!(images.len(), 1);
+    });
+    let home = tempfile::tempdir().unwrap();
+    let shown: Vec<String> = listed(home.path(), &dir)
+        .iter()
+        .map(|i| i["tag"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown, ["v1"]);
+    refused(
+        &dir,
+        false,
+        &["(root):hidden is in an archive but not in bundle.json"],
+    );
+}

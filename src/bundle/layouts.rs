@@ -10,7 +10,7 @@ use super::metadata::ImageRecord;
 use super::reader::Archive;
 use crate::digest::Digest;
 use crate::layout::{Index, entry_tag};
-use crate::manifest::{Descriptor, INDEX_LIMIT, MANIFEST_LIMIT, Manifest, walk};
+use crate::manifest::{Descriptor, Graph, INDEX_LIMIT, MANIFEST_LIMIT, Manifest, walk};
 use crate::segment::BlobSource;
 
 const LAYOUT_MARKER: &str = "oci-layout";
@@ -155,13 +155,13 @@ impl ArchiveLayouts {
 
     /// Follows one tagged descriptor through its manifests, checks that every blob is in the
     /// layout with its size (or among the blobs a differential bundle left out), and describes
-    /// the tag.
+    /// the tag, with its graph. `None` for an untagged descriptor.
     pub async fn image(
         &self,
         layout: &BundleLayout,
         descriptor: &Descriptor,
         left_out: &BTreeMap<Digest, u64>,
-    ) -> Result<Option<ImageRecord>, BundleError> {
+    ) -> Result<Option<(ImageRecord, Graph)>, BundleError> {
         let Some(tag) = entry_tag(descriptor) else {
             return Ok(None);
         };
@@ -194,7 +194,7 @@ impl ArchiveLayouts {
                 }
             }
         }
-        Ok(Some(ImageRecord {
+        let image = ImageRecord {
             path: layout.path.clone(),
             tag: tag.to_string(),
             digest: descriptor.digest.clone(),
@@ -203,7 +203,8 @@ impl ArchiveLayouts {
             archive: Some(self.archive.clone()),
             source: None,
             source_digest: None,
-        }))
+        };
+        Ok(Some((image, graph)))
     }
 
     /// Every tag of every layout in the archive.
@@ -211,7 +212,7 @@ impl ArchiveLayouts {
         let mut images = Vec::new();
         for layout in &self.layouts {
             for descriptor in &layout.index.manifests {
-                if let Some(image) = self.image(layout, descriptor, &BTreeMap::new()).await? {
+                if let Some((image, _)) = self.image(layout, descriptor, &BTreeMap::new()).await? {
                     images.push(image);
                 }
             }

@@ -3,6 +3,7 @@
 //! files, never the network.
 
 pub mod base;
+pub mod contents;
 pub mod fill;
 pub mod index;
 pub mod layouts;

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
-use crate::layout::entry_tag;
-use crate::manifest::{Descriptor, Graph, Manifest, walk};
-use crate::reference::{validate_repository, validate_tag};
+use crate::manifest::{Graph, Manifest};
+use crate::reference::validate_repository;
 use crate::segment::BlobSource;
 use crate::source::join;
 use crate::source::referrers::{schema_tag, subject_of};
@@ -105,9 +105,12 @@ impl RepoItem {
 }
 
 impl Inventory {
-    /// Reads every archive's index and layouts. `target` is the repository root at the target;
-    /// `modules_path` replaces the leading `modules` of layout paths. Blocking (call it on a
-    /// blocking thread inside the runtime: manifests are walked with the async walker).
+    /// Reads every archive's index and layouts and checks them as `verify` does (every
+    /// descriptor's blob there with its size, every manifest against its digest, the tags
+    /// exactly those `bundle.json` lists); a bundle with any problem is refused, all of them
+    /// named. `target` is the repository root at the target; `modules_path` replaces the
+    /// leading `modules` of layout paths. Blocking (call it on a blocking thread inside the
+    /// runtime: manifests are walked with the async walker).
     pub fn read(
         bundle: &Bundle,
         target: &str,
@@ -122,36 +125,40 @@ impl Inventory {
             .flat_map(|b| &b.left_out)
             .map(|b| (b.digest.clone(), b.size))
             .collect();
-        let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
+        let mut opened = Vec::new();
+        let mut contents = Vec::new();
         for archive in &bundle.archives {
             let layouts = ArchiveLayouts::open(archive)?;
-            for layout in &layouts.layouts {
+            contents.push(check_archive(&layouts, &left_out, handle));
+            opened.push(layouts);
+        }
+        let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
+        let problems = tag_problems(listed, &contents);
+        if !problems.is_empty() {
+            return Err(BundleError::Inconsistent { problems });
+        }
+        let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
+        for (layouts, found) in opened.iter().zip(contents) {
+            let mut by_layout: Vec<Vec<(String, Digest, Graph)>> =
+                vec![Vec::new(); layouts.layouts.len()];
+            for tag in found.tags {
+                by_layout[tag.layout].push((tag.image.tag, tag.image.digest, tag.graph));
+            }
+            for (layout, graphs) in layouts.layouts.iter().zip(by_layout) {
                 let bad = |reason: String| BundleError::BadLayout {
-                    archive: archive.name.clone(),
+                    archive: layouts.archive.clone(),
                     layout: layout.path.clone(),
                     reason,
                 };
                 let path = remap(&layout.path, modules_path);
                 let repository = join(target, &path);
                 validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
-                // Every tag's graph first: referrer tags go after the tags holding their
-                // subject, so that no manifest reaches the target before what it refers to.
-                let mut graphs = Vec::new();
-                for descriptor in &layout.index.manifests {
-                    let Some(tag) = entry_tag(descriptor) else {
-                        continue;
-                    };
-                    validate_tag(tag).map_err(bad)?;
-                    let root = layouts.read_manifest(&layout.path, descriptor)?;
-                    let graph = handle.block_on(walk(root, async |d: &Descriptor| {
-                        layouts.read_manifest(&layout.path, d)
-                    }))?;
-                    graphs.push((tag, descriptor, graph));
-                }
                 let mut manifests: Vec<Manifest> = Vec::new();
                 let mut seen: HashSet<Digest> = HashSet::new();
                 let mut tags = Vec::new();
-                for (tag, descriptor, graph) in in_push_order(graphs) {
+                // Referrer tags go after the tags holding their subject, so that no manifest
+                // reaches the target before what it refers to.
+                for (tag, digest, graph) in in_push_order(graphs) {
                     for manifest in &graph.manifests {
                         needs_of(&mut inventory.needs, manifest).map_err(|e| bad(e.to_string()))?;
                         if seen.insert(manifest.digest.clone()) {
@@ -160,14 +167,8 @@ impl Inventory {
                     }
                     let repo_index = inventory.repos.len();
                     for blob in &graph.blobs {
+                        // Checked above: there with its size, or left out on purpose.
                         let source = layouts.blob(&layout.path, &blob.digest);
-                        if source.is_none() && left_out.get(&blob.digest) != Some(&blob.size) {
-                            return Err(BundleError::MissingBlob {
-                                archive: archive.name.clone(),
-                                layout: layout.path.clone(),
-                                digest: blob.digest.clone(),
-                            });
-                        }
                         let index = *blob_index.entry(blob.digest.clone()).or_insert_with(|| {
                             inventory.blobs.push(BlobItem {
                                 digest: blob.digest.clone(),
@@ -183,19 +184,19 @@ impl Inventory {
                         }
                     }
                     let root = graph.manifests.last().expect("a graph has its root");
-                    let phase = if subject_of(tag).is_some() {
+                    let phase = if subject_of(&tag).is_some() {
                         Phase::Referrers
-                    } else if CHANNELS.contains(&tag) || layout.path == CATALOG {
+                    } else if CHANNELS.contains(&tag.as_str()) || layout.path == CATALOG {
                         Phase::Aliases
                     } else {
                         Phase::Versions
                     };
                     tags.push(TagItem {
-                        name: tag.to_string(),
-                        digest: descriptor.digest.clone(),
-                        manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
-                        schema_of: subject_of(tag)
+                        schema_of: subject_of(&tag)
                             .filter(|d| root.is_index() && schema_tag(d) == tag),
+                        name: tag,
+                        digest,
+                        manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
                         phase,
                     });
                 }
@@ -228,9 +229,7 @@ impl Inventory {
 /// Tags in the order their manifests may reach a registry: every other tag in layout order,
 /// then referrer tags, each after the tag whose graph holds its subject (a signature of an SBOM
 /// after the SBOM). A referrer of something outside the layout goes last.
-fn in_push_order<'a>(
-    graphs: Vec<(&'a str, &'a Descriptor, Graph)>,
-) -> Vec<(&'a str, &'a Descriptor, Graph)> {
+fn in_push_order(graphs: Vec<(String, Digest, Graph)>) -> Vec<(String, Digest, Graph)> {
     let (mut waiting, mut ordered): (Vec<_>, Vec<_>) = graphs
         .into_iter()
         .partition(|(tag, _, _)| subject_of(tag).is_some());

@@ -1,0 +1,123 @@
+//! What a bundle's archives hold, checked the one way `verify` and `push` share: every tag's
+//! graph followed through its layout's manifests (each checked against its digest), every blob
+//! a descriptor names present in the layout with the size the descriptor says (or among the
+//! blobs a differential bundle left out), and the tags held to the list in `bundle.json`, which
+//! `ls` shows and push writes.
+
+use std::collections::BTreeMap;
+
+use super::layouts::ArchiveLayouts;
+use super::metadata::ImageRecord;
+use crate::digest::Digest;
+use crate::manifest::Graph;
+
+/// One tag found whole.
+#[derive(Debug, Clone)]
+pub struct FoundTag {
+    /// Which layout of the archive ([`ArchiveLayouts::layouts`]) holds it.
+    pub layout: usize,
+    /// The tag as `ls` describes it.
+    pub image: ImageRecord,
+    /// Its manifests (children first) and blobs.
+    pub graph: Graph,
+}
+
+/// What one archive holds, and what is wrong with it.
+#[derive(Debug, Default)]
+pub struct ArchiveContents {
+    /// Every tag whose graph is whole.
+    pub tags: Vec<FoundTag>,
+    /// One line per problem, naming the archive and the layout.
+    pub problems: Vec<String>,
+}
+
+/// Follows every tagged descriptor of every layout of `layouts`. `left_out` are the blobs a
+/// differential bundle expects at the target instead, with their sizes. Blocking: call it on a
+/// blocking thread inside the runtime (the walker is async).
+pub fn check_archive(
+    layouts: &ArchiveLayouts,
+    left_out: &BTreeMap<Digest, u64>,
+    handle: &tokio::runtime::Handle,
+) -> ArchiveContents {
+    let mut contents = ArchiveContents::default();
+    for (index, layout) in layouts.layouts.iter().enumerate() {
+        for descriptor in &layout.index.manifests {
+            match handle.block_on(layouts.image(layout, descriptor, left_out)) {
+                Ok(Some((image, graph))) => contents.tags.push(FoundTag {
+                    layout: index,
+                    image,
+                    graph,
+                }),
+                Ok(None) => contents.problems.push(format!(
+                    "{}: layout '{}' has an untagged entry {}",
+                    layouts.archive, layout.path, descriptor.digest
+                )),
+                Err(err) => contents.problems.push(err.to_string()),
+            }
+        }
+    }
+    contents
+}
+
+/// Tags `bundle.json` lists must be in the archives with the same digest, and the other way
+/// round: `ls` shows the list and push writes exactly what it shows.
+pub fn compare_images(listed: &[ImageRecord], found: &[ImageRecord]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let by_name: BTreeMap<(&str, &str), &ImageRecord> = found
+        .iter()
+        .map(|f| ((f.path.as_str(), f.tag.as_str()), f))
+        .collect();
+    let listed_names: BTreeMap<(&str, &str), &ImageRecord> = listed
+        .iter()
+        .map(|l| ((l.path.as_str(), l.tag.as_str()), l))
+        .collect();
+    for image in listed {
+        match by_name.get(&(image.path.as_str(), image.tag.as_str())) {
+            None => problems.push(format!(
+                "bundle.json lists {}:{} but no archive holds it",
+                display_path(&image.path),
+                image.tag
+            )),
+            Some(f) if f.digest != image.digest => problems.push(format!(
+                "bundle.json says {}:{} is {}, the archive holds {}",
+                display_path(&image.path),
+                image.tag,
+                image.digest,
+                f.digest
+            )),
+            Some(_) => {}
+        }
+    }
+    for image in found {
+        if !listed_names.contains_key(&(image.path.as_str(), image.tag.as_str())) {
+            problems.push(format!(
+                "{}:{} is in an archive but not in bundle.json",
+                display_path(&image.path),
+                image.tag
+            ));
+        }
+    }
+    problems
+}
+
+/// `(root)` for the archive root's path.
+pub fn display_path(path: &str) -> &str {
+    if path.is_empty() { "(root)" } else { path }
+}
+
+/// The problems of a whole bundle's tags, given each archive's contents: what
+/// [`check_archive`] found, and with `bundle.json` what [`compare_images`] finds.
+pub fn tag_problems(listed: Option<&[ImageRecord]>, archives: &[ArchiveContents]) -> Vec<String> {
+    let mut problems: Vec<String> = archives
+        .iter()
+        .flat_map(|a| a.problems.iter().cloned())
+        .collect();
+    if let Some(listed) = listed {
+        let found: Vec<ImageRecord> = archives
+            .iter()
+            .flat_map(|a| a.tags.iter().map(|t| t.image.clone()))
+            .collect();
+        problems.extend(compare_images(listed, &found));
+    }
+    problems
+}
