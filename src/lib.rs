@@ -17,6 +17,7 @@ pub mod registry;
 pub mod report;
 pub mod segment;
 pub mod settings;
+pub mod small_file;
 pub mod source;
 pub mod store;
 pub mod verify;

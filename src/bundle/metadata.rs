@@ -189,18 +189,17 @@ impl BundleMetadata {
     /// exist.
     pub fn read_file(path: &Path) -> Result<Option<(Self, Digest)>, BundleError> {
         let path = path.to_path_buf();
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if !meta.is_file() || meta.len() > METADATA_LIMIT => {
+        let bytes = match crate::small_file::read_small(&path, METADATA_LIMIT) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::Other => {
                 return Err(BundleError::BadMetadata {
                     path,
-                    reason: format!("not a regular file of at most {METADATA_LIMIT} bytes"),
+                    reason: format!("{e}; it must be a regular file of at most 512 MiB"),
                 });
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
-        }
-        let bytes = std::fs::read(&path).map_err(super::io_error("cannot read", &path))?;
+        };
         let metadata: BundleMetadata =
             serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
                 path: path.clone(),

@@ -37,21 +37,18 @@ const SUM_FILE_LIMIT: u64 = 16 << 20;
 /// A small text file (a sum list, a `.gostsum`) read whole, after checking that it is a
 /// regular file of a sane size; `None` when there is no file.
 pub fn read_small_text(path: &Path) -> Result<Option<String>, BundleError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error("cannot read", path)(e)),
+    let Some(bytes) = crate::small_file::read_small(path, SUM_FILE_LIMIT)
+        .map_err(io_error("refusing to read", path))?
+    else {
+        return Ok(None);
     };
-    if !meta.is_file() || meta.len() > SUM_FILE_LIMIT {
-        return Err(BundleError::Io {
-            action: "refusing to read",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("not a regular file of at most 16 MiB"),
-        });
-    }
-    std::fs::read_to_string(path)
+    String::from_utf8(bytes)
         .map(Some)
-        .map_err(io_error("cannot read", path))
+        .map_err(|_| BundleError::Io {
+            action: "cannot read",
+            path: path.to_path_buf(),
+            source: std::io::Error::other("it is not text (UTF-8)"),
+        })
 }
 
 /// The content of a `.gostsum` file: the hex digest, trimmed; `None` when there is no file.

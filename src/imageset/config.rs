@@ -272,7 +272,11 @@ impl ImageSet {
                 crate::reference::validate_tag(tag).map_err(|e| fail(format!("{at}: {e}")))?;
             }
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
+        // A bare file name's directory is the current one.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
         let mut hosts = BTreeMap::new();
         for entry in file.hosts {
             let host = read_host(&entry, dir)
@@ -333,12 +337,16 @@ fn read_host(entry: &HostEntry, dir: &Path) -> Result<Host, String> {
         }
         host.credential = match (&credential.value, &credential.from_path) {
             (Some(value), None) => Some(value.clone()),
-            (None, Some(file)) => Some(
-                std::fs::read_to_string(confined(dir, file)?)
-                    .map_err(|e| format!("credential.fromPath {file}: {e}"))?
-                    .trim()
-                    .to_string(),
-            ),
+            (None, Some(file)) => {
+                let bytes = read_confined(dir, file, CREDENTIAL_LIMIT)
+                    .map_err(|e| format!("credential.fromPath {file}: {e}"))?;
+                Some(
+                    String::from_utf8(bytes)
+                        .map_err(|_| format!("credential.fromPath {file}: it is not text"))?
+                        .trim()
+                        .to_string(),
+                )
+            }
             _ => return Err("credential needs exactly one of value and fromPath".into()),
         };
     }
@@ -353,7 +361,7 @@ fn read_host(entry: &HostEntry, dir: &Path) -> Result<Host, String> {
             host.ca_pem = match (&server.value, &server.from_path) {
                 (Some(pem), None) => Some(pem.clone().into_bytes()),
                 (None, Some(file)) => Some(
-                    std::fs::read(confined(dir, file)?)
+                    read_confined(dir, file, CA_LIMIT)
                         .map_err(|e| format!("tls.serverAuth.fromPath {file}: {e}"))?,
                 ),
                 _ => return Err("tls.serverAuth needs exactly one of value and fromPath".into()),
@@ -362,6 +370,30 @@ fn read_host(entry: &HostEntry, dir: &Path) -> Result<Host, String> {
     }
     let _ = entry.max_chunk_size;
     Ok(host)
+}
+
+/// The largest credential file read (a token or a password).
+const CREDENTIAL_LIMIT: u64 = 64 << 10;
+/// The largest CA bundle read.
+const CA_LIMIT: u64 = 1 << 20;
+
+/// Reads `file`, relative to the config's directory, which neither its path nor any link on
+/// the way may leave; at most `limit` bytes of a regular file.
+fn read_confined(dir: &Path, file: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let path = confined(dir, file)?;
+    let base = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let resolved = path.canonicalize().map_err(|e| e.to_string())?;
+    if !resolved.starts_with(&base) {
+        return Err(format!(
+            "it resolves to {}, outside the config file's directory",
+            resolved.display()
+        ));
+    }
+    crate::small_file::read_small(&resolved, limit)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "it does not exist".to_string())
 }
 
 /// `file` relative to the config's directory, which it may not leave.

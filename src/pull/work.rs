@@ -18,7 +18,6 @@ use crate::bundle::names::parse_archive_file;
 use crate::bundle::{BlobRecord, FileRecord};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
-use crate::report::human_bytes;
 use crate::source::{Plan, PlannedImage};
 use crate::store::write_atomic_blocking;
 
@@ -219,7 +218,7 @@ impl Journal {
 
 fn read_progress(path: &Path) -> Progress {
     let mut progress = Progress::default();
-    let Ok(Some(bytes)) = read_regular(path, JOURNAL_LIMIT) else {
+    let Ok(Some(bytes)) = crate::small_file::read_small(path, JOURNAL_LIMIT) else {
         return progress;
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -261,34 +260,6 @@ fn read_progress(path: &Path) -> Progress {
 /// joined to the bundle directory it names a file in it and nowhere else.
 fn is_archive_file(name: &str) -> bool {
     !name.contains('/') && !name.contains('\0') && parse_archive_file(name).is_some()
-}
-
-/// Reads a small regular file whole, without following a symbolic link and without waiting on
-/// a FIFO or a device: `None` when it is not there, an error when it is something else.
-fn read_regular(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(NOFOLLOW | rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > limit {
-        return Err(std::io::Error::other(format!(
-            "larger than {}",
-            human_bytes(limit)
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(limit).read_to_end(&mut bytes)?;
-    Ok(Some(bytes))
 }
 
 /// `O_NOFOLLOW`: a link planted where ferry keeps its own files is refused, not followed.
@@ -631,7 +602,7 @@ fn remove_own_file(path: &Path) -> Result<(), WorkError> {
 
 fn read_state(dir: &Path) -> Option<Result<State, String>> {
     let path = dir.join(STATE_FILE);
-    let bytes = match read_regular(&path, STATE_LIMIT) {
+    let bytes = match crate::small_file::read_small(&path, STATE_LIMIT) {
         Ok(bytes) => bytes?,
         Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
