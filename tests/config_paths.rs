@@ -86,7 +86,7 @@ fn an_oversized_or_special_credential_file_is_refused() {
     std::fs::write(config.join("big"), vec![b'a'; 1 << 20]).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &config.join("fifo"),
+        config.join("fifo"),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
