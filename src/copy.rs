@@ -202,7 +202,7 @@ pub async fn copy(
     };
 
     let graph = walk(root, async |d: &Descriptor| src.manifest(d).await).await?;
-    let blob_bytes: u64 = graph.blobs.iter().map(|b| b.size).sum();
+    let blob_bytes: u64 = graph.total_bytes();
     reporter.begin(
         "copying",
         (graph.blobs.len() + graph.manifests.len()) as u64,
@@ -263,8 +263,7 @@ pub async fn copy(
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| **o == Outcome::Transferred)
-            .map(|(b, _)| b.size)
-            .sum(),
+            .fold(0, |sum, (b, _)| sum.saturating_add(b.size)),
     };
     reporter.finish(&format!(
         "copied {source} -> {destination} ({}): {} manifests, {} blobs sent ({}), {} present, {} mounted",

@@ -26,6 +26,9 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// Manifests are small (the distribution spec lets registries refuse more than 4 MiB); anything
 /// bigger is refused instead of read into memory.
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
+/// The largest blob ferry takes (1 PiB): a descriptor or a record claiming more is refused, so
+/// that no sum of sizes can overflow.
+pub const SIZE_LIMIT: u64 = 1 << 50;
 /// The largest layout `index.json` a bundle reader takes: ferry writes one per repository
 /// path, a descriptor per tag (some 60,000 tags).
 pub const INDEX_LIMIT: u64 = 16 << 20;
@@ -196,6 +199,21 @@ impl Manifest {
         refs.blobs.extend(shape.config);
         refs.blobs.extend(shape.layers.unwrap_or_default());
         refs.blobs.extend(shape.blobs.unwrap_or_default());
+        // A size no blob has would only overflow the sums and offsets made from it.
+        if let Some(absurd) = refs
+            .blobs
+            .iter()
+            .chain(&refs.manifests)
+            .find(|d| d.size > SIZE_LIMIT)
+        {
+            return Err(ManifestError::Invalid {
+                digest: self.digest.clone(),
+                reason: format!(
+                    "it says {} is {} bytes, more than any blob ferry takes (1 PiB)",
+                    absurd.digest, absurd.size
+                ),
+            });
+        }
         Ok(refs)
     }
 

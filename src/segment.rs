@@ -49,7 +49,9 @@ impl BlobSource {
 
     /// Total length in bytes.
     pub fn len(&self) -> u64 {
-        self.segments.iter().map(|s| s.len).sum()
+        self.segments
+            .iter()
+            .fold(0, |sum, s| sum.saturating_add(s.len))
     }
 
     /// True for an empty blob.

@@ -138,7 +138,10 @@ fn read_everything(
             start = end;
         }
     }
-    let total: u64 = bundle.archives.iter().map(|a| a.size()).sum();
+    let total: u64 = bundle
+        .archives
+        .iter()
+        .fold(0, |sum, a| sum.saturating_add(a.size()));
     reporter.begin("checking files and blobs", work.len() as u64, total);
     let found = try_map(&work, |w| check_file(bundle, w, options, reporter))?;
     let mut problems = Vec::new();

@@ -291,3 +291,31 @@ fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
         &["(root):hidden is in an archive but not in bundle.json"],
     );
 }
+
+/// A differential base whose left-out sizes add up past 2^64: verify printed a wrapped total
+/// (or, built with overflow checks, panicked). Absurd sizes are refused, naming the record.
+#[test]
+fn sizes_that_overflow_are_refused_not_wrapped() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    bundle(&dir, false);
+    edit_metadata(&dir, |m| {
+        m["base"] = serde_json::json!({
+            "bundle_sha256": "0".repeat(64),
+            "created": "2026-01-01T00:00:00Z",
+            "source": "somewhere",
+            "left_out": [
+                {"digest": format!("sha256:{}", "a".repeat(64)), "size": u64::MAX - 10},
+                {"digest": format!("sha256:{}", "b".repeat(64)), "size": 100},
+            ],
+        });
+    });
+    refused(
+        &dir,
+        true,
+        &[
+            "bundle.json",
+            &format!("left-out blob sha256:{} claims", "a".repeat(64)),
+        ],
+    );
+}

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::BundleError;
 use super::sums::{gostsums, sha256sums};
 use crate::digest::Digest;
+use crate::manifest::SIZE_LIMIT;
 use crate::store::write_atomic_blocking;
 
 /// The bundle format this ferry writes and the newest it reads.
@@ -73,7 +74,9 @@ impl BaseRecord {
 
     /// Bytes left out.
     pub fn left_out_bytes(&self) -> u64 {
-        self.left_out.iter().map(|b| b.size).sum()
+        self.left_out
+            .iter()
+            .fold(0, |sum, b| sum.saturating_add(b.size))
     }
 }
 
@@ -115,7 +118,9 @@ impl BlobRecord {
 impl ArchiveRecord {
     /// Bytes of the whole archive.
     pub fn size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0, |sum, f| sum.saturating_add(f.size))
     }
 }
 
@@ -205,6 +210,9 @@ impl BundleMetadata {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        if let Some(reason) = metadata.absurd_size() {
+            return Err(BundleError::BadMetadata { path, reason });
+        }
         if metadata.format_version > FORMAT_VERSION {
             return Err(BundleError::BadMetadata {
                 path,
@@ -215,6 +223,37 @@ impl BundleMetadata {
             });
         }
         Ok(Some((metadata, Digest::of(&bytes))))
+    }
+
+    /// The first size no bundle can hold (over [`SIZE_LIMIT`]), described.
+    fn absurd_size(&self) -> Option<String> {
+        let absurd = |size: u64| size > SIZE_LIMIT;
+        for archive in &self.archives {
+            if let Some(file) = archive.files.iter().find(|f| absurd(f.size)) {
+                return Some(format!("file {} claims {} bytes", file.name, file.size));
+            }
+            if let Some(blob) = archive.blobs.iter().find(|b| absurd(b.size)) {
+                return Some(format!("blob {} claims {} bytes", blob.digest, blob.size));
+            }
+        }
+        if let Some(blob) = self
+            .base
+            .iter()
+            .flat_map(|b| &b.left_out)
+            .find(|b| absurd(b.size))
+        {
+            return Some(format!(
+                "left-out blob {} claims {} bytes",
+                blob.digest, blob.size
+            ));
+        }
+        if let Some(image) = self.images.iter().find(|i| absurd(i.size)) {
+            return Some(format!(
+                "image {}:{} claims {} bytes",
+                image.path, image.tag, image.size
+            ));
+        }
+        None
     }
 
     /// Every blob a target that took this bundle has: what its archives hold and, for a

@@ -37,7 +37,9 @@ pub struct Archive {
 impl Archive {
     /// Bytes of the whole archive.
     pub fn size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0, |sum, f| sum.saturating_add(f.size))
     }
 
     /// The archive a [`ArchiveRecord`] describes, its files in `dir`.

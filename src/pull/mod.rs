@@ -430,7 +430,7 @@ async fn run(
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
     let source = SourceBlobs::new(clients_of(settings, &plan)?, &plan, previous);
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
-    let to_fetch: u64 = jobs.iter().map(|j| j.size).sum();
+    let to_fetch: u64 = jobs.iter().fold(0, |sum, j| sum.saturating_add(j.size));
 
     writer.start_sealing();
     reporter.begin(
