@@ -202,7 +202,10 @@ pub async fn copy(
     };
 
     let graph = walk(root, async |d: &Descriptor| src.manifest(d).await).await?;
-    let blob_bytes: u64 = graph.total_bytes();
+    let blob_bytes: u64 = graph
+        .blobs
+        .iter()
+        .fold(0, |sum, b| sum.saturating_add(b.size));
     reporter.begin(
         "copying",
         (graph.blobs.len() + graph.manifests.len()) as u64,
