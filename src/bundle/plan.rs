@@ -10,6 +10,7 @@ use super::index::check_entry_path;
 use super::metadata::BlobRecord;
 use super::names::chunk_name;
 use crate::digest::Digest;
+use crate::manifest::SIZE_LIMIT;
 
 /// Bytes of a tar block.
 const BLOCK: u64 = 512;
@@ -124,6 +125,11 @@ pub struct ArchivePlan {
     pub size: u64,
 }
 
+/// The largest archive laid out (1 EiB): far beyond any disk, far below an overflow.
+const ARCHIVE_LIMIT: u64 = 1 << 60;
+/// The most files one archive is cut into.
+const MAX_FILES: u64 = 1_000_000;
+
 /// Header bytes for an entry whose path has `path_len` bytes.
 fn header_len(path_len: usize) -> u64 {
     if path_len > NAME_FIELD {
@@ -174,7 +180,14 @@ impl ArchivePlan {
             }
             let header_offset = offset;
             let data_offset = header_offset + header_len(path.len());
-            offset = data_offset + content.size().div_ceil(BLOCK) * BLOCK;
+            // Sizes come from manifests and state files: one no blob has must not wrap.
+            offset = content
+                .size()
+                .checked_next_multiple_of(BLOCK)
+                .filter(|_| content.size() <= SIZE_LIMIT)
+                .and_then(|padded| data_offset.checked_add(padded))
+                .filter(|end| *end <= ARCHIVE_LIMIT)
+                .ok_or_else(|| refuse(&path, "its size is larger than any archive can be"))?;
             placed.push(PlannedEntry {
                 path,
                 content,
@@ -183,6 +196,9 @@ impl ArchivePlan {
             });
         }
         let size = offset + END_MARKER;
+        if chunk_size != 0 && size / chunk_size > MAX_FILES {
+            return Err(refuse(name, "the chunk size cuts it into too many files"));
+        }
         Ok(ArchivePlan {
             name: name.to_string(),
             entries: placed,
