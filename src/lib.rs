@@ -19,4 +19,5 @@ pub mod segment;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod tar_entries;
 pub mod verify;
