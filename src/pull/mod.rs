@@ -29,6 +29,7 @@ use crate::bundle::{
     FileRecord, ImageRecord,
 };
 use crate::digest::Digest;
+use crate::imageset::charts::ChartError;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::report::{Reporter, human_bytes, list_some};
 use crate::segment::{BlobSource, FileSegment};
@@ -53,6 +54,9 @@ pub enum PullError {
     /// The work directory cannot be used.
     #[error(transparent)]
     Work(#[from] WorkError),
+    /// A Helm chart cannot be fetched into the bundle.
+    #[error(transparent)]
+    Chart(Box<ChartError>),
     /// The selection matched nothing.
     #[error("nothing to take from {source_root}: {detail}")]
     Empty {
@@ -145,6 +149,7 @@ impl PullError {
                 Some("wait for the other pull to end, or give this one its own --tmp-dir".into())
             }
             PullError::Work(_) => None,
+            PullError::Chart(e) => e.hint(),
             PullError::Empty { .. } => Some(
                 "check the module filters and component flags; `--dry-run` shows the plan".into(),
             ),
@@ -396,7 +401,8 @@ async fn run(
         jobs.push(job);
     }
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
-    let source = SourceBlobs::new(clients_of(settings, &plan)?, &plan, previous);
+    let clients = clients_of(settings, &plan)?;
+    let source = SourceBlobs::new(clients, &settings.chart_options(), &plan, previous)?;
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
     let to_fetch: u64 = jobs.iter().map(|j| j.size).sum();
 
@@ -538,7 +544,7 @@ pub(crate) async fn resolve_plan(
             &settings.image_sets,
             &settings.image_list,
             &SettingsClients(settings),
-            &settings.client,
+            &settings.chart_options(),
             &settings.request.take,
             settings.concurrency,
             reporter,
