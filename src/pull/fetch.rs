@@ -2,7 +2,7 @@
 //! or — when a rerun changed the chunk size or the GOST setting — the files of the earlier
 //! layout, copied locally and checked like any download.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::PullError;
 use crate::bundle::fill::{BlobJob, Fetch, LocalBlobs};
@@ -19,8 +19,9 @@ pub struct SourceBlobs {
     clients: HashMap<String, RegistryClient>,
     /// Digest → (registry, repository).
     places: HashMap<Digest, (String, String)>,
-    /// Blobs read from a URL, with the client that reads them (there when there are any).
-    web: HashMap<Digest, WebBlob>,
+    /// Blobs read from a URL (Helm charts).
+    web: BTreeMap<Digest, WebBlob>,
+    /// The client that reads them, made when there are any.
     charts: Option<ChartClient>,
     previous: LocalBlobs,
 }
@@ -50,7 +51,7 @@ impl SourceBlobs {
         Ok(SourceBlobs {
             clients,
             places,
-            web: plan.web_blobs.clone().into_iter().collect(),
+            web: plan.web_blobs.clone(),
             charts,
             previous,
         })

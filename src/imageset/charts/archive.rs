@@ -15,7 +15,7 @@ const CHART_YAML_LIMIT: u64 = 1 << 20;
 
 /// `Chart.yaml` must appear within this many unpacked bytes of the archive (`helm package`
 /// writes it first); what follows is hashed, not unpacked.
-pub const SCAN_LIMIT: u64 = 256 << 20;
+const SCAN_LIMIT: u64 = 256 << 20;
 
 /// What a chart's archive is, as far as a pull needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,18 +8,18 @@ mod archive;
 mod http;
 mod login;
 
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
 use crate::digest::Digest;
 use crate::manifest::{Manifest, OCI_MANIFEST};
 use crate::report::human_bytes;
 use crate::store::StoreError;
 
-pub use archive::{ArchiveError, ChartFile, SCAN_LIMIT, read_chart};
+pub use archive::{ArchiveError, ChartFile, read_chart};
 pub use http::ChartClient;
 pub use login::{RepoLogin, repo_login};
-
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 
 /// The config media type of a Helm chart in a registry.
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
