@@ -453,9 +453,10 @@ fn charts_stream_with_flat_memory() {
     );
     assert_eq!(code, 0, "{stderr}");
     verified(home.path(), &dir);
-    // Memory stays flat: well under one chart, let alone all of them.
+    // Memory stays flat: within ferry's 64 MiB goal, whatever the charts weigh (160 MiB here;
+    // holding them in memory took about 770 MiB).
     assert!(
-        rss_kib < 100 * 1024 && rss_kib * 1024 < total / 4,
+        rss_kib < 64 * 1024,
         "peak RSS {rss_kib} KiB for {total} bytes of charts"
     );
     // Every layer is the .tgz the repository served, byte for byte.
