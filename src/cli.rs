@@ -181,6 +181,10 @@ pub struct PullArgs {
     /// Leave ${VAR} in image set files as written instead of taking it from the environment.
     #[arg(long, help_heading = "What to take")]
     pub no_envsubst: bool,
+    /// Refuse a Helm chart of an image set larger than this (500MB, 2GiB; charts stream, so
+    /// this is a sanity limit, not a memory bound).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size, help_heading = "What to take")]
+    pub chart_size_limit: u64,
     /// Keep only this platform of every multi-platform index (repeatable; OS/ARCH[/VARIANT],
     /// e.g. linux/amd64). Filtered indexes get new digests; images pulled by digest stay whole.
     #[arg(

@@ -20,4 +20,5 @@ pub mod settings;
 pub mod small_file;
 pub mod source;
 pub mod store;
+pub mod tar_entries;
 pub mod verify;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::bundle::Base;
 use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
+use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::{ListedImage, parse_list};
 use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
@@ -121,6 +122,8 @@ pub struct PullSettings {
     pub request: Request,
     /// Chunk size in bytes; 0 = none.
     pub chunk_size: u64,
+    /// The largest Helm chart taken (`--chart-size-limit`).
+    pub chart_size_limit: u64,
     /// Write `.gostsum` files.
     pub gost: bool,
     /// Parallel requests.
@@ -269,6 +272,7 @@ impl PullSettings {
             description,
             request,
             chunk_size: args.chunk_size,
+            chart_size_limit: args.chart_size_limit,
             gost: args.gost_digest,
             concurrency: usize::from(args.concurrency),
             dry_run: args.dry_run,
@@ -300,6 +304,14 @@ fn read_list(file: &std::path::Path) -> Result<String, String> {
 }
 
 impl PullSettings {
+    /// How Helm charts are downloaded: the command line's transport flags, the size limit.
+    pub fn chart_options(&self) -> ChartOptions {
+        ChartOptions {
+            transport: self.client.transport.clone(),
+            size_limit: self.chart_size_limit,
+        }
+    }
+
     /// How to reach `registry`: the command line's transport flags; the `--source` login for
     /// the source registry; an image set's credentials and CA for the hosts it lists; else the
     /// docker and containers credential files.

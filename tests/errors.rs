@@ -37,9 +37,13 @@ fn wrong_password() {
         code,
         1,
         &stderr,
-        &["authentication failed", "hint:", "password"],
+        &["authentication failed", "hint:", "password", &registry.host],
     );
     assert!(!stderr.contains(password) && !stdout.contains(password));
+    assert!(
+        !out.path().join("l/index.json").exists(),
+        "nothing is left looking like a copy"
+    );
 }
 
 #[test]
@@ -67,7 +71,28 @@ fn no_credentials_for_a_registry_that_wants_them() {
         code,
         1,
         &stderr,
-        &["authentication failed", "hint:", "--registry-login"],
+        &[
+            "authentication failed",
+            "hint:",
+            "--registry-login",
+            "dst/img",
+        ],
+    );
+    // Nothing reached the target: the tag is not there (skopeo, with the registry's token).
+    let (code, _, skopeo_err) = outcome(
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false", "--creds"])
+            .arg(format!(
+                "{}:{}",
+                registry.user.as_ref().unwrap(),
+                registry.password.as_ref().unwrap()
+            ))
+            .arg(format!("docker://{}", registry.at("dst/img:v1"))),
+    );
+    assert_ne!(code, 0, "the tag must not exist at the target");
+    assert!(
+        skopeo_err.contains("manifest unknown") || skopeo_err.contains("not found"),
+        "{skopeo_err}"
     );
 }
 
@@ -133,6 +158,7 @@ fn unknown_host() {
         &stderr,
         &["cannot reach no-such-registry.invalid", "hint:"],
     );
+    assert!(!out.path().join("l/index.json").exists());
 }
 
 #[test]
@@ -147,8 +173,9 @@ fn untrusted_certificate() {
         code,
         1,
         &stderr,
-        &["TLS handshake", "hint:", "SSL_CERT_FILE"],
+        &["TLS handshake", "hint:", "SSL_CERT_FILE", &registry.host],
     );
+    assert!(!out.path().join("l/index.json").exists());
 
     // A CA file that cannot be read is an error of its own, not a silent fallback.
     let (code, _, stderr) = outcome(
@@ -158,14 +185,28 @@ fn untrusted_certificate() {
     );
     assert_clean_failure(code, 1, &stderr, &["SSL_CERT_FILE", "cannot read"]);
 
-    // --tls-skip-verify gets through the handshake (and then finds no such image).
+    // --tls-skip-verify gets through the handshake (and then finds no such image); seeded,
+    // the copy succeeds and is the registry's image byte for byte.
     let (code, _, stderr) = outcome(ferry(home.path()).args([
         "copy",
         "--tls-skip-verify",
         &registry.at("src/img:v1"),
         &dest,
     ]));
-    assert_clean_failure(code, 1, &stderr, &["not found"]);
+    assert_clean_failure(code, 1, &stderr, &["not found", "src/img"]);
+    let layout = sample_layout();
+    registry.seed(layout.path(), "image", "src/img:v1");
+    ferry_ok(ferry(home.path()).args([
+        "copy",
+        "--tls-skip-verify",
+        &registry.at("src/img:v1"),
+        &dest,
+    ]));
+    assert_eq!(
+        layout_raw_manifest(&out.path().join("l"), "x"),
+        layout_raw_manifest(layout.path(), "image")
+    );
+    skopeo_verifies_layout(&out.path().join("l"), "x");
 }
 
 #[test]
@@ -234,6 +275,12 @@ fn proxy_settings_from_the_environment_are_honoured() {
     };
     let (code, _, stderr) = copy("");
     assert_clean_failure(code, 1, &stderr, &["cannot reach", "PROXY"]);
+    assert!(!out.path().join("l/index.json").exists());
     let (code, _, stderr) = copy("127.0.0.1");
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        layout_raw_manifest(&out.path().join("l"), "img"),
+        layout_raw_manifest(layout.path(), "image")
+    );
+    skopeo_verifies_layout(&out.path().join("l"), "img");
 }

@@ -1,14 +1,11 @@
 //! Image sets and image lists against real registries: flux mirror's tag selection (regex with
 //! extract, semver ranges, alphabetical and numerical sorts, limits), explicit tags, a config
-//! from flux mirror's documentation, `${VAR}`, unknown keys, per-host logins, Helm charts from
-//! an HTTP repository served on 127.0.0.1, and lists of plain references. skopeo checks what
-//! lands at the target.
+//! from flux mirror's documentation, `${VAR}`, unknown keys, per-host logins, and lists of
+//! plain references. skopeo checks what lands at the target. Helm charts are in `charts.rs`.
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 
 use common::*;
 use serde_json::Value;
@@ -28,12 +25,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Every finished pull is verified (common::pull_insecure).
 fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
-    outcome(
-        ferry(home)
-            .args(["--no-progress", "pull", "--insecure"])
-            .args(args),
-    )
+    pull_insecure(home, args)
 }
 
 fn dry_json(home: &Path, dir: &Path, args: &[&str]) -> Value {
@@ -180,198 +174,6 @@ artifacts:
         target.raw_manifest("mirror/pinned/semver:5.9.0"),
         registry.raw_manifest("apps/semver:5.9.0")
     );
-}
-
-/// A Helm repository on 127.0.0.1: `index.yaml` and the chart files in `dir`.
-struct HelmRepo {
-    child: Child,
-    url: String,
-}
-
-impl HelmRepo {
-    fn serve(dir: &Path) -> HelmRepo {
-        let port_file = dir.join(".port");
-        let script = format!(
-            r#"
-import functools, http.server, os
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory="{dir}")
-handler.log_message = lambda *a: None
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-open("{port}.tmp", "w").write(str(server.server_address[1]))
-os.rename("{port}.tmp", "{port}")
-server.serve_forever()
-"#,
-            dir = dir.display(),
-            port = port_file.display()
-        );
-        let child = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .spawn()
-            .unwrap();
-        assert!(wait_until(10, || port_file.exists()));
-        let port = std::fs::read_to_string(&port_file).unwrap();
-        HelmRepo {
-            child,
-            url: format!("http://127.0.0.1:{}", port.trim()),
-        }
-    }
-}
-
-impl Drop for HelmRepo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A chart's .tgz as `helm package` makes it: `<name>/Chart.yaml` and a template.
-fn chart_tgz(name: &str, version: &str) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    let files = [
-        (
-            format!("{name}/Chart.yaml"),
-            format!("apiVersion: v2\nname: {name}\nversion: {version}\ndescription: test chart\n"),
-        ),
-        (
-            format!("{name}/templates/cm.yaml"),
-            format!("kind: ConfigMap\nmetadata:\n  name: {name}-{version}\n"),
-        ),
-    ];
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
-    }
-    let raw = tar.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
-
-#[test]
-fn helm_charts_become_oci_artifacts_with_the_tgz_unchanged() {
-    let repo_dir = tempfile::tempdir().unwrap();
-    let mut index = String::from("apiVersion: v1\nentries:\n  nginx:\n");
-    let mut made = std::collections::BTreeMap::new();
-    for version in ["15.1.0", "15.2.0", "16.0.0", "14.9.9"] {
-        let bytes = chart_tgz("nginx", version);
-        std::fs::write(repo_dir.path().join(format!("nginx-{version}.tgz")), &bytes).unwrap();
-        index.push_str(&format!(
-            "  - name: nginx\n    version: {version}\n    urls:\n    - nginx-{version}.tgz\n"
-        ));
-        made.insert(version, bytes);
-    }
-    std::fs::write(repo_dir.path().join("index.yaml"), index).unwrap();
-    let helm = HelmRepo::serve(repo_dir.path());
-
-    // The charts example of flux mirror's documentation, its source rewritten to loopback.
-    let work = tempfile::tempdir().unwrap();
-    let config = write(
-        work.path(),
-        "charts.yaml",
-        &format!(
-            r#"apiVersion: mirror.plugin.fluxcd.io/v1beta1
-kind: Config
-charts:
-  - name: nginx
-    source: {}
-    destination: oci://quay.io/example/charts
-    version: ">=15.0.0 <16.0.0"
-    limit: 5
-"#,
-            helm.url
-        ),
-    );
-    let home = tempfile::tempdir().unwrap();
-    let config_arg = config.to_str().unwrap();
-    let one = home.path().join("one");
-    let plan = dry_json(home.path(), &one, &["--images", config_arg]);
-    assert_eq!(tags_at(&plan, "example/charts/nginx"), ["15.1.0", "15.2.0"]);
-    let (code, _, stderr) = pull(
-        home.path(),
-        &[one.to_str().unwrap(), "--images", config_arg],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    ferry_ok(
-        ferry(home.path())
-            .args(["--no-progress", "verify"])
-            .arg(&one),
-    );
-
-    // The same chart pulled again has the same digest.
-    let two = home.path().join("two");
-    let (code, _, stderr) = pull(
-        home.path(),
-        &[two.to_str().unwrap(), "--images", config_arg],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let digests = |dir: &Path| -> Vec<String> {
-        let (_, stdout, _) = outcome(ferry(home.path()).args(["ls", "--json"]).arg(dir));
-        let listed: Value = serde_json::from_str(&stdout).unwrap();
-        listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["digest"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(digests(&one), digests(&two));
-
-    // Pushed, it is a Helm OCI artifact whose layer is the .tgz byte for byte.
-    let target = Registry::start("plain");
-    ferry_ok(
-        ferry(home.path())
-            .args(["--no-progress", "push", "--insecure"])
-            .arg(&one)
-            .arg(target.at("oci")),
-    );
-    let manifest: Value =
-        serde_json::from_slice(&target.raw_manifest("oci/example/charts/nginx:15.2.0")).unwrap();
-    assert_eq!(
-        manifest["config"]["mediaType"],
-        "application/vnd.cncf.helm.config.v1+json"
-    );
-    assert_eq!(
-        manifest["layers"][0]["mediaType"],
-        "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-    );
-    let scratch = tempfile::tempdir().unwrap();
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!(
-            "docker://{}",
-            target.at("oci/example/charts/nginx:15.2.0")
-        ))
-        .arg(format!("dir:{}", scratch.path().display())));
-    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let pulled = std::fs::read(scratch.path().join(&layer[7..])).unwrap();
-    assert_eq!(pulled, made["15.2.0"]);
-    let config_blob = manifest["config"]["digest"].as_str().unwrap();
-    let config_json: Value =
-        serde_json::from_slice(&std::fs::read(scratch.path().join(&config_blob[7..])).unwrap())
-            .unwrap();
-    assert_eq!(config_json["name"], "nginx");
-    assert_eq!(config_json["version"], "15.2.0");
-
-    // version and limit: only the highest 15.x.
-    let narrow = write(
-        work.path(),
-        "narrow.yaml",
-        &format!(
-            "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\ncharts:\n  - name: nginx\n    source: {}\n    destination: oci://quay.io/example/charts\n    version: \"15.x\"\n    limit: 1\n",
-            helm.url
-        ),
-    );
-    let plan = dry_json(
-        home.path(),
-        &home.path().join("three"),
-        &["--images", narrow.to_str().unwrap()],
-    );
-    assert_eq!(tags_at(&plan, "example/charts/nginx"), ["15.2.0"]);
 }
 
 #[test]

@@ -36,12 +36,9 @@ fn architectures(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Every finished pull is verified (common::pull_insecure).
 fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
-    outcome(
-        ferry(home)
-            .args(["--no-progress", "pull", "--insecure"])
-            .args(args),
-    )
+    pull_insecure(home, args)
 }
 
 #[test]
@@ -115,7 +112,7 @@ fn a_platform_filter_keeps_one_platform_and_records_both_digests() {
         .expect("the pinned index is listed under its digest");
     assert_eq!(pinned_record["digest"], pinned_digest.as_str());
     assert!(pinned_record.get("source_digest").is_none());
-    ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
+    verified(home.path(), &bundle);
 
     // At the target: skopeo reads the new index, its digest is over its bytes, it has only
     // arm64, and a full copy finds every blob.

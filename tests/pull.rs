@@ -287,6 +287,7 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
         big.pull(home.path(), &big.registry.host, &whole)
             .arg("--gost-digest"),
     );
+    verified(home.path(), &whole);
 
     // Ctrl-C first: exit 130 at once, nothing under a final name.
     let cut = home.path().join("cut");
@@ -320,6 +321,7 @@ fn a_pull_killed_mid_blob_resumes_at_the_journaled_byte() {
     let before = proxy.requests().len();
     let (code, stdout, stderr) = outcome(&mut big.pull(home.path(), &proxy.host, &cut));
     assert_eq!(code, 0, "{stderr}");
+    verified(home.path(), &cut);
     assert!(stderr.contains("resuming the pull started"), "{stderr}");
     assert!(stdout.contains("reused"), "{stdout}");
     // The rerun asked only for the rest of the layer, from the journaled byte.
@@ -403,6 +405,7 @@ fn a_changed_chunk_size_reuses_finished_blobs_without_fetching_them_again() {
     let rechunked = [&args[..], &["-c", "20KB"]].concat();
     let (code, stdout, stderr) = outcome(&mut pull_cmd(home.path(), &source, &dir, &rechunked));
     assert_eq!(code, 0, "{stderr}");
+    verified(home.path(), &dir);
     assert!(stderr.contains("copied into the new layout"), "{stderr}");
     assert!(
         stdout.contains("copied from the earlier layout"),
@@ -491,11 +494,7 @@ fn a_full_disk_is_refused_up_front_or_fails_cleanly_and_then_resumes() {
     let (code, stdout, stderr) = outcome(&mut big.pull(home.path(), &proxy.host, &dir));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("reused"), "{stdout}");
-    ferry_ok(
-        ferry(home.path())
-            .args(["--no-progress", "verify"])
-            .arg(&dir),
-    );
+    verified(home.path(), &dir);
 }
 
 #[test]
@@ -569,5 +568,6 @@ fn bad_input_ends_in_a_short_error() {
         &busy,
         &["--force", "--no-modules"],
     ));
+    verified(home.path(), &busy);
     assert!(busy.join("notes.txt").exists() && busy.join("bundle.json").exists());
 }

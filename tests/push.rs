@@ -22,6 +22,7 @@ fn pull(home: &Path, source: &str, dir: &Path, args: &[&str]) {
             .args(["--source", source, "--insecure"])
             .args(args),
     );
+    verified(home, dir);
 }
 
 fn join(a: &str, b: &str) -> String {

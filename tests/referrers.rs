@@ -190,7 +190,7 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
         .find(|i| i["tag"] == format!("sha256-{sbom_hex}"))
         .unwrap();
     assert_eq!(sbom_schema["digest"], sbom_index.as_str());
-    ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
+    verified(home.path(), &bundle);
     // --include-referrers on the command line finds the same, for every path the image goes
     // to (here a second destination too).
     std::fs::write(
@@ -396,7 +396,7 @@ fn referrers_come_from_the_api_where_the_source_has_one() {
             .ends_with(&format!("referrers of {image}")),
         "{schema}"
     );
-    ferry_ok(ferry(home.path()).arg("verify").arg(&bundle));
+    verified(home.path(), &bundle);
 
     // Pushed through the target's API proxy: the tag schema is written, and the registry's
     // own index (the API) lists the same referrers.

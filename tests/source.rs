@@ -605,10 +605,55 @@ fn a_suspended_channel_stops_the_platform_but_not_the_rest() {
     );
     let (code, _, stderr) = run(&["--deckhouse-tag", "stable"]);
     assert_eq!(code, 1, "{stderr}");
-    let (code, _, stderr) = run(&["--no-platform"]);
-    assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = run(&["--deckhouse-tag", "v1.62.2", "--no-modules"]);
-    assert_eq!(code, 0, "{stderr}");
+
+    // The rest: without the platform, the modules and databases are all planned.
+    let plan = |args: &[&str]| -> Vec<Value> {
+        let (code, stdout, stderr) = run(&[&["--json"][..], args].concat());
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let plan: Value = serde_json::from_str(&stdout).unwrap();
+        plan["images"].as_array().unwrap().clone()
+    };
+    let images = plan(&["--no-platform"]);
+    let paths: std::collections::BTreeSet<&str> =
+        images.iter().map(|i| i["path"].as_str().unwrap()).collect();
+    for module in ["console", "gateway", "metrics", "zerotrust"] {
+        assert!(
+            paths.contains(format!("modules/{module}").as_str()),
+            "{paths:?}"
+        );
+    }
+    assert!(
+        paths.iter().any(|p| p.starts_with("security/")),
+        "{paths:?}"
+    );
+    assert!(
+        !paths.contains("") && !paths.contains("install") && !paths.contains("release-channel"),
+        "no platform image: {paths:?}"
+    );
+
+    // A version the suspended channel does not point at: every channel in the bundle points
+    // to it, the suspended one included, and nothing else of the platform is taken.
+    let images = plan(&[
+        "--deckhouse-tag",
+        "v1.62.2",
+        "--no-modules",
+        "--no-security-db",
+    ]);
+    let root: Vec<&Value> = images.iter().filter(|i| i["path"] == "").collect();
+    let version = root.iter().find(|i| i["tag"] == "v1.62.2").unwrap();
+    for channel in ["alpha", "beta", "early-access", "stable", "rock-solid"] {
+        let alias = root
+            .iter()
+            .find(|i| i["tag"] == channel)
+            .unwrap_or_else(|| panic!("no {channel} in {root:?}"));
+        assert_eq!(alias["digest"], version["digest"], "{channel}");
+    }
+    let versions: Vec<&str> = root
+        .iter()
+        .filter_map(|i| i["tag"].as_str())
+        .filter(|t| t.starts_with('v') && t.len() < 64)
+        .collect();
+    assert_eq!(versions, ["v1.62.2"], "only the tag asked for");
 }
 
 #[test]

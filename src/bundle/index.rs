@@ -8,6 +8,7 @@ use std::io::{Read, Seek, SeekFrom};
 use super::BundleError;
 use super::reader::Archive;
 use crate::segment::BlobSource;
+use crate::tar_entries::{EXTENSION_TOO_LARGE, NamedEntry, RawEntries, TarEntryError};
 
 /// Where an entry's data sits in its archive's byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,67 +51,24 @@ impl TarIndex {
         };
         let mut tar = tar::Archive::new(source.reader());
         let mut entries = BTreeMap::new();
-        // Where the data of the last entry ends, padded to a block: the next header's offset.
-        let mut end = 0u64;
-        // Raw entries: extension headers (GNU long names, PAX) come to us as entries of their
-        // own, so their payload is read only when it is small; the tar crate would read any
-        // size into memory.
-        let iter = tar
-            .entries_with_seek()
-            .map_err(|e| bad_tar(0, e.to_string()))?
-            .raw(true);
-        let mut long_name: Option<String> = None;
-        let mut pax: Option<Pax> = None;
-        for entry in iter {
-            let mut entry = entry.map_err(|e| bad_tar(end, e.to_string()))?;
+        let mut iter = RawEntries::new(
+            tar.entries_with_seek()
+                .map_err(|e| bad_tar(0, e.to_string()))?,
+        );
+        for named in iter.by_ref() {
+            let NamedEntry { name, entry } = named.map_err(|e| match e {
+                TarEntryError::ExtensionTooLarge { entry, .. } => {
+                    unsafe_entry(&entry, EXTENSION_TOO_LARGE)
+                }
+                other => bad_tar(other.offset(), other.to_string()),
+            })?;
             let kind = entry.header().entry_type();
             let offset = entry.raw_file_position();
-            let header_size = entry.size();
-            end = offset
-                .checked_add(header_size.div_ceil(512) * 512)
-                .ok_or_else(|| bad_tar(offset, "an entry size overflows".into()))?;
-            if kind.is_gnu_longname()
-                || kind.is_pax_local_extensions()
-                || kind.is_pax_global_extensions()
-            {
-                let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                if header_size > EXTENSION_LIMIT {
-                    return Err(unsafe_entry(
-                        &shown,
-                        "an extension header (long name or PAX) over 64 KiB",
-                    ));
-                }
-                let mut payload = Vec::with_capacity(header_size as usize);
-                entry
-                    .read_to_end(&mut payload)
-                    .map_err(|e| bad_tar(offset, e.to_string()))?;
-                if kind.is_gnu_longname() {
-                    let name = payload.split(|&b| b == 0).next().unwrap_or_default();
-                    long_name = Some(String::from_utf8_lossy(name).into_owned());
-                } else if kind.is_pax_local_extensions() {
-                    pax = Some(Pax::parse(&payload).map_err(|reason| bad_tar(offset, reason))?);
-                }
-                continue;
-            }
+            let size = entry.size();
             if kind.is_gnu_longlink() {
                 return Err(unsafe_entry(
                     &String::from_utf8_lossy(&entry.path_bytes()),
                     "hard and symbolic links are not allowed",
-                ));
-            }
-            let pax_here = pax.take().unwrap_or_default();
-            let name = match (long_name.take(), pax_here.path) {
-                (_, Some(path)) => path,
-                (Some(name), None) => name,
-                (None, None) => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
-            };
-            let size = header_size;
-            if pax_here.size.is_some_and(|s| s != header_size) {
-                return Err(bad_tar(
-                    offset,
-                    format!(
-                        "entry '{name}' has a PAX size other than its header's (not supported)"
-                    ),
                 ));
             }
             let checked = check_entry_path(&name);
@@ -153,6 +111,8 @@ impl TarIndex {
                 return Err(unsafe_entry(&name, "the path appears twice"));
             }
         }
+        // The marker follows the data of the last entry.
+        let end = iter.end();
         drop(tar);
         // A tar cut at a header boundary reads as a shorter valid tar; the end-of-archive
         // marker (two zero blocks) tells the two apart.
@@ -201,52 +161,6 @@ impl TarIndex {
 }
 
 const EMPTY_PATH: &str = "the path is empty";
-
-/// The largest GNU long-name or PAX extension payload read (real ones hold one path).
-const EXTENSION_LIMIT: u64 = 64 << 10;
-
-/// What a PAX extended header says about the next entry.
-#[derive(Debug, Default)]
-struct Pax {
-    path: Option<String>,
-    size: Option<u64>,
-}
-
-impl Pax {
-    /// Parses `<length> <key>=<value>\n` records.
-    fn parse(mut payload: &[u8]) -> Result<Pax, String> {
-        let mut pax = Pax::default();
-        while !payload.is_empty() {
-            let space = payload
-                .iter()
-                .position(|&b| b == b' ')
-                .ok_or("a PAX record without a length")?;
-            let length: usize = std::str::from_utf8(&payload[..space])
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .filter(|&n| n > space + 1 && n <= payload.len())
-                .ok_or("a PAX record with a bad length")?;
-            let record = &payload[space + 1..length];
-            let record = record.strip_suffix(b"\n").unwrap_or(record);
-            if let Some(eq) = record.iter().position(|&b| b == b'=') {
-                let value = String::from_utf8_lossy(&record[eq + 1..]).into_owned();
-                match &record[..eq] {
-                    b"path" => pax.path = Some(value),
-                    b"size" => {
-                        pax.size = Some(
-                            value
-                                .parse()
-                                .map_err(|_| "a PAX size that is not a number")?,
-                        )
-                    }
-                    _ => {}
-                }
-            }
-            payload = &payload[length..];
-        }
-        Ok(pax)
-    }
-}
 
 /// Checks an entry path and returns it normalised (`./` and `.` parts and trailing `/`
 /// dropped). The error says why the path is refused.

@@ -551,10 +551,19 @@ fn publish(bundle_dir: &Path, temp: &Path, record: &FileRecord) -> Result<(), Bu
     let sum_path = bundle_dir.join(gostsum_name(&record.name));
     let sum_temp = temp_name(&sum_path);
     if let Some(gost) = &record.gost {
-        std::fs::write(&sum_temp, gost).map_err(io_error("cannot write", &sum_temp))?;
-        File::open(&sum_temp)
-            .and_then(|f| f.sync_all())
-            .map_err(io_error("cannot sync", &sum_temp))?;
+        // In the user's directory: a link planted under this name is refused, not written
+        // through.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&sum_temp)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, gost.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(io_error("cannot write", &sum_temp))?;
     }
     move_file(temp, &target)?;
     match &record.gost {

@@ -272,6 +272,16 @@ impl ImageSet {
                 crate::reference::validate_tag(tag).map_err(|e| fail(format!("{at}: {e}")))?;
             }
         }
+        for (i, chart) in file.charts.iter().enumerate() {
+            // The bundle holds the chart at `<destination path>/<name>`: refused here, before
+            // anything is downloaded, rather than by `verify` or `push` on the other side.
+            super::charts::check_name(&chart.name).map_err(|e| {
+                fail(format!(
+                    "charts[{i}] ({} from the Helm repository {}): {e}",
+                    chart.name, chart.source
+                ))
+            })?;
+        }
         // A bare file name's directory is the current one.
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,

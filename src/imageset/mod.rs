@@ -11,10 +11,11 @@ pub mod select;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::reference::Reference;
-use crate::registry::{ClientOptions, RegistryClient, RegistryError};
+use crate::registry::{RegistryClient, RegistryError};
 use crate::report::Reporter;
 use crate::source::resolve::{Want, build_plan};
-use crate::source::{Plan, PlannedImage, SourceError, Take};
+use crate::source::{Plan, PlannedImage, SourceError, Take, WebBlob};
+use charts::{ChartClient, ChartError, ChartOptions};
 use config::ImageSet;
 use list::{LIST_ARCHIVE, ListedImage};
 use select::TagSelector;
@@ -27,12 +28,13 @@ pub trait Clients {
     fn client(&self, registry: &str) -> Result<RegistryClient, RegistryError>;
 }
 
-/// Resolves image sets and an image list into one plan.
+/// Resolves image sets and an image list into one plan; charts are downloaded as `charts`
+/// says.
 pub async fn resolve(
     sets: &[ImageSet],
     listed: &[ListedImage],
     clients: &dyn Clients,
-    options: &ClientOptions,
+    charts: &ChartOptions,
     take: &Take,
     concurrency: usize,
     reporter: &dyn Reporter,
@@ -40,6 +42,7 @@ pub async fn resolve(
     let mut plan = Plan::default();
     let mut wants: BTreeMap<String, Vec<Want>> = BTreeMap::new();
     let mut made: HashMap<String, RegistryClient> = HashMap::new();
+    let mut chart_client: Option<ChartClient> = None;
     for set in sets {
         reporter.begin(&format!("resolving {}", set.file.display()), 0, 0);
         for artifact in &set.artifacts {
@@ -105,9 +108,13 @@ pub async fn resolve(
             }
         }
         for chart in &set.charts {
-            let charted = charts_plan(set, chart, options, &mut plan.notes)
+            let client = match &chart_client {
+                Some(client) => client,
+                None => chart_client.insert(ChartClient::new(charts).map_err(chart_error(set))?),
+            };
+            let charted = charts_plan(set, chart, client, &mut plan.notes)
                 .await
-                .map_err(|e| SourceError::Missing(format!("{}: {e}", set.file.display())))?;
+                .map_err(chart_error(set))?;
             plan.merge(charted).map_err(SourceError::Usage)?;
         }
         reporter.finish(&format!("{} resolved", set.file.display()));
@@ -128,6 +135,13 @@ pub async fn resolve(
         plan.merge(part).map_err(SourceError::Usage)?;
     }
     Ok(plan)
+}
+
+fn chart_error(set: &ImageSet) -> impl FnOnce(ChartError) -> SourceError + '_ {
+    |source| SourceError::Chart {
+        file: set.file.clone(),
+        source: Box::new(source),
+    }
 }
 
 fn client_for<'a>(
@@ -156,75 +170,109 @@ fn describe_selection(source: &str, selection: &select::Selection) -> String {
     text
 }
 
-/// The chosen versions of one chart, as Helm OCI artifacts made here.
+/// The chosen versions of one chart, as Helm OCI artifacts made here. Every chosen version's
+/// tag is checked before any chart is downloaded; each chart is then streamed once for its
+/// digest, size and `Chart.yaml`, and the plan keeps its URL to fetch it from when the bundle
+/// is filled.
 async fn charts_plan(
     set: &ImageSet,
     chart: &config::Chart,
-    options: &ClientOptions,
+    client: &ChartClient,
     notes: &mut Vec<String>,
-) -> Result<Plan, String> {
+) -> Result<Plan, ChartError> {
+    let entry_error = |reason: String| ChartError::Entry {
+        chart: chart.name.clone(),
+        reason,
+    };
     let repo = reqwest::Url::parse(&format!("{}/", chart.source.trim_end_matches('/')))
-        .map_err(|e| format!("charts ({}): source '{}': {e}", chart.name, chart.source))?;
+        .map_err(|e| entry_error(format!("source '{}': {e}", chart.source)))?;
     if !matches!(repo.scheme(), "http" | "https") {
-        return Err(format!(
-            "charts ({}): source must be an http(s) Helm repository",
-            chart.name
+        return Err(entry_error(
+            "source must be an http(s) Helm repository".into(),
         ));
     }
-    let destination = chart.destination.strip_prefix("oci://").ok_or_else(|| {
-        format!(
-            "charts ({}): destination must start with oci://",
-            chart.name
-        )
-    })?;
+    let destination = chart
+        .destination
+        .strip_prefix("oci://")
+        .ok_or_else(|| entry_error("destination must start with oci://".into()))?;
     let base = Reference::parse(destination.trim_end_matches('/'))
-        .map_err(|e| format!("charts ({}): destination: {e}", chart.name))?;
+        .map_err(|e| entry_error(format!("destination: {e}")))?;
     let path = format!("{}/{}", base.repository, chart.name);
     let login = charts::repo_login(repo.as_str())?;
-    let http = crate::registry::http_client(&options.transport).map_err(|e| e.to_string())?;
+    let index = client.index(&repo, &login).await?;
     let index_url = repo.join("index.yaml").expect("a relative URL joins");
-    let index = charts::parse_index(&charts::download(&http, &index_url, &repo, &login).await?)?;
     let entries = index
         .entries
         .get(&chart.name)
-        .ok_or_else(|| format!("{index_url} has no chart '{}'", chart.name))?;
+        .ok_or_else(|| ChartError::NoChart {
+            url: index_url.to_string(),
+            chart: chart.name.clone(),
+        })?;
     let selector = TagSelector::new(&config::Selector {
         semver: Some(chart.version.clone().unwrap_or_else(|| "*".into())),
         limit: chart.limit,
         ..config::Selector::default()
-    })?;
-    let versions: Vec<String> = entries.iter().map(|e| e.version.clone()).collect();
+    })
+    .map_err(entry_error)?;
+    // An index listing a version twice must not make two tags of one name.
+    let mut versions: Vec<String> = entries.iter().map(|e| e.version.clone()).collect();
+    versions.sort();
+    versions.dedup();
     let selection = selector.select(&versions);
     notes.push(describe_selection(
         &format!("{} {}", chart.source, chart.name),
         &selection,
     ));
-    let mut plan = Plan::default();
+    // A version whose tag a bundle cannot hold is refused before any chart is downloaded.
+    let mut chosen = Vec::new();
     for version in &selection.kept {
+        let tag = charts::version_tag(version);
+        crate::reference::validate_tag(&tag).map_err(|reason| ChartError::BadVersion {
+            chart: chart.name.clone(),
+            version: version.clone(),
+            repository: chart.source.clone(),
+            reason,
+        })?;
         let entry = entries
             .iter()
             .find(|e| &e.version == version)
             .expect("a kept version is listed");
+        let no_url = |reason: String| ChartError::NoUrl {
+            url: index_url.to_string(),
+            chart: chart.name.clone(),
+            version: version.clone(),
+            reason,
+        };
         let url = entry
             .urls
             .first()
-            .ok_or_else(|| format!("{index_url}: {} {version} has no URL", chart.name))?;
+            .ok_or_else(|| no_url("no URL is listed".into()))?;
         let url = repo
             .join(url)
-            .map_err(|e| format!("{index_url}: {} {version}: '{url}': {e}", chart.name))?;
-        let tgz = charts::download(&http, &url, &repo, &login).await?;
-        let artifact = charts::chart_artifact(tgz).map_err(|e| format!("{url}: {e}"))?;
-        let manifest = artifact.manifest.clone();
+            .map_err(|e| no_url(format!("'{url}': {e}")))?;
+        chosen.push((version, tag, url));
+    }
+    let mut plan = Plan::default();
+    for (version, tag, url) in chosen {
+        let file = client
+            .inspect(&chart.name, version, &url, &repo, &login)
+            .await?;
+        let artifact = charts::chart_artifact(&file).map_err(|problem| ChartError::BadArchive {
+            chart: chart.name.clone(),
+            version: version.clone(),
+            url: url.to_string(),
+            problem,
+        })?;
+        let manifest = artifact.manifest;
+        let config_digest = crate::digest::Digest::of(&artifact.config);
         let mut parts = BTreeMap::new();
         parts.insert(manifest.digest.clone(), manifest.bytes.len() as u64);
-        let config_digest = crate::digest::Digest::of(&artifact.config);
-        let layer_digest = crate::digest::Digest::of(&artifact.layer);
         parts.insert(config_digest.clone(), artifact.config.len() as u64);
-        parts.insert(layer_digest.clone(), artifact.layer.len() as u64);
+        parts.insert(artifact.layer_digest.clone(), artifact.layer_size);
         plan.images.push(PlannedImage {
             archive: set.archive.clone(),
             path: path.clone(),
-            tag: charts::version_tag(version),
+            tag,
             source: url.to_string(),
             registry: String::new(),
             repository: String::new(),
@@ -234,7 +282,13 @@ async fn charts_plan(
             source_digest: None,
         });
         plan.generated.insert(config_digest, artifact.config);
-        plan.generated.insert(layer_digest, artifact.layer);
+        plan.web_blobs.insert(
+            artifact.layer_digest,
+            WebBlob {
+                url: url.to_string(),
+                repository: repo.to_string(),
+            },
+        );
         plan.manifests.insert(manifest.digest.clone(), manifest);
     }
     Ok(plan)

@@ -1,34 +1,41 @@
-//! Where a pull's blobs come from: the source registry, or — when a rerun changed the chunk
-//! size or the GOST setting — the files of the earlier layout, copied locally and checked like
-//! any download.
+//! Where a pull's blobs come from: the source registry, a Helm repository (a chart's `.tgz`),
+//! or — when a rerun changed the chunk size or the GOST setting — the files of the earlier
+//! layout, copied locally and checked like any download.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::PullError;
 use crate::bundle::fill::{BlobJob, Fetch, LocalBlobs};
 use crate::bundle::writer::EntrySink;
 use crate::digest::Digest;
+use crate::imageset::charts::{ChartClient, ChartError, ChartOptions};
 use crate::manifest::Descriptor;
 use crate::registry::RegistryClient;
 use crate::report::ProgressFn;
-use crate::source::Plan;
+use crate::source::{Plan, WebBlob};
 
 /// Blobs of a plan, read from the registries and repositories that hold them.
 pub struct SourceBlobs {
     clients: HashMap<String, RegistryClient>,
     /// Digest → (registry, repository).
     places: HashMap<Digest, (String, String)>,
+    /// Blobs read from a URL (Helm charts).
+    web: BTreeMap<Digest, WebBlob>,
+    /// The client that reads them, made when there are any.
+    charts: Option<ChartClient>,
     previous: LocalBlobs,
 }
 
 impl SourceBlobs {
     /// Each blob of `plan` is read from the repository of the first image that needs it, with
-    /// the client of its registry; blobs in `previous` are copied from there instead.
+    /// the client of its registry, or from its URL as `charts` says; blobs in `previous` are
+    /// copied from there instead.
     pub fn new(
         clients: HashMap<String, RegistryClient>,
+        charts: &ChartOptions,
         plan: &Plan,
         previous: LocalBlobs,
-    ) -> Self {
+    ) -> Result<Self, PullError> {
         let mut places = HashMap::new();
         for image in &plan.images {
             for digest in image.parts.keys() {
@@ -37,11 +44,17 @@ impl SourceBlobs {
                     .or_insert_with(|| (image.registry.clone(), image.repository.clone()));
             }
         }
-        SourceBlobs {
+        let charts = (!plan.web_blobs.is_empty())
+            .then(|| ChartClient::new(charts))
+            .transpose()
+            .map_err(chart_error)?;
+        Ok(SourceBlobs {
             clients,
             places,
+            web: plan.web_blobs.clone(),
+            charts,
             previous,
-        }
+        })
     }
 
     /// True when the blob comes from local files, not the network.
@@ -62,6 +75,20 @@ impl Fetch for SourceBlobs {
         if self.previous.contains(&job.digest) {
             return Ok(self.previous.fetch(job, sink, progress).await?);
         }
+        if let Some(blob) = self.web.get(&job.digest) {
+            let charts = self
+                .charts
+                .as_ref()
+                .expect("a plan with web blobs has a chart client");
+            charts
+                .download(blob, job.size, &mut sink, progress)
+                .await
+                .map_err(chart_error)?;
+            sink.finish()
+                .await
+                .map_err(|e| chart_error(ChartError::from_store(&blob.url, e)))?;
+            return Ok(());
+        }
         let (registry, repository) = self
             .places
             .get(&job.digest)
@@ -76,4 +103,8 @@ impl Fetch for SourceBlobs {
             .map_err(|e| client.blob_error(repository, e))?;
         Ok(())
     }
+}
+
+fn chart_error(error: ChartError) -> PullError {
+    PullError::Chart(Box::new(error))
 }

@@ -30,6 +30,7 @@ use crate::bundle::{
     FileRecord, ImageRecord,
 };
 use crate::digest::Digest;
+use crate::imageset::charts::ChartError;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::report::{Reporter, human_bytes, list_some};
 use crate::segment::{BlobSource, FileSegment};
@@ -54,6 +55,9 @@ pub enum PullError {
     /// The work directory cannot be used.
     #[error(transparent)]
     Work(#[from] WorkError),
+    /// A Helm chart cannot be fetched into the bundle.
+    #[error(transparent)]
+    Chart(Box<ChartError>),
     /// The selection matched nothing.
     #[error("nothing to take from {source_root}: {detail}")]
     Empty {
@@ -179,6 +183,7 @@ impl PullError {
                  out to take what the others select"
                     .into(),
             ),
+            PullError::Chart(e) => e.hint(),
             PullError::Empty { .. } => Some(
                 "check the module filters and component flags; `--dry-run` shows the plan".into(),
             ),
@@ -428,7 +433,8 @@ async fn run(
         jobs.push(job);
     }
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
-    let source = SourceBlobs::new(clients_of(settings, &plan)?, &plan, previous);
+    let clients = clients_of(settings, &plan)?;
+    let source = SourceBlobs::new(clients, &settings.chart_options(), &plan, previous)?;
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
     let to_fetch: u64 = jobs.iter().fold(0, |sum, j| sum.saturating_add(j.size));
 
@@ -586,7 +592,7 @@ pub(crate) async fn resolve_plan(
             &settings.image_sets,
             &settings.image_list,
             &SettingsClients(settings),
-            &settings.client,
+            &settings.chart_options(),
             &settings.request.take,
             settings.concurrency,
             reporter,
@@ -758,9 +764,19 @@ fn check_bundle_dir(settings: &PullSettings) -> Result<(), PullError> {
         .ok()
         .and_then(|rest| rest.components().next())
         .map(|c| c.as_os_str().to_string_lossy().into_owned());
+    // A run stopped while publishing a file may leave its temporary copies beside it.
+    let suffix = crate::bundle::writer::TEMP_SUFFIX;
     let ours: HashSet<String> = work::sealed_names(&work_place(settings))
         .into_iter()
-        .flat_map(|name| [gostsum_name(&name), name])
+        .flat_map(|name| {
+            let sum = gostsum_name(&name);
+            [
+                format!("{name}{suffix}"),
+                format!("{sum}{suffix}"),
+                sum,
+                name,
+            ]
+        })
         .collect();
     let listing = std::fs::read_dir(dir).map_err(crate::bundle::io_error("cannot list", dir))?;
     let mut found = BTreeSet::new();

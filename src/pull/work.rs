@@ -18,7 +18,7 @@ use crate::bundle::names::parse_archive_file;
 use crate::bundle::{BlobRecord, FileRecord};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
-use crate::source::{Plan, PlannedImage};
+use crate::source::{Plan, PlannedImage, WebBlob};
 use crate::store::write_atomic_blocking;
 
 /// The work directory's own name, under the temporary directory.
@@ -28,8 +28,9 @@ const JOURNAL_FILE: &str = "journal";
 const LOCK_FILE: &str = "lock";
 /// Where the files of an earlier layout wait while their blobs are copied into a new one.
 const PREVIOUS_DIR: &str = "previous";
-/// Bumped when the state file changes shape; an older state is not resumed.
-const STATE_VERSION: u32 = 1;
+/// Bumped when the state file changes shape; an older state is not resumed. 2: a chart's
+/// `.tgz` is a web blob (URL, digest, size), no longer base64 bytes in `generated`.
+const STATE_VERSION: u32 = 2;
 /// How long an unfinished pull stays resumable.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// A state file larger than this is not read.
@@ -58,9 +59,12 @@ pub struct State {
     pub warnings: Vec<String>,
     /// Every manifest of the plan.
     pub manifests: Vec<StoredManifest>,
-    /// Blobs the plan made rather than fetched (Helm charts), base64.
+    /// Small blobs the plan made rather than fetched (Helm chart configs), base64.
     #[serde(default)]
     pub generated: Vec<String>,
+    /// Blobs fetched from a URL (Helm charts' `.tgz`): where each is; its size is in `images`.
+    #[serde(default)]
+    pub web_blobs: BTreeMap<Digest, WebBlob>,
     /// Blobs left out against an earlier bundle.
     #[serde(default)]
     pub left_out: Vec<BlobRecord>,
@@ -99,6 +103,7 @@ impl State {
                 .values()
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
                 .collect(),
+            web_blobs: plan.web_blobs.clone(),
             left_out: BlobRecord::list(&plan.left_out),
         }
     }
@@ -131,6 +136,7 @@ impl State {
             warnings: self.warnings.clone(),
             manifests,
             generated,
+            web_blobs: self.web_blobs.clone(),
             notes: Vec::new(),
             // A resumed pull continues what was planned; --strict judged it when it was made.
             unselected: Vec::new(),

@@ -21,7 +21,7 @@ use crate::registry::RegistryError;
 
 pub use description::Description;
 pub use filter::{Constraint, ModuleFilter, VersionSet};
-pub use plan::{Plan, PlannedImage};
+pub use plan::{Plan, PlannedImage, WebBlob};
 pub use platforms::PlatformSpec;
 pub use resolve::resolve;
 
@@ -160,6 +160,15 @@ pub enum SourceError {
     /// Talking to the source registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A Helm chart of an image set cannot be taken.
+    #[error("{}: {source}", file.display())]
+    Chart {
+        /// The image set file naming it.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        #[source]
+        source: Box<crate::imageset::charts::ChartError>,
+    },
 }
 
 impl SourceError {
@@ -177,6 +186,7 @@ impl SourceError {
                     .into(),
             ),
             SourceError::Registry(e) => e.hint(),
+            SourceError::Chart { source, .. } => source.hint(),
             _ => None,
         }
     }

@@ -34,6 +34,16 @@ pub struct PlannedImage {
     pub source_digest: Option<Digest>,
 }
 
+/// A blob read from a plain HTTP(S) URL rather than from a registry: a Helm chart's `.tgz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebBlob {
+    /// Where it is.
+    pub url: String,
+    /// The Helm repository it belongs to, whose login (from Helm's `repositories.yaml`) goes
+    /// with the request when `url` is on the repository's origin.
+    pub repository: String,
+}
+
 impl PlannedImage {
     /// Every byte the tag needs.
     pub fn size(&self) -> u64 {
@@ -52,8 +62,10 @@ pub struct Plan {
     pub unselected: Vec<String>,
     /// Every manifest and index of every image, exactly as the source sent it.
     pub manifests: BTreeMap<Digest, Manifest>,
-    /// Blobs made here rather than fetched (a Helm chart's config, its `.tgz`), by digest.
+    /// Small blobs made here rather than fetched (a Helm chart's config), by digest.
     pub generated: BTreeMap<Digest, Vec<u8>>,
+    /// Blobs fetched from a URL rather than from a registry (a Helm chart's `.tgz`), by digest.
+    pub web_blobs: BTreeMap<Digest, WebBlob>,
     /// How selections were made (the tags kept and why the others went), for the dry run.
     pub notes: Vec<String>,
     /// Blobs the images need but the bundle leaves out, because the bundle it is made against
@@ -96,6 +108,7 @@ impl Plan {
         self.unselected.extend(other.unselected);
         self.manifests.extend(other.manifests);
         self.generated.extend(other.generated);
+        self.web_blobs.extend(other.web_blobs);
         self.notes.extend(other.notes);
         self.left_out.extend(other.left_out);
         Ok(())

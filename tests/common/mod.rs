@@ -440,3 +440,17 @@ pub fn verified(home: &Path, dir: &Path) -> String {
     );
     format!("{stdout}{stderr}")
 }
+
+/// `ferry pull --no-progress --insecure ARGS`, the bundle directory first in `args`; a pull
+/// that finishes is held to the pull → verify invariant at once.
+pub fn pull_insecure(home: &Path, args: &[&str]) -> (i32, String, String) {
+    let result = outcome(
+        ferry(home)
+            .args(["--no-progress", "pull", "--insecure"])
+            .args(args),
+    );
+    if result.0 == 0 && !args.contains(&"--dry-run") {
+        verified(home, Path::new(args[0]));
+    }
+    result
+}
