@@ -54,6 +54,11 @@ fn from_path_cannot_leave_the_config_directory_through_a_link() {
         assert!(!stderr.contains("t0ken-from-outside"), "{stderr}");
         assert!(started.elapsed().as_secs() < 20, "{from}: it read forever");
     }
+    assert!(
+        proxy.requests().is_empty(),
+        "nothing reached the registry: {:?}",
+        proxy.requests()
+    );
     // A link inside the directory to a file inside it is fine; the token is what it says.
     std::fs::write(config.join("real-token"), "t0ken-inside\n").unwrap();
     std::os::unix::fs::symlink(config.join("real-token"), config.join("alias")).unwrap();

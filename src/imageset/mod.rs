@@ -164,11 +164,21 @@ fn describe_selection(source: &str, selection: &select::Selection) -> String {
             selection.kept.join(", ")
         }
     );
-    for (tag, why) in &selection.dropped {
+    // A repository may have thousands of tags: the plan shows the first reasons only.
+    for (tag, why) in selection.dropped.iter().take(DROPPED_SHOWN) {
         text.push_str(&format!("\n    {tag}: {why}"));
+    }
+    if selection.dropped.len() > DROPPED_SHOWN {
+        text.push_str(&format!(
+            "\n    ... and {} more tags left out",
+            selection.dropped.len() - DROPPED_SHOWN
+        ));
     }
     text
 }
+
+/// How many left-out tags a plan names, with the reason, per selector.
+const DROPPED_SHOWN: usize = 20;
 
 /// The chosen versions of one chart, as Helm OCI artifacts made here. Every chosen version's
 /// tag is checked before any chart is downloaded; each chart is then streamed once for its

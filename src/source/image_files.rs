@@ -99,13 +99,16 @@ fn scan_layer(reader: impl Read, wanted: &[String]) -> std::io::Result<LayerScan
     let mut found = BTreeMap::new();
     let mut hidden = Vec::new();
     let mut remaining: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    for entry in archive.entries()? {
+    // Raw entries with capped extension headers: a layer from the source may claim a long
+    // name of any size, and the tar crate's own iterator would read it into memory.
+    for named in crate::tar_entries::RawEntries::new(archive.entries()?) {
         if remaining.is_empty() {
             break;
         }
-        let mut entry = entry?;
-        let raw = entry.path_bytes().into_owned();
-        let path = String::from_utf8_lossy(&raw);
+        let named = named
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        let mut entry = named.entry;
+        let path = named.name;
         let path = path.trim_start_matches("./").trim_start_matches('/');
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
         if let Some(hidden_name) = name.strip_prefix(".wh.") {
@@ -175,6 +178,28 @@ mod tests {
             assert_eq!(found["version.json"], br#"{"version":"v1.2.3"}"#);
             assert_eq!(found["deckhouse/candi/images_digests.json"], b"{}");
         }
+    }
+
+    #[test]
+    fn a_long_name_claiming_a_gigabyte_is_refused_unread() {
+        let mut header = tar::Header::new_gnu();
+        header.set_path("././@LongLink").unwrap();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(1 << 30);
+        header.set_cksum();
+        // A few megabytes of the claimed gigabyte: the rest never comes.
+        let mut layer = header.as_bytes().to_vec();
+        layer.extend(std::iter::repeat_n(b'a', 4 << 20));
+        let err = scan_layer(layer.as_slice(), &["version.json".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("over 64 KiB"), "{err}");
+    }
+
+    #[test]
+    fn long_names_still_name_their_entry() {
+        let long = format!("{}/version.json", "d".repeat(200));
+        let tar = tar_of(&[(long.as_str(), b"{}")]);
+        let (found, _) = scan_layer(tar.as_slice(), std::slice::from_ref(&long)).unwrap();
+        assert_eq!(found[&long], b"{}");
     }
 
     #[test]
