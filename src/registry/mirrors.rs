@@ -165,13 +165,14 @@ pub(crate) fn check_place(place: &str, wildcard: bool) -> Result<(), String> {
         }
         return Ok(());
     }
-    // A name under the place must be an image reference without tag or digest.
-    let probe = format!("{place}/x");
-    match Reference::parse(&probe) {
-        Ok(r) if r.tag.is_none() && r.digest.is_none() => Ok(()),
-        Ok(_) => Err(format!("'{place}' names a tag or digest")),
-        Err(e) => Err(format!("'{place}' is not host[:port][/path]: {}", e.reason)),
+    let path = place.split_once('/').map_or("", |(_, path)| path);
+    if place.contains('@') || path.contains(':') {
+        return Err(format!("'{place}' names a tag or digest"));
     }
+    // A name under the place must be an image reference.
+    Reference::parse(&format!("{place}/x"))
+        .map(drop)
+        .map_err(|e| format!("'{place}' is not host[:port][/path]: {}", e.reason))
 }
 
 /// One place to read an image from.
@@ -183,8 +184,9 @@ pub struct Source {
     pub repository: String,
     /// The tag or digest there (`None` when a repository was asked for).
     pub reference: Option<String>,
-    /// What stands in for the image's own name, for messages: `mirror LOCATION (ORIGIN)` or
-    /// `location LOCATION (ORIGIN)`; `None` when the source is the name itself.
+    /// What stands in for the image's own name, for messages: `mirror LOCATION for PREFIX
+    /// (ORIGIN)` or `location LOCATION for PREFIX (ORIGIN)`; `None` when the source is the
+    /// name itself.
     pub via: Option<String>,
 }
 
@@ -274,7 +276,10 @@ impl Mirrors {
             };
             if serves {
                 let rewritten = format!("{}{}", mirror.location, &name[matched..]);
-                let via = format!("mirror {} ({})", mirror.location, rule.origin);
+                let via = format!(
+                    "mirror {} for {} ({})",
+                    mirror.location, rule.prefix, rule.origin
+                );
                 sources.push(parse_source(name, &rewritten, Some(via), Some(rule))?);
             }
         }
@@ -285,7 +290,10 @@ impl Mirrors {
             } else {
                 (
                     format!("{}{}", rule.location, &name[matched..]),
-                    Some(format!("location {} ({})", rule.location, rule.origin)),
+                    Some(format!(
+                        "location {} for {} ({})",
+                        rule.location, rule.prefix, rule.origin
+                    )),
                 )
             };
             sources.push(parse_source(name, &rewritten, via, Some(rule))?);
@@ -480,7 +488,7 @@ mod tests {
         );
         assert_eq!(
             got[0].via.as_deref(),
-            Some("mirror m2.local (registries.conf)")
+            Some("mirror m2.local for docker.io/library (registries.conf)")
         );
         assert_eq!(got[1].via, None);
         let got = mirrors.sources("docker.io/bitnami/redis:7").unwrap();
@@ -508,7 +516,7 @@ mod tests {
         );
         assert_eq!(
             got[0].via.as_deref(),
-            Some("mirror c1.local:5000/hub (--source-mirror)")
+            Some("mirror c1.local:5000/hub for docker.io (--source-mirror)")
         );
     }
 
@@ -567,7 +575,7 @@ mod tests {
         assert_eq!(names(&got), ["internal.example.com:5000/bar/app:1"]);
         assert_eq!(
             got[0].via.as_deref(),
-            Some("location internal.example.com:5000/bar (registries.conf)")
+            Some("location internal.example.com:5000/bar for example.com/foo (registries.conf)")
         );
         let err = mirrors.sources("evil.io/x:1").unwrap_err();
         assert!(
