@@ -131,9 +131,9 @@ pub struct PullArgs {
         help_heading = "Source and credentials"
     )]
     pub license: Option<String>,
-    /// Read REGISTRY's images from a mirror, keeping their names in the bundle (repeatable;
-    /// several for one REGISTRY are tried in order; REGISTRY may be host/path). Mirrors in
-    /// containers' registries.conf are used too.
+    /// Read REGISTRY's images from a mirror instead, never from REGISTRY itself, keeping their
+    /// names in the bundle (repeatable: several for one REGISTRY are tried in order; REGISTRY
+    /// may be host/path). The mirrors of containers' registries.conf are used too.
     #[arg(
         long,
         env = "FERRY_SOURCE_MIRROR",
