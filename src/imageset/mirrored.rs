@@ -91,7 +91,8 @@ pub(crate) async fn place(
             }
             unreachable!("the last source returns")
         }))
-        .buffer_unordered(concurrency.max(1))
+        // In the order asked, so that the plan does not depend on which answer came first.
+        .buffered(concurrency.max(1))
         .try_collect()
         .await?;
 

@@ -157,7 +157,8 @@ pub async fn resolve(
         let client = client_for(&mut made, clients, &read)?;
         let mut part =
             build_plan(client, placed.wants, placed.known, Vec::new(), concurrency).await?;
-        for (repository, asked) in &placed.renames {
+        // Deeper repositories first: each image takes the name of the closest one.
+        for (repository, asked) in placed.renames.iter().rev() {
             part.name_as_asked(&read, repository, asked);
         }
         plan.merge(part).map_err(SourceError::Usage)?;
