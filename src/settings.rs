@@ -359,8 +359,10 @@ impl PullSettings {
     }
 
     /// How to reach `registry`: the command line's transport flags (plain HTTP also where
-    /// registries.conf says `insecure = true`); the `--source` login for the source registry; an image set's credentials and CA for the hosts it lists; else the
-    /// docker and containers credential files.
+    /// registries.conf says `insecure = true`); the `--source` login for the source registry;
+    /// an image set's credentials and CA for the hosts it lists; else the docker and
+    /// containers credential files. A mirror host is reached as any other host: with its own
+    /// credentials, never those of the registry it stands in for.
     pub fn client_options(&self, registry: &str) -> ClientOptions {
         let mut options = self.client.clone();
         // registries.conf's `insecure = true` for a registry or mirror located at this host.

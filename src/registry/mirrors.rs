@@ -306,8 +306,13 @@ impl Mirrors {
     pub fn insecure(&self, host: &str) -> bool {
         let on = |location: &str| location.split('/').next() == Some(host);
         self.config.iter().any(|rule| {
-            (rule.insecure && on(&rule.location))
-                || rule.mirrors.iter().any(|m| m.insecure && on(&m.location))
+            // A `*.domain` registry is located at every host it matches.
+            let primary = if rule.location.is_empty() {
+                matching_prefix(host, &rule.prefix).is_some()
+            } else {
+                on(&rule.location)
+            };
+            (rule.insecure && primary) || rule.mirrors.iter().any(|m| m.insecure && on(&m.location))
         })
     }
 
@@ -591,6 +596,11 @@ mod tests {
         assert!(mirrors.insecure("cache.local"));
         assert!(!mirrors.insecure("example.com"));
         assert!(!mirrors.insecure("a.corp.io"));
+        let mut insecure_wild = file_rule("*.lab.io", "", &[]);
+        insecure_wild.insecure = true;
+        let lab = Mirrors::new(&[], vec![insecure_wild]);
+        assert!(lab.insecure("r.lab.io:5000") && lab.insecure("a.b.lab.io"));
+        assert!(!lab.insecure("lab.io") && !lab.insecure("r.lab.io.evil"));
         // A --source-mirror for a blocked registry reads only the mirror: it is not refused.
         let cli = ["evil.io=good.local".parse().unwrap()];
         let mirrors = Mirrors::new(&cli, mirrors.config.clone());
