@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::copy::Endpoint;
+use crate::registry::SourceMirror;
 
 /// `ferry --version`: the program's version and the bundle format it writes.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (bundle format 1)");
@@ -130,6 +131,17 @@ pub struct PullArgs {
         help_heading = "Source and credentials"
     )]
     pub license: Option<String>,
+    /// Read REGISTRY's images from a mirror instead, never from REGISTRY itself, keeping their
+    /// names in the bundle (repeatable: several for one REGISTRY are tried in order; REGISTRY
+    /// may be host/path). The mirrors of containers' registries.conf are used too.
+    #[arg(
+        long,
+        env = "FERRY_SOURCE_MIRROR",
+        value_name = "REGISTRY=HOST[:PORT][/PATH]",
+        value_delimiter = ',',
+        help_heading = "Source and credentials"
+    )]
+    pub source_mirror: Vec<SourceMirror>,
     /// Source structure: a built-in name or a YAML file of the same shape.
     #[arg(
         long,

@@ -241,6 +241,9 @@ fn source_failure(e: ferry::source::SourceError) -> Failure {
 /// The plan for people: per archive its tags and size, then the totals and the disks.
 fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
     out!("plan for {}:", ferry::pull::source_name(settings));
+    for line in &plan.plan.mirrors {
+        out!("mirrors: {line}");
+    }
     for note in &plan.plan.notes {
         out!("selection: {note}");
     }

@@ -9,7 +9,8 @@ use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::{ListedImage, parse_list};
-use crate::registry::{ClientOptions, Credential, Secret, TransportOptions, UploadMode};
+use crate::registry::registries_conf::ConfigFiles;
+use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptions, UploadMode};
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
 
 /// How progress is shown.
@@ -116,6 +117,8 @@ pub struct PullSettings {
     pub image_list: Vec<ListedImage>,
     /// How to reach it.
     pub client: ClientOptions,
+    /// The mirrors that stand in for source registries (`--source-mirror`, registries.conf).
+    pub mirrors: Mirrors,
     /// The source's structure.
     pub description: Description,
     /// What to take.
@@ -175,6 +178,13 @@ impl PullSettings {
                 (images, text)
             }
         };
+        // Mirrors: the command line's, then containers' registries.conf files. A registry
+        // they block is refused here, before any request.
+        let mirrors = Mirrors::new(&args.source_mirror, ConfigFiles::from_env().load()?);
+        let asked = asked_names(args.source.as_ref(), &image_sets, &image_list);
+        for name in &asked {
+            mirrors.sources(name)?;
+        }
         // Without a source there is no platform layout to take anything from.
         let layout = args.source.is_some();
         let request = Request {
@@ -235,7 +245,7 @@ impl PullSettings {
             .map(Base::read)
             .transpose()
             .map_err(SourceError::Usage)?;
-        let request_record = serde_json::json!({
+        let mut request_record = serde_json::json!({
             "source": args.source.as_ref().map(|s| s.to_string()),
             "image_sets": sets_record,
             "images_from_list": (!list_text.is_empty())
@@ -256,6 +266,13 @@ impl PullSettings {
             "include_referrers": request.take.referrers,
             "since_bundle": since_bundle.as_ref().map(|b| b.record.bundle_sha256.clone()),
         });
+        // Other mirrors are another request: a rerun starts over rather than mix sources.
+        // Recorded only when a rule applies, so that pulls without mirrors resume as before.
+        let applied = mirrors.applied(asked.iter().map(String::as_str));
+        if !applied.is_empty() {
+            request_record["source_mirrors"] =
+                serde_json::to_value(applied).expect("rules serialise");
+        }
         let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
         Ok(PullSettings {
             work_dir: tmp_dir.join(crate::pull::WORK_DIR_NAME),
@@ -269,6 +286,7 @@ impl PullSettings {
                 credential,
                 ..ClientOptions::default()
             },
+            mirrors,
             description,
             request,
             chunk_size: args.chunk_size,
@@ -284,6 +302,34 @@ impl PullSettings {
             request_record,
         })
     }
+}
+
+/// The names a pull asks for, as mirror rules match them: the source root, every image set
+/// entry's repository, every listed image with its tag or digest.
+fn asked_names(
+    source: Option<&SourceRoot>,
+    image_sets: &[ImageSet],
+    image_list: &[ListedImage],
+) -> Vec<String> {
+    let mut names: Vec<String> = source.iter().map(|s| s.to_string()).collect();
+    for set in image_sets {
+        for artifact in &set.artifacts {
+            // A malformed source is reported when the set is resolved.
+            if let Ok(r) = crate::reference::Reference::parse(&artifact.source) {
+                names.push(format!("{}/{}", r.registry, r.repository));
+            }
+        }
+    }
+    for image in image_list {
+        let separator = if image.digest.is_some() { '@' } else { ':' };
+        names.push(format!(
+            "{}/{}{separator}{}",
+            image.registry,
+            image.repository,
+            image.reference()
+        ));
+    }
+    names
 }
 
 /// An image list from a file, or from stdin for `-`; at most 16 MiB.
@@ -312,11 +358,15 @@ impl PullSettings {
         }
     }
 
-    /// How to reach `registry`: the command line's transport flags; the `--source` login for
-    /// the source registry; an image set's credentials and CA for the hosts it lists; else the
-    /// docker and containers credential files.
+    /// How to reach `registry`: the command line's transport flags (plain HTTP also where
+    /// registries.conf says `insecure = true`); the `--source` login for the source registry;
+    /// an image set's credentials and CA for the hosts it lists; else the docker and
+    /// containers credential files. A mirror host is reached as any other host: with its own
+    /// credentials, never those of the registry it stands in for.
     pub fn client_options(&self, registry: &str) -> ClientOptions {
         let mut options = self.client.clone();
+        // registries.conf's `insecure = true` for a registry or mirror located at this host.
+        options.transport.insecure |= self.mirrors.insecure(registry);
         if self.source.as_ref().is_some_and(|s| s.registry == registry) {
             return options;
         }

@@ -202,6 +202,7 @@ impl ArchiveLayouts {
             size: graph.total_bytes(),
             archive: Some(self.archive.clone()),
             source: None,
+            mirror: None,
             source_digest: None,
         };
         Ok(Some((image, graph)))

@@ -158,6 +158,10 @@ pub struct ImageRecord {
     /// the bundle records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Where it was actually read when a mirror (or a registries.conf location) stood in for
+    /// the registry `source` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// The digest the source has, when `--platform` rewrote the index (`digest` is then the
     /// bundle's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,30 +6,36 @@
 pub mod charts;
 pub mod config;
 pub mod list;
+mod mirrored;
 pub mod select;
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::reference::Reference;
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{Mirrors, RegistryClient, RegistryError};
 use crate::report::Reporter;
 use crate::source::resolve::{Want, build_plan};
 use crate::source::{Plan, PlannedImage, SourceError, Take, WebBlob};
 use charts::{ChartClient, ChartError, ChartOptions};
 use config::ImageSet;
 use list::{LIST_ARCHIVE, ListedImage};
+use mirrored::Asked;
 use select::TagSelector;
 
 pub use config::{ConfigError, Host};
 
-/// Makes a registry client for a host, with the credentials and CA the image sets give it.
+/// How registries are reached: a client for a host, with the credentials and CA the image sets
+/// give it, and the mirrors that stand in for registries.
 pub trait Clients {
     /// The client for `registry` (`host[:port]`).
     fn client(&self, registry: &str) -> Result<RegistryClient, RegistryError>;
+    /// The mirror rules in force.
+    fn mirrors(&self) -> &Mirrors;
 }
 
 /// Resolves image sets and an image list into one plan; charts are downloaded as `charts`
-/// says.
+/// says. Images are read through the mirrors `clients` gives their registries, under the
+/// names they were asked by.
 pub async fn resolve(
     sets: &[ImageSet],
     listed: &[ListedImage],
@@ -40,7 +46,8 @@ pub async fn resolve(
     reporter: &dyn Reporter,
 ) -> Result<Plan, SourceError> {
     let mut plan = Plan::default();
-    let mut wants: BTreeMap<String, Vec<Want>> = BTreeMap::new();
+    let mirrors = clients.mirrors();
+    let mut asked: Vec<Asked> = Vec::new();
     let mut made: HashMap<String, RegistryClient> = HashMap::new();
     let mut chart_client: Option<ChartClient> = None;
     for set in sets {
@@ -56,6 +63,7 @@ pub async fn resolve(
                 }
                 None => source.repository.clone(),
             };
+            let mut fixed = None;
             let tags = if artifact.tags.is_empty() {
                 let selector = TagSelector::new(artifact.selector.as_ref().expect("checked"))
                     .map_err(|e| {
@@ -65,8 +73,17 @@ pub async fn resolve(
                             artifact.source
                         ))
                     })?;
-                let client = client_for(&mut made, clients, &source.registry)?;
-                let listed = client.list_tags(&source.repository).await?;
+                let (at, listed) = mirrored::list_tags(
+                    mirrors,
+                    &source.registry,
+                    &source.repository,
+                    clients,
+                    &mut made,
+                    &mut plan.notes,
+                )
+                .await?;
+                // The tags chosen are read where they were listed.
+                fixed = Some(at);
                 let selection = selector.select(&listed);
                 plan.notes
                     .push(describe_selection(&artifact.source, &selection));
@@ -94,17 +111,18 @@ pub async fn resolve(
                 referrers: take.referrers || artifact.include_referrers,
             };
             for tag in tags {
-                wants
-                    .entry(source.registry.clone())
-                    .or_default()
-                    .push(Want {
+                asked.push(Asked {
+                    want: Want {
                         archive: set.archive.clone(),
                         path: path.clone(),
                         tag: tag.clone(),
                         repo: source.repository.clone(),
                         reference: tag,
                         take: artifact_take.clone(),
-                    });
+                    },
+                    registry: source.registry.clone(),
+                    fixed: fixed.clone(),
+                });
             }
         }
         for chart in &set.charts {
@@ -120,18 +138,29 @@ pub async fn resolve(
         reporter.finish(&format!("{} resolved", set.file.display()));
     }
     for image in listed {
-        wants.entry(image.registry.clone()).or_default().push(Want {
-            archive: LIST_ARCHIVE.to_string(),
-            path: image.bundle_path(),
-            tag: image.bundle_tag(),
-            repo: image.repository.clone(),
-            reference: image.reference(),
-            take: take.clone(),
+        asked.push(Asked {
+            want: Want {
+                archive: LIST_ARCHIVE.to_string(),
+                path: image.bundle_path(),
+                tag: image.bundle_tag(),
+                repo: image.repository.clone(),
+                reference: image.reference(),
+                take: take.clone(),
+            },
+            registry: image.registry.clone(),
+            fixed: None,
         });
     }
-    for (registry, wants) in wants {
-        let client = client_for(&mut made, clients, &registry)?;
-        let part = build_plan(client, wants, HashMap::new(), Vec::new(), concurrency).await?;
+    let placement = mirrored::place(asked, mirrors, clients, &mut made, concurrency).await?;
+    plan.mirrors.extend(placement.notes);
+    for ((read, _), placed) in placement.groups {
+        let client = client_for(&mut made, clients, &read)?;
+        let mut part =
+            build_plan(client, placed.wants, placed.known, Vec::new(), concurrency).await?;
+        // Deeper repositories first: each image takes the name of the closest one.
+        for (repository, asked) in placed.renames.iter().rev() {
+            part.name_as_asked(&read, repository, asked);
+        }
         plan.merge(part).map_err(SourceError::Usage)?;
     }
     Ok(plan)
@@ -284,6 +313,7 @@ async fn charts_plan(
             path: path.clone(),
             tag,
             source: url.to_string(),
+            mirror: None,
             registry: String::new(),
             repository: String::new(),
             digest: manifest.digest.clone(),

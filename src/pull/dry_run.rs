@@ -65,6 +65,7 @@ pub fn image_records(plan: &Plan) -> Vec<ImageRecord> {
             size: i.size(),
             archive: Some(i.archive.clone()),
             source: Some(i.source.clone()),
+            mirror: i.mirror.clone(),
             source_digest: i.source_digest.clone(),
         })
         .collect();

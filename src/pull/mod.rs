@@ -31,11 +31,11 @@ use crate::bundle::{
 };
 use crate::digest::Digest;
 use crate::imageset::charts::ChartError;
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::{Mirrors, RegistryClient, RegistryError};
 use crate::report::{Reporter, human_bytes, list_some};
 use crate::segment::{BlobSource, FileSegment};
 use crate::settings::PullSettings;
-use crate::source::{SourceError, resolve};
+use crate::source::{SourceError, SourceRoot, resolve};
 use fetch::SourceBlobs;
 use space::{allocated, space_checks};
 use work::{Journal, Progress, State, WorkDir, WorkPlace};
@@ -301,6 +301,9 @@ async fn run(
     };
     for warning in &plan.warnings {
         reporter.warn(warning);
+    }
+    for line in &plan.mirrors {
+        reporter.note(line);
     }
     if plan.images.is_empty() {
         return Err(PullError::Empty {
@@ -570,20 +573,27 @@ pub(crate) async fn resolve_plan(
 ) -> Result<crate::source::Plan, PullError> {
     let mut plan = match &settings.source {
         Some(source) => {
+            let (read, via) = read_root(&settings.mirrors, source)?;
             let client = RegistryClient::new(
-                &source.registry,
-                &source.path,
-                settings.client_options(&source.registry),
+                &read.registry,
+                &read.path,
+                settings.client_options(&read.registry),
             )?;
-            resolve(
+            let mut plan = resolve(
                 &client,
-                source,
+                &read,
                 &settings.description,
                 &settings.request,
                 settings.concurrency,
                 reporter,
             )
-            .await?
+            .await?;
+            if let Some(via) = via {
+                plan.name_as_asked(&read.registry, &read.path, &source.to_string());
+                plan.mirrors
+                    .insert(format!("{source}: read through the {via}"));
+            }
+            plan
         }
         None => crate::source::Plan::default(),
     };
@@ -616,12 +626,39 @@ pub(crate) async fn resolve_plan(
     Ok(plan)
 }
 
+/// Where the platform layout under `root` is read: the first source its mirror rule gives,
+/// with what stands in for it. The whole layout comes from there, without falling back to
+/// another source image by image: channels, versions and digest lists must come from one
+/// registry to fit together.
+fn read_root(
+    mirrors: &Mirrors,
+    root: &SourceRoot,
+) -> Result<(SourceRoot, Option<String>), PullError> {
+    let first = mirrors
+        .sources(&root.to_string())
+        .map_err(SourceError::from)?
+        .into_iter()
+        .next()
+        .expect("a rule gives at least one source");
+    Ok((
+        SourceRoot {
+            registry: first.registry,
+            path: first.repository,
+        },
+        first.via,
+    ))
+}
+
 /// Registry clients made from the pull's settings.
 struct SettingsClients<'a>(&'a PullSettings);
 
 impl crate::imageset::Clients for SettingsClients<'_> {
     fn client(&self, registry: &str) -> Result<RegistryClient, RegistryError> {
         RegistryClient::new(registry, "", self.0.client_options(registry))
+    }
+
+    fn mirrors(&self) -> &Mirrors {
+        &self.0.mirrors
     }
 }
 

@@ -145,6 +145,7 @@ impl State {
                 .iter()
                 .map(|b| (b.digest.clone(), b.size))
                 .collect(),
+            mirrors: Default::default(),
         })
     }
 

@@ -17,7 +17,7 @@ use std::str::FromStr;
 use semver::Version;
 
 use crate::reference::Reference;
-use crate::registry::RegistryError;
+use crate::registry::{MirrorError, RegistryError};
 
 pub use description::Description;
 pub use filter::{Constraint, ModuleFilter, VersionSet};
@@ -169,12 +169,30 @@ pub enum SourceError {
         #[source]
         source: Box<crate::imageset::charts::ChartError>,
     },
+    /// An image its mirrors do not have, whose next source failed too.
+    #[error("{name} is not at {}; {error}", passed.join(", "))]
+    NotAtMirrors {
+        /// The image as asked.
+        name: String,
+        /// The sources that answered "not found", in the order tried.
+        passed: Vec<String>,
+        /// What the last source said.
+        error: Box<RegistryError>,
+    },
+    /// The mirror rules refuse an image or cannot be used.
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
 }
 
 impl SourceError {
     /// True for errors in what the user asked (exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, SourceError::Layout { .. } | SourceError::Usage(_))
+        match self {
+            SourceError::Layout { .. } | SourceError::Usage(_) => true,
+            // A blocked registry is the site's policy, not a mistake in the command line.
+            SourceError::Mirror(e) => !matches!(e, MirrorError::Blocked { .. }),
+            _ => false,
+        }
     }
 
     /// A one-line fix, when there is an obvious one.
@@ -187,6 +205,12 @@ impl SourceError {
             ),
             SourceError::Registry(e) => e.hint(),
             SourceError::Chart { source, .. } => source.hint(),
+            SourceError::NotAtMirrors { error, .. } => error.hint(),
+            SourceError::Mirror(MirrorError::Blocked { .. }) => Some(
+                "the registries.conf named says this registry must not be read: remove \
+                 `blocked = true` there, or read it through a mirror with --source-mirror"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -17,8 +17,13 @@ pub struct PlannedImage {
     pub path: String,
     /// Its tag in the bundle (a version, a channel alias, or a 64-hex digest).
     pub tag: String,
-    /// Where it comes from: `host/repo:tag` or `host/repo@sha256:…`.
+    /// Where it comes from: `host/repo:tag` or `host/repo@sha256:…`, as it was asked for
+    /// (also when a mirror served it).
     pub source: String,
+    /// Where it was read when that is not `source`: the mirror (or registries.conf location)
+    /// that stood in for its registry, `host/repo:tag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<String>,
     /// The registry (`host[:port]`) its manifests and blobs are read from.
     pub registry: String,
     /// The source repository its manifests and blobs are read from.
@@ -71,6 +76,8 @@ pub struct Plan {
     /// Blobs the images need but the bundle leaves out, because the bundle it is made against
     /// (`--since-bundle`) holds them; with sizes.
     pub left_out: BTreeMap<Digest, u64>,
+    /// Which mirrors the images were read through, for the dry run.
+    pub mirrors: BTreeSet<String>,
 }
 
 impl Plan {
@@ -111,6 +118,7 @@ impl Plan {
         self.web_blobs.extend(other.web_blobs);
         self.notes.extend(other.notes);
         self.left_out.extend(other.left_out);
+        self.mirrors.extend(other.mirrors);
         Ok(())
     }
 
@@ -118,6 +126,27 @@ impl Plan {
     pub fn unselected(&mut self, message: String) {
         self.warnings.push(message.clone());
         self.unselected.push(message);
+    }
+
+    /// Gives the images read at `registry`, in `repository` or below it, back the names they
+    /// were asked by: `asked` (`host/repo`) in place of `registry/repository` in `source`,
+    /// whose old value, the place actually read, becomes `mirror`.
+    pub fn name_as_asked(&mut self, registry: &str, repository: &str, asked: &str) {
+        let read = format!("{registry}/{repository}");
+        for image in &mut self.images {
+            let under = image.repository == repository
+                || image
+                    .repository
+                    .strip_prefix(repository)
+                    .is_some_and(|rest| rest.starts_with('/'));
+            if image.registry != registry || !under || image.mirror.is_some() {
+                continue;
+            }
+            if let Some(rest) = image.source.strip_prefix(&read) {
+                image.mirror = Some(image.source.clone());
+                image.source = format!("{asked}{rest}");
+            }
+        }
     }
 
     /// Bytes to download: every manifest and blob of the plan, each once, but those left out.
@@ -163,5 +192,83 @@ impl Plan {
             layouts.entry(image.path.as_str()).or_default().push(image);
         }
         layouts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(path: &str, registry: &str, repository: &str, source: &str) -> PlannedImage {
+        PlannedImage {
+            archive: "a.tar".into(),
+            path: path.into(),
+            tag: "v1".into(),
+            source: source.into(),
+            mirror: None,
+            registry: registry.into(),
+            repository: repository.into(),
+            digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+            media_type: crate::manifest::OCI_MANIFEST.into(),
+            parts: BTreeMap::new(),
+            source_digest: None,
+        }
+    }
+
+    #[test]
+    fn images_read_through_a_mirror_keep_the_name_asked() {
+        let mut plan = Plan {
+            images: vec![
+                image(
+                    "a",
+                    "m:5000",
+                    "hub/library/nginx",
+                    "m:5000/hub/library/nginx:1",
+                ),
+                image(
+                    "b",
+                    "m:5000",
+                    "hub/library/nginx/sub",
+                    "m:5000/hub/library/nginx/sub:1",
+                ),
+                image(
+                    "c",
+                    "m:5000",
+                    "hub/library/nginxx",
+                    "m:5000/hub/library/nginxx:1",
+                ),
+                image(
+                    "d",
+                    "other",
+                    "hub/library/nginx",
+                    "other/hub/library/nginx:1",
+                ),
+            ],
+            ..Plan::default()
+        };
+        plan.name_as_asked("m:5000", "hub/library/nginx", "docker.io/library/nginx");
+        let got: Vec<(&str, Option<&str>)> = plan
+            .images
+            .iter()
+            .map(|i| (i.source.as_str(), i.mirror.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "docker.io/library/nginx:1",
+                    Some("m:5000/hub/library/nginx:1")
+                ),
+                (
+                    "docker.io/library/nginx/sub:1",
+                    Some("m:5000/hub/library/nginx/sub:1")
+                ),
+                ("m:5000/hub/library/nginxx:1", None),
+                ("other/hub/library/nginx:1", None),
+            ]
+        );
+        // Named once: a second call does not rename again.
+        plan.name_as_asked("m:5000", "hub/library/nginx", "x.io/y");
+        assert_eq!(plan.images[0].source, "docker.io/library/nginx:1");
     }
 }

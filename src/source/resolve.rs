@@ -837,6 +837,7 @@ pub(crate) async fn plan_images(
             }
             PlannedImage {
                 source,
+                mirror: None,
                 registry: client.registry().to_string(),
                 archive: want.archive,
                 path: want.path,
