@@ -194,7 +194,13 @@ pub fn ferry(home: &Path) -> Command {
     ] {
         cmd.env_remove(var);
     }
+    // Mirrors only where a test sets them: an empty registries.conf instead of the machine's.
+    let registries_conf = home.join(".ferry-test-registries.conf");
+    if !registries_conf.exists() {
+        std::fs::write(&registries_conf, "").unwrap();
+    }
     cmd.env("HOME", home)
+        .env("CONTAINERS_REGISTRIES_CONF", &registries_conf)
         .env("NO_PROXY", "127.0.0.1,localhost")
         .env("no_proxy", "127.0.0.1,localhost");
     cmd
