@@ -195,7 +195,7 @@ pub fn ferry(home: &Path) -> Command {
         cmd.env_remove(var);
     }
     // Mirrors only where a test sets them: an empty registries.conf instead of the machine's.
-    let registries_conf = home.join(".ferry-test-registries.conf");
+    let registries_conf = std::env::temp_dir().join("ferry-tests-empty-registries.conf");
     if !registries_conf.exists() {
         std::fs::write(&registries_conf, "").unwrap();
     }
