@@ -8,165 +8,11 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use common::*;
 use serde_json::Value;
-
-/// A Helm repository on 127.0.0.1 serving the files of its directory.
-struct HelmRepo {
-    child: Child,
-    dir: tempfile::TempDir,
-    url: String,
-    log: PathBuf,
-    _state: tempfile::TempDir,
-}
-
-impl HelmRepo {
-    /// Serves a new, empty directory; `rate` (MB/s) slows every body down.
-    fn serve(rate: Option<f64>) -> HelmRepo {
-        let dir = tempfile::tempdir().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let port_file = state.path().join("port");
-        let log = state.path().join("requests.log");
-        let mut cmd = Command::new("python3");
-        cmd.arg(repo_root().join("scripts/helm-repo.py"))
-            .arg(dir.path())
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--log")
-            .arg(&log);
-        if let Some(rate) = rate {
-            cmd.args(["--rate", &rate.to_string()]);
-        }
-        let child = cmd.spawn().unwrap();
-        assert!(wait_until(10, || port_file.exists()));
-        let port = std::fs::read_to_string(&port_file).unwrap();
-        HelmRepo {
-            child,
-            dir,
-            url: format!("http://127.0.0.1:{}", port.trim()),
-            log,
-            _state: state,
-        }
-    }
-
-    /// Writes chart files and an `index.yaml` listing them: (name, version, bytes).
-    fn publish(&self, charts: &[(&str, &str, &[u8])]) {
-        let mut index = String::from("apiVersion: v1\nentries:\n");
-        let mut names: Vec<&str> = charts.iter().map(|c| c.0).collect();
-        names.dedup();
-        for name in names {
-            index.push_str(&format!("  {name}:\n"));
-            for (_, version, bytes) in charts.iter().filter(|c| c.0 == name) {
-                let file = self.file_name(name, version);
-                std::fs::write(self.dir.path().join(&file), bytes).unwrap();
-                index.push_str(&format!(
-                    "  - name: {name}\n    version: \"{version}\"\n    urls:\n    - {file}\n"
-                ));
-            }
-        }
-        std::fs::write(self.dir.path().join("index.yaml"), index).unwrap();
-    }
-
-    /// The chart file of a version (long versions get a short file name).
-    fn file_name(&self, name: &str, version: &str) -> String {
-        let short: String = version.chars().take(20).collect();
-        format!("{name}-{short}.tgz")
-    }
-
-    /// The requests served, as `GET <path> <Range or -> <status>`.
-    fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Sets the speed of bodies from now on (MB/s; 0 = full speed).
-    fn set_rate(&self, rate: f64) {
-        std::fs::write(self.dir.path().join("rate"), rate.to_string()).unwrap();
-    }
-}
-
-impl Drop for HelmRepo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A chart's .tgz as `helm package` makes it: `<name>/Chart.yaml` first, then a template and
-/// `extra_bytes` of incompressible data (stored, not deflated: making it stays fast).
-fn chart_tgz(name: &str, version: &str, extra_bytes: usize) -> Vec<u8> {
-    let mut files = vec![
-        (
-            format!("{name}/Chart.yaml"),
-            format!("apiVersion: v2\nname: {name}\nversion: {version}\ndescription: test chart\n")
-                .into_bytes(),
-        ),
-        (
-            format!("{name}/templates/cm.yaml"),
-            format!("kind: ConfigMap\nmetadata:\n  name: {name}\n").into_bytes(),
-        ),
-    ];
-    if extra_bytes > 0 {
-        files.push((
-            format!("{name}/files/blob.bin"),
-            noise(extra_bytes, version),
-        ));
-    }
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, path, data.as_slice()).unwrap();
-    }
-    let raw = tar.into_inner().unwrap();
-    let level = if extra_bytes > 0 {
-        flate2::Compression::none()
-    } else {
-        flate2::Compression::default()
-    };
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
-    gz.write_all(&raw).unwrap();
-    gz.finish().unwrap()
-}
-
-/// `len` pseudo-random bytes, different for every seed.
-fn noise(len: usize, seed: &str) -> Vec<u8> {
-    let mut state = seed.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |s, b| {
-        (s ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    }) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// An image set taking `chart` from `repo` into `example/charts/<chart>`.
-fn charts_file(dir: &Path, repo: &HelmRepo, chart: &str, version: &str, limit: u32) -> PathBuf {
-    let path = dir.join(format!("{}.yaml", chart.to_lowercase()));
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: mirror.plugin.fluxcd.io/v1beta1\nkind: Config\ncharts:\n  - name: {chart}\n    source: {}\n    destination: oci://quay.io/example/charts\n    version: \"{version}\"\n    limit: {limit}\n",
-            repo.url
-        ),
-    )
-    .unwrap();
-    path
-}
 
 fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
     outcome(
@@ -174,34 +20,6 @@ fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
             .args(["--no-progress", "pull", "--insecure"])
             .args(args),
     )
-}
-
-/// Runs ferry under `/usr/bin/time`: (exit code, stdout, stderr, peak RSS in KiB).
-fn measured(home: &Path, args: &[&str]) -> (i32, String, String, u64) {
-    let stats = home.join("time.out");
-    let inner = ferry(home);
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%M", "-o"])
-        .arg(&stats)
-        .arg(inner.get_program());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd.args(args);
-    let (code, stdout, stderr) = outcome(&mut cmd);
-    // GNU time writes "Command exited with non-zero status N" first when it fails.
-    let rss = std::fs::read_to_string(&stats)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    (code, stdout, stderr, rss)
 }
 
 /// The manifest of `path:tag` in a bundle's archive, read from the tar.
@@ -329,13 +147,7 @@ fn helm_charts_become_oci_artifacts_with_the_tgz_unchanged() {
         "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
     );
     let scratch = tempfile::tempdir().unwrap();
-    run(Command::new("skopeo")
-        .args(["copy", "-q", "--src-tls-verify=false"])
-        .arg(format!(
-            "docker://{}",
-            target.at("oci/example/charts/nginx:15.2.0")
-        ))
-        .arg(format!("dir:{}", scratch.path().display())));
+    target.skopeo_copy_to_dir("oci/example/charts/nginx:15.2.0", scratch.path());
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
     let pulled = std::fs::read(scratch.path().join(&layer[7..])).unwrap();
     assert_eq!(pulled, made[1].1);
@@ -402,7 +214,12 @@ fn a_chart_with_a_huge_long_name_is_refused_without_eating_memory() {
     let config = charts_file(work.path(), &helm, "huge", "*", 1);
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("bundle");
-    let (code, _, stderr, rss_kib) = measured(
+    let Measured {
+        code,
+        stderr,
+        rss_kib,
+        ..
+    } = measured(
         home.path(),
         &[
             "--no-progress",
@@ -441,7 +258,13 @@ fn charts_stream_with_flat_memory() {
     let config = charts_file(work.path(), &helm, "big", "*", 0);
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("bundle");
-    let (code, stdout, stderr, rss_kib) = measured(
+    let Measured {
+        code,
+        stdout,
+        stderr,
+        rss_kib,
+        ..
+    } = measured(
         home.path(),
         &[
             "--no-progress",

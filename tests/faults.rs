@@ -219,19 +219,7 @@ async fn tags_and_manifest_heads_agree_with_skopeo() {
     let client = RegistryClient::new(&registry.host, "src/multi", options).unwrap();
     let mut tags = client.list_tags("src/multi").await.unwrap();
     tags.sort();
-    let listed = std::process::Command::new("skopeo")
-        .args(["list-tags", "--tls-verify=false"])
-        .arg(format!("docker://{}", registry.at("src/multi")))
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let mut expected: Vec<String> = listed["Tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap().to_string())
-        .collect();
-    expected.sort();
+    let expected: Vec<String> = registry.skopeo_tags("src/multi").into_iter().collect();
     assert_eq!(tags, expected);
 
     let raw = registry.raw_manifest("src/multi:stable");

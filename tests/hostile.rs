@@ -61,27 +61,6 @@ impl Drop for Hostile {
     }
 }
 
-/// Runs ferry under /usr/bin/time: (exit code, stderr, peak RSS in KiB, seconds).
-fn measured(home: &Path, args: &[&str]) -> (i32, String, u64, f64) {
-    let stats = home.join("time.out");
-    let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%M %e", "-o"]).arg(&stats);
-    let inner = ferry(home);
-    cmd.arg(inner.get_program());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(v) => cmd.env(key, v),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd.args(args);
-    let (code, _, stderr) = outcome(&mut cmd);
-    let text = std::fs::read_to_string(&stats).unwrap();
-    let last = text.lines().last().unwrap().to_string();
-    let (rss, secs) = last.split_once(' ').unwrap();
-    (code, stderr, rss.parse().unwrap(), secs.parse().unwrap())
-}
-
 const LOGIN: [&str; 4] = [
     "--source-login",
     "robot",
@@ -98,7 +77,8 @@ fn copy_from(hostile: &Hostile, home: &Path, extra: &[&str]) -> (i32, String, u6
     args.extend_from_slice(extra);
     args.push(&source);
     args.push(&target);
-    measured(home, &args)
+    let m = measured(home, &args);
+    (m.code, m.stderr, m.rss_kib, m.seconds)
 }
 
 fn assert_short_error(code: i32, stderr: &str, rss_kib: u64, needles: &[&str]) {
@@ -123,7 +103,12 @@ fn a_tag_list_linking_to_another_origin_is_not_followed() {
     args.extend_from_slice(&["--source", &source, "--insecure", "--dry-run"]);
     args.extend_from_slice(&["--no-platform", "--no-security-db"]);
     args.extend_from_slice(&LOGIN);
-    let (code, stderr, rss, _) = measured(home.path(), &args);
+    let Measured {
+        code,
+        stderr,
+        rss_kib: rss,
+        ..
+    } = measured(home.path(), &args);
     assert_short_error(
         code,
         &stderr,
@@ -163,7 +148,7 @@ fn an_upload_sent_elsewhere_goes_there_without_the_login() {
     ];
     args.push(&source);
     args.push(&target);
-    let (code, stderr, _, _) = measured(home.path(), &args);
+    let Measured { code, stderr, .. } = measured(home.path(), &args);
     assert_eq!(code, 0, "{stderr}");
     let other = hostile.requests("other");
     assert!(
@@ -267,7 +252,13 @@ fn endless_tag_pages_are_cut_off() {
     ];
     args.extend_from_slice(&["--dry-run", "--no-platform", "--no-security-db"]);
     args.extend_from_slice(&LOGIN);
-    let (code, stderr, rss, secs) = measured(home.path(), &args);
+    let Measured {
+        code,
+        stderr,
+        rss_kib: rss,
+        seconds: secs,
+        ..
+    } = measured(home.path(), &args);
     assert_short_error(code, &stderr, rss, &["pages; refusing to follow it"]);
     assert!(secs < 120.0, "{secs} s");
 }
@@ -329,7 +320,12 @@ fn huge_tags_are_refused_at_the_first_page() {
     let set_arg = set.display().to_string();
     let mut args = vec!["--no-progress", "pull", &dir, "--images", &set_arg];
     args.extend_from_slice(&["--insecure", "--dry-run"]);
-    let (code, stderr, rss, _) = measured(home.path(), &args);
+    let Measured {
+        code,
+        stderr,
+        rss_kib: rss,
+        ..
+    } = measured(home.path(), &args);
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("which is not a tag") && stderr.contains("at most 128"),

@@ -1,6 +1,7 @@
-//! The bundle readers (verify, ls, push's inventory) take archives as other tools write them:
-//! entries in any order, with or without directories, chunked or not; and every problem is a
-//! message naming the file, never a panic.
+//! The bundle readers (verify, ls, push's inventory) take archives as other tools write them
+//! (d8 mirror, GNU tar, Python's tarfile): entries in any order, with or without directories,
+//! chunked or not; and they refuse what could escape or exhaust them (links, devices, `..`,
+//! huge extension headers). Every problem is a message naming the file, never a panic.
 
 mod common;
 
@@ -9,60 +10,22 @@ use std::process::Command;
 
 use common::*;
 
-/// A d8-style tree: a root layout with two tags and a nested channel layout.
-fn d8_tree(tree: &Path) {
-    make_layout(
-        tree,
-        "v1.2.3",
-        "image",
-        &["--seed", "7", "--layer-size", "30000"],
-    );
-    make_layout(tree, "v1.3.0", "index", &["--seed", "8"]);
-    let channels = tree.join("release-channel");
-    make_layout(&channels, "stable", "artifact", &["--seed", "9"]);
-    make_d8_style(tree, "deckhouse/ee", Some("v1.3.0"));
-    make_d8_style(&channels, "deckhouse/ee/release-channel", None);
-}
-
-/// Every file under `tree`, relative, sorted bytewise.
-fn files_under(tree: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for item in std::fs::read_dir(dir).unwrap() {
-            let path = item.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(tree, tree, &mut out);
-    out.sort();
-    out
-}
-
-/// GNU tar of exactly `names` (relative to `tree`), in that order.
-fn tar_in_order(tree: &Path, names: &[String], tar: &Path) {
-    let list = tar.with_extension("list");
-    std::fs::write(&list, names.join("\n") + "\n").unwrap();
-    run(Command::new("tar")
-        .args(["--format=gnu", "--no-recursion", "--mtime=@0", "-cf"])
-        .arg(tar)
-        .arg("-C")
-        .arg(tree)
-        .arg("-T")
-        .arg(&list));
-}
-
-fn verify(dir: &Path) -> (i32, String) {
+fn verify(dir: &Path, extra: &[&str]) -> (i32, String) {
     let home = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = outcome(
         ferry(home.path())
             .args(["--no-progress", "verify"])
-            .arg(dir),
+            .arg(dir)
+            .args(extra),
     );
     (code, format!("{stdout}{stderr}"))
+}
+
+fn ls_json(dir: &Path) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
 }
 
 /// d8 writes a blob's bytes before entries whose paths sort first (index.json last, blobs in
@@ -72,15 +35,14 @@ fn verify(dir: &Path) -> (i32, String) {
 fn verify_reads_an_unchunked_d8_bundle_whose_entries_are_not_in_path_order() {
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("tree");
-    d8_tree(&tree);
-    let mut names = files_under(&tree);
-    // Reverse path order: the last blob by path comes first in the file.
-    names.reverse();
+    d8_tree(&tree, Some(30000));
     let bundle = work.path().join("bundle");
     std::fs::create_dir(&bundle).unwrap();
-    tar_in_order(&tree, &names, &bundle.join("platform.tar"));
+    // Reverse path order: the last blob by path comes first in the file.
+    d8_tar(&tree, &bundle.join("platform.tar"), TarOrder::Reversed);
+    let names = files_under(&tree);
 
-    let (code, out) = verify(&bundle);
+    let (code, out) = verify(&bundle, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     assert!(out.contains("3 tags checked"), "{out}");
@@ -116,7 +78,7 @@ fn verify_reads_an_unchunked_d8_bundle_whose_entries_are_not_in_path_order() {
     let mut damaged = bytes.clone();
     damaged[data] ^= 0xff;
     std::fs::write(&tar, &damaged).unwrap();
-    let (code, out) = verify(&bundle);
+    let (code, out) = verify(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     let hex = blob.rsplit('/').next().unwrap();
@@ -132,18 +94,18 @@ fn verify_reads_an_unchunked_d8_bundle_whose_entries_are_not_in_path_order() {
 fn a_tar_without_its_end_marker_is_named() {
     let work = tempfile::tempdir().unwrap();
     let tree = work.path().join("tree");
-    d8_tree(&tree);
+    d8_tree(&tree, None);
     let bundle = work.path().join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     let tar = bundle.join("platform.tar");
-    tar_in_order(&tree, &files_under(&tree), &tar);
+    d8_tar(&tree, &tar, TarOrder::Sorted);
     // GNU tar pads to 10 KiB records; strip the zero blocks after the last entry.
     let mut bytes = std::fs::read(&tar).unwrap();
     while bytes.len() >= 512 && bytes[bytes.len() - 512..].iter().all(|&b| b == 0) {
         bytes.truncate(bytes.len() - 512);
     }
     std::fs::write(&tar, &bytes).unwrap();
-    let (code, out) = verify(&bundle);
+    let (code, out) = verify(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("end-of-archive marker") && out.contains("platform.tar"),
@@ -153,4 +115,195 @@ fn a_tar_without_its_end_marker_is_named() {
         out.contains("in platform.tar"),
         "the file is named, not left blank: {out}"
     );
+}
+
+/// Writes `platform.tar` in `dir` with Python's tarfile: a valid `oci-layout` entry, then
+/// whatever `body` adds to the open archive `t` (helpers: `add(name, data)`).
+fn python_tar(dir: &Path, format: &str, body: &str) {
+    let script = format!(
+        r#"
+import io, tarfile
+def add(t, name, data, **fields):
+    info = tarfile.TarInfo(name)
+    for k, v in fields.items():
+        setattr(info, k, v)
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+with tarfile.open("{tar}", "w", format=tarfile.{format}) as t:
+    add(t, "oci-layout", b'{{"imageLayoutVersion":"1.0.0"}}')
+{body}
+"#,
+        tar = dir.join("platform.tar").display()
+    );
+    run(Command::new("python3").arg("-c").arg(&script));
+}
+
+#[test]
+fn unsafe_tars_are_refused_with_the_entry_named() {
+    let cases: [(&str, &str, &str, &[&str]); 8] = [
+        (
+            "dotdot",
+            "GNU_FORMAT",
+            r#"    add(t, "../x", b"bad")"#,
+            &["entry '../x' is refused", "'..'"],
+        ),
+        (
+            "absolute",
+            "GNU_FORMAT",
+            r#"    add(t, "/tmp/ferry-abs-x", b"bad")"#,
+            &["entry '/tmp/ferry-abs-x' is refused", "absolute"],
+        ),
+        (
+            "symlink",
+            "GNU_FORMAT",
+            r#"    add(t, "link", b"", type=tarfile.SYMTYPE, linkname="/etc/passwd")"#,
+            &["entry 'link' is refused", "symbolic links"],
+        ),
+        (
+            "hardlink",
+            "GNU_FORMAT",
+            r#"    add(t, "hard", b"", type=tarfile.LNKTYPE, linkname="oci-layout")"#,
+            &["entry 'hard' is refused", "hard links"],
+        ),
+        (
+            "device",
+            "GNU_FORMAT",
+            r#"    add(t, "dev", b"", type=tarfile.CHRTYPE, devmajor=1, devminor=3)"#,
+            &["entry 'dev' is refused", "device files"],
+        ),
+        (
+            "duplicate",
+            "GNU_FORMAT",
+            "    add(t, \"dup\", b\"one\")\n    add(t, \"dup\", b\"two\")",
+            &["entry 'dup' is refused", "appears twice"],
+        ),
+        (
+            "control",
+            "GNU_FORMAT",
+            r#"    add(t, "a\x1bb", b"x")"#,
+            &["entry 'a?b' is refused", "control character"],
+        ),
+        (
+            "pax",
+            "PAX_FORMAT",
+            r#"    add(t, "big", b"x", pax_headers={"comment": "c" * 20_000_000})"#,
+            &["is refused", "over 64 KiB"],
+        ),
+    ];
+    for (name, format, body, needles) in cases {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("bundle");
+        std::fs::create_dir(&dir).unwrap();
+        python_tar(&dir, format, body);
+        let home = tempfile::tempdir().unwrap();
+        for command in ["ls", "verify"] {
+            let (code, stdout, stderr) = outcome(ferry(home.path()).arg(command).arg(&dir));
+            assert_eq!(code, 1, "{command} {name}: {stdout}{stderr}");
+            for needle in needles {
+                assert!(
+                    stderr.contains(needle),
+                    "{command} {name}: {needle}: {stderr}"
+                );
+            }
+            assert!(
+                !stderr.contains('\u{1b}'),
+                "{command} {name}: raw control characters"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_huge_pax_header_is_refused_without_reading_it() {
+    let outer = tempfile::tempdir().unwrap();
+    let dir = outer.path().join("bundle");
+    std::fs::create_dir(&dir).unwrap();
+    python_tar(
+        &dir,
+        "PAX_FORMAT",
+        r#"    add(t, "big", b"x", pax_headers={"comment": "c" * 150_000_000})"#,
+    );
+    let home = tempfile::tempdir().unwrap();
+    let stats = home.path().join("time");
+    let ferry_bin = env!("CARGO_BIN_EXE_ferry");
+    let (code, _, stderr) = outcome(
+        Command::new("/usr/bin/time")
+            .args(["-f", "%M", "-o"])
+            .arg(&stats)
+            .args([ferry_bin, "ls"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("over 64 KiB"), "{stderr}");
+    // GNU time puts "Command exited with non-zero status 1" first.
+    let rss: u64 = std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss < 64 * 1024, "peak RSS {rss} KiB");
+}
+
+#[test]
+fn a_d8_style_bundle_lists_and_verifies() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    d8_tree(&tree, Some(30000));
+
+    // d8 packs with GNU tar headers, splits into numbered chunks and writes bare-hex
+    // .gostsum files.
+    let bundle = work.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    let tar = work.path().join("platform.tar");
+    d8_tar(&tree, &tar, TarOrder::Sorted);
+    let chunks = d8_chunks(&tar, &bundle, "platform.tar", 25000);
+    assert!(chunks.len() >= 3, "{chunks:?}");
+    rhash_gostsums(&bundle, &chunks);
+
+    let listed = ls_json(&bundle);
+    let tags: Vec<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["tag"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("", "v1.2.3"),
+            ("", "v1.3.0"),
+            ("release-channel", "stable")
+        ]
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree.join("index.json")).unwrap()).unwrap();
+    let pinned = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["io.deckhouse.image.short_tag"] == "v1.2.3")
+        .unwrap();
+    assert_eq!(listed[0]["digest"], pinned["digest"]);
+    assert_eq!(listed[0]["media_type"], pinned["mediaType"]);
+
+    let (code, out) = verify(&bundle, &["--gost"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 tags checked"), "{out}");
+
+    // A .gostsum that disagrees is named; so is a gap in the chunk numbering.
+    let sum = bundle.join(format!("{}.gostsum", chunks[1]));
+    std::fs::write(&sum, "00".repeat(32)).unwrap();
+    let (code, out) = verify(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{}: GOST sum is", chunks[1])),
+        "{out}"
+    );
+    std::fs::remove_file(bundle.join(&chunks[1])).unwrap();
+    let (code, out) = verify(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("{} is missing", chunks[1])), "{out}");
 }

@@ -233,23 +233,21 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
 
     // Pushes the bundle; returns what it printed and the receipt.
     let push = || {
-        let receipt = work.path().join("receipt.json");
+        let receipt_file = work.path().join("receipt.json");
         let (code, stdout, stderr) = outcome(&mut push_cmd(
             home.path(),
             &target,
             &bundle,
             "mirror",
-            &["--receipt", receipt.to_str().unwrap()],
+            &["--receipt", receipt_file.to_str().unwrap()],
         ));
         assert_eq!(code, 0, "{stdout}\n{stderr}");
-        let receipt: Vec<Value> =
-            serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
-        (stdout, receipt)
+        (stdout, receipt(&receipt_file))
     };
     let (stdout, entries) = push();
     assert!(stdout.contains("1 merged"), "{stdout}");
     let merged = entries
-        .iter()
+        .values()
         .find(|e| e["tag"] == format!("sha256-{hex}"))
         .unwrap();
     assert_eq!(merged["status"], "merged");
@@ -295,10 +293,7 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
     // skopeo copies the signed image and the signature tag whole.
     let scratch = tempfile::tempdir().unwrap();
     for tag in ["v1".to_string(), format!("sha256-{hex}.sig")] {
-        run(Command::new("skopeo")
-            .args(["copy", "-q", "--preserve-digests", "--src-tls-verify=false"])
-            .arg(format!("docker://{}:{tag}", target_repo))
-            .arg(format!("oci:{}:{tag}", scratch.path().display())));
+        target.skopeo_copy_out(&format!("mirror/apps/app:{tag}"), scratch.path(), &tag);
     }
 
     // Subjects before what refers to them: the image's manifest was written before its
@@ -317,7 +312,7 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
     let (stdout, entries) = push();
     assert!(stdout.contains("0 tags written"), "{stdout}");
     assert!(
-        entries.iter().all(|e| e["status"] == "present"),
+        entries.values().all(|e| e["status"] == "present"),
         "{entries:?}"
     );
 }

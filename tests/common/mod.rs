@@ -3,15 +3,28 @@
 //! client, and the `ferry` binary run as a user runs it.
 #![allow(dead_code)] // each test binary uses its own part of the bench
 
-use std::collections::HashMap;
+mod bundles;
+mod fuzz;
+mod helm;
+mod registry;
+
+#[allow(unused_imports)] // each test binary uses its own part of the bench
+pub use bundles::*;
+#[allow(unused_imports)]
+pub use fuzz::*;
+#[allow(unused_imports)]
+pub use helm::*;
+#[allow(unused_imports)]
+pub use registry::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn script(name: &str) -> PathBuf {
+pub(crate) fn script(name: &str) -> PathBuf {
     repo_root().join("scripts").join(name)
 }
 
@@ -27,130 +40,6 @@ pub fn run(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-/// A registry on 127.0.0.1, stopped when dropped.
-pub struct Registry {
-    pub dir: tempfile::TempDir,
-    pub host: String,
-    pub tls: bool,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub ca: Option<PathBuf>,
-    pub cert_dir: Option<PathBuf>,
-}
-
-impl Registry {
-    /// Starts a registry of a `scripts/dev-registry.sh` variant: plain, basic, tls, tls-basic,
-    /// token. Fails (never skips) when the registry is not installed.
-    pub fn start(variant: &str) -> Self {
-        Self::start_with(variant, &[])
-    }
-
-    pub fn start_with(variant: &str, extra: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = run(Command::new(script("dev-registry.sh"))
-            .arg("start")
-            .arg(variant)
-            .arg(dir.path())
-            .args(extra));
-        let env: HashMap<String, String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Registry {
-            host: env["FERRY_TEST_REGISTRY"].clone(),
-            tls: env["FERRY_TEST_SCHEME"] == "https",
-            user: env.get("FERRY_TEST_USER").cloned(),
-            password: env.get("FERRY_TEST_PASSWORD").cloned(),
-            ca: env.get("FERRY_TEST_CA").map(PathBuf::from),
-            cert_dir: env.get("FERRY_TEST_CERT_DIR").map(PathBuf::from),
-            dir,
-        }
-    }
-
-    /// `host:port/<path>`.
-    pub fn at(&self, path: &str) -> String {
-        format!("{}/{path}", self.host)
-    }
-
-    /// skopeo options for this registry on one side (`src` or `dest`).
-    pub fn skopeo_args(&self, side: &str) -> Vec<String> {
-        let mut args = Vec::new();
-        match &self.cert_dir {
-            Some(dir) => args.push(format!("--{side}-cert-dir={}", dir.display())),
-            None => args.push(format!("--{side}-tls-verify=false")),
-        }
-        if let (Some(u), Some(p)) = (&self.user, &self.password) {
-            args.push(format!("--{side}-creds={u}:{p}"));
-        }
-        args
-    }
-
-    /// The manifest bytes skopeo reads for `path:tag` on this registry.
-    pub fn raw_manifest(&self, reference: &str) -> Vec<u8> {
-        let mut cmd = Command::new("skopeo");
-        cmd.arg("inspect").arg("--raw");
-        for a in self.skopeo_args("src") {
-            // `inspect` takes the unprefixed forms.
-            cmd.arg(a.replace("--src-", "--"));
-        }
-        cmd.arg(format!("docker://{}", self.at(reference)));
-        run(&mut cmd).stdout
-    }
-
-    /// Has skopeo copy `reference` (every platform, digests preserved, so every blob is
-    /// checked) from this plain-HTTP registry into the layout `dir` under `tag`.
-    pub fn skopeo_copy_out(&self, reference: &str, dir: &Path, tag: &str) {
-        run(Command::new("skopeo")
-            .args([
-                "copy",
-                "-q",
-                "--all",
-                "--preserve-digests",
-                "--src-tls-verify=false",
-            ])
-            .arg(format!("docker://{}", self.at(reference)))
-            .arg(format!("oci:{}:{tag}", dir.display())));
-    }
-
-    /// Pushes a layout's tag here with skopeo, byte for byte.
-    pub fn seed(&self, layout: &Path, tag: &str, reference: &str) {
-        let mut cmd = Command::new("skopeo");
-        cmd.args(["copy", "-q", "--all", "--preserve-digests"]);
-        cmd.args(self.skopeo_args("dest"));
-        cmd.arg(format!("oci:{}:{tag}", layout.display()));
-        cmd.arg(format!("docker://{}", self.at(reference)));
-        run(&mut cmd);
-    }
-
-    /// Options that let `ferry` reach this registry: transport flags and, for TLS, the CA.
-    pub fn ferry_transport(&self, cmd: &mut Command) {
-        match &self.ca {
-            Some(ca) => {
-                cmd.env("SSL_CERT_FILE", ca);
-            }
-            None => {
-                cmd.arg("--insecure");
-            }
-        }
-    }
-
-    /// The registry's log, for diagnosing failures.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = Command::new(script("dev-registry.sh"))
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 /// Writes a layout tag with `scripts/mkoci.py` and returns the root digest.
@@ -243,75 +132,6 @@ pub fn skopeo_verifies_layout(dir: &Path, tag: &str) {
         .arg(format!("oci:{}:{tag}", scratch.path().display())));
 }
 
-/// A `scripts/fault-proxy.py` in front of a registry, stopped when dropped.
-pub struct FaultProxy {
-    child: Child,
-    pub host: String,
-    pub log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl FaultProxy {
-    pub fn start(upstream: &Registry, flags: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port_file = dir.path().join("port");
-        let log = dir.path().join("requests.log");
-        let mut child = Command::new("python3")
-            .arg(script("fault-proxy.py"))
-            .arg("--upstream")
-            .arg(&upstream.host)
-            .arg("--port-file")
-            .arg(&port_file)
-            .arg("--log")
-            .arg(&log)
-            .args(flags)
-            .spawn()
-            .expect("python3 runs the fault proxy");
-        for _ in 0..200 {
-            if let Ok(port) = std::fs::read_to_string(&port_file) {
-                return FaultProxy {
-                    child,
-                    host: format!("127.0.0.1:{}", port.trim()),
-                    log,
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the fault proxy did not start");
-    }
-
-    pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Seeds `registry` with the sample distribution (testdata/distribution.toml) under `root`
-/// with skopeo, and returns the `--source` value.
-pub fn seed_sample(registry: &Registry, root: &str, extra: &[&str]) -> String {
-    let out = run(Command::new(script("seed-source.sh"))
-        .arg(&registry.host)
-        .arg(root)
-        .args(extra));
-    let printed = String::from_utf8(out.stdout).unwrap();
-    let source = registry.at(root);
-    assert!(printed.contains(&format!("FERRY_SOURCE={source}")));
-    source
-}
-
 /// Writes a layout whose image has one random layer of `mib` MiB (scripts/mkbig.py).
 pub fn make_big_layout(dir: &Path, tag: &str, mib: u32) {
     run(Command::new("python3")
@@ -386,30 +206,6 @@ pub fn wait_until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Rewrites a layout's index.json the way d8 writes it: full source references in `ref.name`,
-/// the push tag in `short_tag` (or only `ref.name`), and d8's index media type.
-pub fn make_d8_style(layout: &Path, repository: &str, drop_short_tag_of: Option<&str>) {
-    let path = layout.join("index.json");
-    let mut index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    index["mediaType"] = "application/vnd.oci.image.layout.v1+json".into();
-    for descriptor in index["manifests"].as_array_mut().unwrap() {
-        let tag = descriptor["annotations"]["org.opencontainers.image.ref.name"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let annotations = descriptor["annotations"].as_object_mut().unwrap();
-        annotations.insert(
-            "org.opencontainers.image.ref.name".into(),
-            format!("registry.example.com:5000/{repository}:{tag}").into(),
-        );
-        if drop_short_tag_of != Some(tag.as_str()) {
-            annotations.insert("io.deckhouse.image.short_tag".into(), tag.into());
-        }
-    }
-    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
-}
-
 /// `ferry push DIR TARGET/PATH` with the target's transport and credentials.
 pub fn push_cmd(home: &Path, target: &Registry, dir: &Path, path: &str, args: &[&str]) -> Command {
     let mut cmd = ferry(home);
@@ -459,4 +255,48 @@ pub fn pull_insecure(home: &Path, args: &[&str]) -> (i32, String, String) {
         verified(home, Path::new(args[0]));
     }
     result
+}
+
+/// What a ferry run measured by GNU time gave.
+#[derive(Debug)]
+pub struct Measured {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Peak resident memory, KiB.
+    pub rss_kib: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Runs ferry (isolated as [`ferry`] does) under `/usr/bin/time` for its peak memory and time.
+pub fn measured(home: &Path, args: &[&str]) -> Measured {
+    let stats = home.join("time.out");
+    let inner = ferry(home);
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M %e", "-o"])
+        .arg(&stats)
+        .arg(inner.get_program());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.args(args);
+    let (code, stdout, stderr) = outcome(&mut cmd);
+    // GNU time writes "Command exited with non-zero status N" first when it fails.
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let last = text.lines().last().unwrap().to_string();
+    let (rss, secs) = last.split_once(' ').unwrap();
+    Measured {
+        code,
+        stdout,
+        stderr,
+        rss_kib: rss.parse().unwrap(),
+        seconds: secs.parse().unwrap(),
+    }
 }
