@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 
 use ferry::cli::{Cli, Command};
+use ferry::pull::PullOptions;
 use ferry::report::human_bytes;
 use ferry::report::{BarReporter, PlainReporter, QuietReporter, Reporter};
 use ferry::settings::{self, CopySettings, Progress, PullSettings, PushSettings};
@@ -108,14 +109,14 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
         Command::Pull(args) => {
             let settings = PullSettings::from_args(*args).map_err(source_failure)?;
             if settings.dry_run {
-                let plan = ferry::pull::dry_run(&settings, reporter.as_ref())
+                let plan = ferry::pull::dry_run(&settings.options, reporter.as_ref())
                     .await
                     .map_err(pull_failure)?;
                 if settings.json {
                     let text = serde_json::to_string_pretty(&plan.json()).expect("plan serialises");
                     out!("{text}");
                 } else {
-                    print_plan(&settings, &plan);
+                    print_plan(&settings.options, &plan);
                 }
                 for check in plan.space.iter().filter(|c| c.is_short()) {
                     reporter.warn(&format!(
@@ -127,11 +128,11 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 }
                 return Ok(());
             }
-            let summary = ferry::pull::pull(&settings, reporter)
+            let summary = ferry::pull::pull(&settings.options, reporter)
                 .await
                 .map_err(pull_failure)?;
             if !quiet {
-                print_pull_summary(&settings, &summary);
+                print_pull_summary(&settings.options, &summary);
             }
             Ok(())
         }
@@ -239,8 +240,8 @@ fn source_failure(e: ferry::source::SourceError) -> Failure {
 }
 
 /// The plan for people: per archive its tags and size, then the totals and the disks.
-fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
-    out!("plan for {}:", ferry::pull::source_name(settings));
+fn print_plan(options: &PullOptions, plan: &ferry::pull::DryRun) {
+    out!("plan for {}:", options.source_name());
     for line in &plan.plan.mirrors {
         out!("mirrors: {line}");
     }
@@ -258,7 +259,7 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
             format!(
                 "  in {} chunk(s) of at most {}",
                 archive.chunks,
-                human_bytes(settings.chunk_size)
+                human_bytes(options.chunk_size)
             )
         } else {
             String::new()
@@ -279,7 +280,7 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
         human_bytes(plan.bundle_bytes()),
         plan.archives.len()
     );
-    if let Some(base) = &settings.since_bundle {
+    if let Some(base) = &options.since_bundle {
         out!(
             "left out: {} blobs ({}) that {} holds; push this bundle only where that one went",
             plan.plan.left_out.len(),
@@ -298,13 +299,13 @@ fn print_plan(settings: &PullSettings, plan: &ferry::pull::DryRun) {
 }
 
 /// What a pull did, for people.
-fn print_pull_summary(settings: &PullSettings, summary: &ferry::pull::PullSummary) {
+fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary) {
     let rate = summary.downloaded as f64 / summary.seconds.max(0.001);
     out!(
         "pulled {} tags ({} blobs) into {}: {} files, {}",
         summary.tags,
         summary.blobs,
-        settings.dir.display(),
+        options.dir.display(),
         summary.files,
         human_bytes(summary.bundle_bytes)
     );

@@ -9,6 +9,7 @@ use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::{ListedImage, parse_list};
+use crate::pull::{PullOptions, RegistryAccess};
 use crate::registry::registries_conf::ConfigFiles;
 use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptions, UploadMode};
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
@@ -103,49 +104,12 @@ impl CopySettings {
 /// Settings of `ferry pull`.
 #[derive(Debug, Clone)]
 pub struct PullSettings {
-    /// The bundle directory.
-    pub dir: PathBuf,
-    /// Where temporary space is taken (`--tmp-dir`, default `BUNDLE_DIR/.tmp`).
-    pub tmp_dir: PathBuf,
-    /// The pull's own work directory inside `tmp_dir`.
-    pub work_dir: PathBuf,
-    /// The source root of the platform layout; `None` with only image sets or a list.
-    pub source: Option<SourceRoot>,
-    /// Image set files.
-    pub image_sets: Vec<ImageSet>,
-    /// An image list.
-    pub image_list: Vec<ListedImage>,
-    /// How to reach it.
-    pub client: ClientOptions,
-    /// The mirrors that stand in for source registries (`--source-mirror`, registries.conf).
-    pub mirrors: Mirrors,
-    /// The source's structure.
-    pub description: Description,
-    /// What to take.
-    pub request: Request,
-    /// Chunk size in bytes; 0 = none.
-    pub chunk_size: u64,
-    /// The largest Helm chart taken (`--chart-size-limit`).
-    pub chart_size_limit: u64,
-    /// Write `.gostsum` files.
-    pub gost: bool,
-    /// Parallel requests.
-    pub concurrency: usize,
+    /// How the pull runs.
+    pub options: PullOptions,
     /// Print the plan only.
     pub dry_run: bool,
     /// Print the plan as JSON.
     pub json: bool,
-    /// Replace the archives of an earlier bundle in `dir`.
-    pub force: bool,
-    /// Start over instead of resuming.
-    pub no_resume: bool,
-    /// A selector that selects nothing fails the pull.
-    pub strict: bool,
-    /// The earlier bundle whose blobs are left out (`--since-bundle`).
-    pub since_bundle: Option<Base>,
-    /// What was asked, as recorded in the state file and `bundle.json`: a rerun resumes only
-    /// when this is the same.
-    pub request_record: serde_json::Value,
 }
 
 impl PullSettings {
@@ -274,32 +238,42 @@ impl PullSettings {
                 serde_json::to_value(applied).expect("rules serialise");
         }
         let tmp_dir = args.tmp_dir.unwrap_or_else(|| args.dir.join(".tmp"));
-        Ok(PullSettings {
-            work_dir: tmp_dir.join(crate::pull::WORK_DIR_NAME),
-            tmp_dir,
-            dir: args.dir,
-            source: args.source,
-            image_sets,
-            image_list,
-            client: ClientOptions {
-                transport: transport(&args.transport),
+        let transport = transport(&args.transport);
+        let access = RegistryAccess::new(
+            ClientOptions {
+                transport: transport.clone(),
                 credential,
                 ..ClientOptions::default()
             },
+            args.source.as_ref().map(|s| s.registry.clone()),
+            &image_sets,
             mirrors,
-            description,
-            request,
-            chunk_size: args.chunk_size,
-            chart_size_limit: args.chart_size_limit,
-            gost: args.gost_digest,
-            concurrency: usize::from(args.concurrency),
+        );
+        Ok(PullSettings {
+            options: PullOptions {
+                tmp_dir,
+                dir: args.dir,
+                source: args.source,
+                image_sets,
+                image_list,
+                access,
+                charts: ChartOptions {
+                    transport,
+                    size_limit: args.chart_size_limit,
+                },
+                description,
+                request,
+                chunk_size: args.chunk_size,
+                gost: args.gost_digest,
+                concurrency: usize::from(args.concurrency),
+                force: args.force,
+                no_resume: args.no_pull_resume,
+                strict: args.strict,
+                since_bundle,
+                request_record,
+            },
             dry_run: args.dry_run,
             json: args.json,
-            force: args.force,
-            no_resume: args.no_pull_resume,
-            strict: args.strict,
-            since_bundle,
-            request_record,
         })
     }
 }
@@ -347,47 +321,6 @@ fn read_list(file: &std::path::Path) -> Result<String, String> {
         return Err(format!("{}: the image list is over 16 MiB", file.display()));
     }
     Ok(text)
-}
-
-impl PullSettings {
-    /// How Helm charts are downloaded: the command line's transport flags, the size limit.
-    pub fn chart_options(&self) -> ChartOptions {
-        ChartOptions {
-            transport: self.client.transport.clone(),
-            size_limit: self.chart_size_limit,
-        }
-    }
-
-    /// How to reach `registry`: the command line's transport flags (plain HTTP also where
-    /// registries.conf says `insecure = true`); the `--source` login for the source registry;
-    /// an image set's credentials and CA for the hosts it lists; else the docker and
-    /// containers credential files. A mirror host is reached as any other host: with its own
-    /// credentials, never those of the registry it stands in for.
-    pub fn client_options(&self, registry: &str) -> ClientOptions {
-        let mut options = self.client.clone();
-        // registries.conf's `insecure = true` for a registry or mirror located at this host.
-        options.transport.insecure |= self.mirrors.insecure(registry);
-        if self.source.as_ref().is_some_and(|s| s.registry == registry) {
-            return options;
-        }
-        options.credential = None;
-        if let Some(host) = self
-            .image_sets
-            .iter()
-            .rev()
-            .find_map(|set| set.hosts.get(registry))
-        {
-            options.credential = host.credential.as_ref().map(|value| match &host.username {
-                Some(username) => Credential::Basic {
-                    username: username.clone(),
-                    password: Secret::new(value.clone()),
-                },
-                None => Credential::Bearer(Secret::new(value.clone())),
-            });
-            options.transport.roots_pem = host.ca_pem.clone();
-        }
-        options
-    }
 }
 
 /// Settings of `ferry push`.

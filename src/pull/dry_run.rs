@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 
-use super::PullError;
+use super::error::PullError;
 use super::layout::archive_plans;
+use super::options::PullOptions;
+use super::plan::resolve;
 use super::space::{SpaceCheck, space_checks};
 use crate::bundle::metadata::{ImageRecord, sort_images};
 use crate::report::Reporter;
-use crate::settings::PullSettings;
 use crate::source::Plan;
 
 /// One archive the bundle would have.
@@ -92,15 +93,12 @@ impl DryRun {
 
 /// Resolves the request and lays the bundle out, without downloading any blob beyond the small
 /// metadata files the resolver reads.
-pub async fn dry_run(
-    settings: &PullSettings,
-    reporter: &dyn Reporter,
-) -> Result<DryRun, PullError> {
-    let plan = super::resolve_plan(settings, reporter).await?;
+pub async fn dry_run(options: &PullOptions, reporter: &dyn Reporter) -> Result<DryRun, PullError> {
+    let plan = resolve(options, reporter).await?;
     for warning in &plan.warnings {
         reporter.warn(warning);
     }
-    let archives: Vec<ArchiveEstimate> = archive_plans(&plan, settings.chunk_size)?
+    let archives: Vec<ArchiveEstimate> = archive_plans(&plan, options.chunk_size)?
         .into_iter()
         .map(|archive| ArchiveEstimate {
             tags: plan
@@ -109,7 +107,7 @@ pub async fn dry_run(
                 .filter(|i| i.archive == archive.name)
                 .count(),
             bytes: archive.size,
-            chunks: if settings.chunk_size == 0 {
+            chunks: if options.chunk_size == 0 {
                 0
             } else {
                 archive.files.len() as u64
@@ -118,11 +116,11 @@ pub async fn dry_run(
         })
         .collect();
     let bundle: u64 = archives.iter().map(|a| a.bytes).sum();
-    let space = space_checks(&settings.dir, &settings.work_dir, bundle, bundle);
+    let space = space_checks(&options.dir, &options.work_place().path(), bundle, bundle);
     Ok(DryRun {
         plan,
         archives,
         space,
-        differential: settings.since_bundle.is_some(),
+        differential: options.since_bundle.is_some(),
     })
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::PullError;
+use super::error::PullError;
 use crate::bundle::fill::{BlobJob, Fetch, LocalBlobs};
 use crate::bundle::writer::EntrySink;
 use crate::digest::Digest;

@@ -1,7 +1,12 @@
-//! Free space where a pull writes, against what it needs there.
+//! Free space where a pull writes, against what it needs there: the pre-flight, before the
+//! first blob.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use super::work::{Progress, State};
+use crate::bundle::ArchivePlan;
+use crate::bundle::writer::temp_name;
 
 /// Free space against what a directory needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +66,47 @@ pub fn space_checks(
     checks
 }
 
+/// What is still to be written of `archives`, where it is written, against the free space:
+/// the checks, as an error when one is short. `kept` is the progress of a continued run (its
+/// sealed files are not written again, its files in progress already hold some bytes);
+/// `new_state` is the state file this run writes.
+pub fn preflight(
+    bundle_dir: &Path,
+    work_dir: &Path,
+    archives: &[ArchivePlan],
+    kept: Option<&Progress>,
+    new_state: Option<&State>,
+) -> Result<(), Vec<SpaceCheck>> {
+    let unsealed: Vec<(&str, u64)> = archives
+        .iter()
+        .flat_map(|p| &p.files)
+        .filter(|f| !kept.is_some_and(|p| p.sealed.contains_key(&f.name)))
+        .map(|f| (f.name.as_str(), f.size))
+        .collect();
+    let remaining: u64 = unsealed.iter().map(|(_, size)| size).sum();
+    let in_place: u64 = match kept {
+        Some(_) => unsealed
+            .iter()
+            .map(|(name, _)| allocated(&temp_name(&work_dir.join(name))))
+            .sum(),
+        None => 0,
+    };
+    let entries: u64 = archives.iter().map(|p| p.entries.len() as u64).sum();
+    let state_size = new_state.map_or(0, |s| serde_json::to_vec(s).map_or(0, |b| b.len() as u64));
+    let journal_room = (64 << 10) + 160 * entries + state_size;
+    let checks = space_checks(
+        bundle_dir,
+        work_dir,
+        (remaining + journal_room).saturating_sub(in_place),
+        remaining,
+    );
+    if checks.iter().any(SpaceCheck::is_short) {
+        return Err(checks);
+    }
+    Ok(())
+}
+
 /// Bytes already allocated to a file on disk (a sparse archive file being filled).
-pub fn allocated(path: &Path) -> u64 {
+fn allocated(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
 }

@@ -20,6 +20,11 @@ pub struct WorkPlace {
 }
 
 impl WorkPlace {
+    /// The work directory's path, whether or not it is there.
+    pub fn path(&self) -> PathBuf {
+        self.anchor.join(&self.below)
+    }
+
     /// The work directory, when it is there and safe to use (every directory below the anchor
     /// real and this user's); `None` when it is not there or not safe.
     pub fn existing(&self) -> Option<PathBuf> {

@@ -1,0 +1,92 @@
+//! Sealing the bundle once every archive file is in place: the files of an earlier bundle's
+//! archives that the new ones do not have removed, the sums and `bundle.json` written last,
+//! the work directory removed; and what the pull did.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::dry_run::image_records;
+use super::error::PullError;
+use super::layout::archive_plans;
+use super::options::PullOptions;
+use super::summary::PullSummary;
+use super::work::WorkDir;
+use super::write::Written;
+use crate::bundle::names::gostsum_name;
+use crate::bundle::pack::existing_files;
+use crate::bundle::writer::remove_if_present;
+use crate::bundle::{BaseRecord, BlobRecord, BundleMetadata};
+use crate::source::Plan;
+
+/// Seals the bundle of `plan` from what was `written`, then removes the work directory.
+pub fn seal(
+    options: &PullOptions,
+    plan: &Plan,
+    written: Written,
+    work: WorkDir,
+    started: Instant,
+) -> Result<PullSummary, PullError> {
+    let fresh: HashSet<&str> = written
+        .records
+        .iter()
+        .flat_map(|r| &r.files)
+        .map(|f| f.name.as_str())
+        .collect();
+    for record in &written.records {
+        for old in existing_files(&options.dir, &record.name)? {
+            if !fresh.contains(old.as_str()) {
+                remove_if_present(&options.dir.join(&old))?;
+                remove_if_present(&options.dir.join(gostsum_name(&old)))?;
+            }
+        }
+    }
+    let images = image_records(plan);
+    let base = options.since_bundle.as_ref().map(|b| BaseRecord {
+        left_out: BlobRecord::list(&plan.left_out),
+        ..b.record.clone()
+    });
+    let full_bytes = match &base {
+        Some(_) => full_size(plan)?,
+        None => 0,
+    };
+    let tags = images.len();
+    let files = written.records.iter().map(|r| r.files.len()).sum();
+    let bundle_bytes = written.records.iter().map(|r| r.size()).sum();
+    BundleMetadata {
+        base: base.clone(),
+        ..BundleMetadata::new(
+            options.source_name(),
+            options.request_record.clone(),
+            written.records,
+            images,
+        )
+    }
+    .seal(&options.dir)?;
+    work.remove()?;
+    if options.default_tmp_dir() {
+        // The default work place is ferry's own; leave nothing behind.
+        let _ = std::fs::remove_dir(&options.tmp_dir);
+    }
+    Ok(PullSummary {
+        tags,
+        blobs: written.blobs,
+        downloaded: written.downloaded,
+        reused: written.reused,
+        relaid: written.relaid,
+        files,
+        bundle_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: written.resumed,
+        base,
+        full_bytes,
+    })
+}
+
+/// What the archives of `plan` would weigh with nothing left out.
+fn full_size(plan: &Plan) -> Result<u64, PullError> {
+    let full = Plan {
+        left_out: Default::default(),
+        ..plan.clone()
+    };
+    Ok(archive_plans(&full, 0)?.iter().map(|a| a.size).sum())
+}
