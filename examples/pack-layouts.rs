@@ -35,7 +35,8 @@ struct Args {
     layouts: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut archives: BTreeMap<String, Vec<PackEntry>> = BTreeMap::new();
     for spec in &args.layouts {
@@ -56,12 +57,11 @@ fn main() -> anyhow::Result<()> {
         force: args.force,
     };
     let started = Instant::now();
-    let records = pack_archives(&args.bundle, archives.into_iter().collect(), &options)?;
+    let records = pack_archives(&args.bundle, archives.into_iter().collect(), &options).await?;
     let seconds = started.elapsed().as_secs_f64();
     let bytes: u64 = records.iter().map(|r| r.size()).sum();
     // Pull knows its images from the plan; here they are read back from what was packed.
-    let runtime = tokio::runtime::Runtime::new()?;
-    let images = runtime.block_on(ferry::list::packed_images(&args.bundle, &records))?;
+    let images = ferry::list::packed_images(&args.bundle, &records).await?;
     BundleMetadata::new(
         "local layouts".into(),
         serde_json::json!({ "layouts": args.layouts }),

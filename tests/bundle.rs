@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use ferry::bundle::pack::{
-    PackEntry, PackOptions, PackSource, archive_size, layout_entries, pack_archive, pack_archives,
-};
+use ferry::bundle::pack::{PackEntry, PackOptions, PackSource, archive_size, layout_entries};
 use ferry::bundle::{Archive, ArchiveRecord, BundleError, BundleMetadata, TarIndex};
 use proptest::prelude::*;
 

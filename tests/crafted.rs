@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferry::bundle::pack::{PackOptions, layout_entries, pack_archives};
+use ferry::bundle::pack::{PackOptions, layout_entries};
 use serde_json::Value;
 
 /// A sealed bundle of one small layout, as pull would leave it.

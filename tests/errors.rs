@@ -283,7 +283,7 @@ fn bad_targets_end_in_short_errors() {
     make_layout(&layouts, "v1", "image", &["--seed", "3"]);
     let bundle = home.path().join("bundle");
     let entries = ferry::bundle::pack::layout_entries(&layouts, "").unwrap();
-    ferry::bundle::pack::pack_archives(
+    pack_archives(
         &bundle,
         vec![("platform.tar".into(), entries)],
         &ferry::bundle::pack::PackOptions::default(),

@@ -183,7 +183,7 @@ fn a_proxy_that_refuses_big_bodies_gets_patches_and_the_summary_says_so() {
     make_big_layout(&layouts, "v1", 6);
     let bundle = home.path().join("bundle");
     let entries = ferry::bundle::pack::layout_entries(&layouts, "").unwrap();
-    ferry::bundle::pack::pack_archives(
+    pack_archives(
         &bundle,
         vec![("platform.tar".into(), entries)],
         &ferry::bundle::pack::PackOptions::default(),
@@ -247,7 +247,7 @@ fn a_push_killed_midway_sends_only_what_is_missing_when_run_again() {
     make_layout_with_layers(&layouts, 6, 12);
     let bundle = home.path().join("bundle");
     let entries = ferry::bundle::pack::layout_entries(&layouts, "").unwrap();
-    ferry::bundle::pack::pack_archives(
+    pack_archives(
         &bundle,
         vec![("platform.tar".into(), entries)],
         &ferry::bundle::pack::PackOptions {

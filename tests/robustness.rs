@@ -45,7 +45,7 @@ fn read_everywhere(label: &str, sandbox: &Sandbox, target: &Registry, case: usiz
 /// A small valid bundle as pull seals it: a root layout with an image, an index and an
 /// artifact, a nested layout, chunks of 3000 bytes, GOST sums.
 fn valid_bundle(dir: &Path) {
-    use ferry::bundle::pack::{PackOptions, layout_entries, pack_archives};
+    use ferry::bundle::pack::{PackOptions, layout_entries};
     let layouts = tempfile::tempdir().unwrap();
     let small = ["--layer-size", "1500", "--layers", "1"];
     for (i, kind) in KINDS.iter().enumerate() {

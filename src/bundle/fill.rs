@@ -12,6 +12,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncReadExt;
 
 use super::BundleError;
+use super::metadata::ArchiveRecord;
 use super::plan::{ArchivePlan, EntryContent};
 use super::writer::{ArchiveWriter, CheckpointHook, EntrySink};
 use crate::digest::Digest;
@@ -110,9 +111,41 @@ const IN_FLIGHT: u64 = 128 << 20;
 /// Blobs this small start whatever is in flight: they cost a round trip, not bandwidth.
 const SMALL: u64 = 4 << 20;
 
+/// How a fill ended.
+#[derive(Debug)]
+pub enum Filled<E> {
+    /// Every blob in place and every file sealed: the archives' records.
+    Sealed(Vec<ArchiveRecord>, FillReport<E>),
+    /// A blob failed: no new blob was started and the sealers were stopped; what is finished
+    /// stays where it is.
+    Failed(FillReport<E>),
+}
+
+/// Starts the sealers of `writer`, fills every job (see [`fill`]) and waits until the last
+/// file is sealed. The one way archives are filled, from a registry or from local files.
+pub async fn fill_and_seal<F: Fetch>(
+    writer: ArchiveWriter,
+    fetcher: &F,
+    jobs: Vec<BlobJob>,
+    concurrency: usize,
+    hooks: &FillHooks,
+    reporter: &Arc<dyn Reporter>,
+) -> Result<Filled<F::Error>, BundleError> {
+    writer.start_sealing();
+    let report = fill(&writer, fetcher, jobs, concurrency, hooks, reporter).await;
+    if !report.failures.is_empty() {
+        writer.stop();
+        return Ok(Filled::Failed(report));
+    }
+    let records = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .expect("sealing does not panic")?;
+    Ok(Filled::Sealed(records, report))
+}
+
 /// Fetches every job with at most `concurrency` at once (and about [`IN_FLIGHT`] bytes), copies
 /// each blob to its other places, and marks the entries complete for the sealers.
-pub async fn fill<F: Fetch>(
+async fn fill<F: Fetch>(
     writer: &ArchiveWriter,
     fetcher: &F,
     jobs: Vec<BlobJob>,

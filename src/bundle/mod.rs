@@ -12,6 +12,7 @@ pub mod names;
 pub mod pack;
 pub mod plan;
 pub mod reader;
+pub mod replace;
 pub mod sums;
 pub mod writer;
 

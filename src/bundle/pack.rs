@@ -1,15 +1,17 @@
 //! Packing OCI layout directories on disk into archives: the archive plan filled from local
-//! files, exactly as a pull fills it from a registry (same plan, same writer, same sealing).
-//! `examples/pack-layouts.rs` and the tests build bundles this way without a registry.
+//! files through the pipeline a pull fills it from a registry with (same plan, same writer,
+//! same fill and sealing, same replacement of an earlier bundle). `examples/pack-layouts.rs`
+//! and the tests build bundles this way without a registry, including bundles no pull would
+//! write (crafted entries, for the readers' tests).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::fill::{FillHooks, LocalBlobs, blob_jobs, fill};
-use super::metadata::{ArchiveRecord, BUNDLE_FILE, GOSTSUMS, SHA256SUMS};
-use super::names::{ArchiveFileName, gostsum_name, parse_archive_file};
+use super::fill::{FillHooks, Filled, LocalBlobs, blob_jobs, fill_and_seal};
+use super::metadata::ArchiveRecord;
 use super::plan::{ArchivePlan, EntryContent, tar_size};
-use super::writer::{ArchiveWriter, TEMP_SUFFIX, WriterOptions, remove_if_present};
+use super::replace::{existing_files, remove_stale, remove_sums};
+use super::writer::{ArchiveWriter, WriterOptions};
 use super::{BundleError, io_error};
 use crate::digest::Digest;
 use crate::report::{QuietReporter, Reporter};
@@ -123,26 +125,27 @@ pub fn layout_entries(dir: &Path, prefix: &str) -> Result<Vec<PackEntry>, Bundle
 }
 
 /// Writes `name` into `dir` from `entries`; see [`pack_archives`].
-pub fn pack_archive(
+pub async fn pack_archive(
     dir: &Path,
     name: &str,
     entries: Vec<PackEntry>,
     options: &PackOptions,
 ) -> Result<ArchiveRecord, BundleError> {
-    let mut records = pack_archives(dir, vec![(name.to_string(), entries)], options)?;
+    let mut records = pack_archives(dir, vec![(name.to_string(), entries)], options).await?;
     Ok(records.remove(0))
 }
 
-/// Writes archives into `dir`, each from its entries (sorted bytewise by path). Without
-/// `force`, files of the same archives already there are refused; with it, `bundle.json` and
-/// the sum lists go first, then the new files replace the old and stale chunks are removed.
-pub fn pack_archives(
+/// Writes archives into `dir`, each from its entries (sorted bytewise by path), the way a pull
+/// writes them. Without `force`, files of the same archives already there are refused; with
+/// it, `bundle.json` and the sum lists go first, then the new files replace the old and stale
+/// chunks are removed.
+pub async fn pack_archives(
     dir: &Path,
     archives: Vec<(String, Vec<PackEntry>)>,
     options: &PackOptions,
 ) -> Result<Vec<ArchiveRecord>, BundleError> {
     std::fs::create_dir_all(dir).map_err(io_error("cannot create", dir))?;
-    let mut earlier = Vec::new();
+    let mut replaces = false;
     for (name, _) in &archives {
         let found = existing_files(dir, name)?;
         if !options.force
@@ -152,15 +155,48 @@ pub fn pack_archives(
                 path: dir.join(first),
             });
         }
-        earlier.extend(found);
+        replaces |= !found.is_empty();
     }
-    if !earlier.is_empty() {
-        // Old sums must never describe new files: they go before any new file appears.
-        for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
-            remove_if_present(&dir.join(stale))?;
-        }
+    if replaces {
+        remove_sums(dir)?;
     }
+    let (plans, blobs) = archive_plans(archives, options.chunk_size)?;
 
+    let work = tempfile::Builder::new()
+        .prefix(".ferry-pack-")
+        .tempdir_in(dir)
+        .map_err(io_error("cannot create a work directory in", dir))?;
+    let writer = {
+        let (dir, work, gost) = (dir.to_path_buf(), work.path().to_path_buf(), options.gost);
+        let options = WriterOptions {
+            gost,
+            ..WriterOptions::default()
+        };
+        tokio::task::spawn_blocking(move || ArchiveWriter::open(&dir, &work, plans, options))
+            .await
+            .expect("opening the archives does not panic")?
+    };
+    let jobs = blob_jobs(writer.plans());
+    let reporter: Arc<dyn Reporter> = Arc::new(QuietReporter);
+    let records =
+        match fill_and_seal(writer, &blobs, jobs, 8, &FillHooks::default(), &reporter).await? {
+            Filled::Sealed(records, _) => records,
+            Filled::Failed(report) => {
+                let (_, error) = report.failures.into_iter().next().expect("a failure");
+                return Err(error);
+            }
+        };
+    remove_stale(dir, &records)?;
+    Ok(records)
+}
+
+/// The archive plans of `archives`, and where their blobs are read: an entry named by its
+/// digest (`blobs/sha256/<hex>`) is a blob read from its file and checked; any other is held
+/// in memory.
+fn archive_plans(
+    archives: Vec<(String, Vec<PackEntry>)>,
+    chunk_size: u64,
+) -> Result<(Vec<ArchivePlan>, LocalBlobs), BundleError> {
     let mut blobs = LocalBlobs::new();
     let mut plans = Vec::with_capacity(archives.len());
     for (name, entries) in archives {
@@ -178,54 +214,9 @@ pub fn pack_archives(
             };
             contents.push((entry.path, content));
         }
-        plans.push(ArchivePlan::new(&name, contents, options.chunk_size)?);
+        plans.push(ArchivePlan::new(&name, contents, chunk_size)?);
     }
-
-    let work = tempfile::Builder::new()
-        .prefix(".ferry-pack-")
-        .tempdir_in(dir)
-        .map_err(io_error("cannot create a work directory in", dir))?;
-    let writer = ArchiveWriter::open(
-        dir,
-        work.path(),
-        plans,
-        WriterOptions {
-            gost: options.gost,
-            ..WriterOptions::default()
-        },
-    )?;
-    writer.start_sealing();
-    let jobs = blob_jobs(writer.plans());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(io_error("cannot start a runtime for", dir))?;
-    let reporter: Arc<dyn Reporter> = Arc::new(QuietReporter);
-    let report = runtime.block_on(fill(
-        &writer,
-        &blobs,
-        jobs,
-        8,
-        &FillHooks::default(),
-        &reporter,
-    ));
-    if let Some((_, error)) = report.failures.into_iter().next() {
-        writer.stop();
-        return Err(error);
-    }
-    let records = writer.finish()?;
-
-    let fresh: Vec<&str> = records
-        .iter()
-        .flat_map(|r| &r.files)
-        .map(|f| f.name.as_str())
-        .collect();
-    for old in earlier.iter().filter(|old| !fresh.contains(&old.as_str())) {
-        remove_if_present(&dir.join(old))?;
-        remove_if_present(&dir.join(gostsum_name(old)))?;
-    }
-    Ok(records)
+    Ok((plans, blobs))
 }
 
 /// The digest an entry path names (`…/blobs/sha256/<hex>`).
@@ -255,34 +246,4 @@ fn read_small(path: &Path, size: u64) -> Result<Vec<u8>, BundleError> {
         });
     }
     Ok(bytes)
-}
-
-/// The archive files (whole or chunks) of `name` already in `dir`, sorted. Leftover temporary
-/// files of a crashed run are removed on the way.
-pub fn existing_files(dir: &Path, name: &str) -> Result<Vec<String>, BundleError> {
-    let listing = match std::fs::read_dir(dir) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error("cannot list", dir)(e)),
-    };
-    let mut found = Vec::new();
-    for item in listing {
-        let item = item.map_err(io_error("cannot list", dir))?;
-        let file = item.file_name().to_string_lossy().into_owned();
-        if file.starts_with(name) && file.ends_with(TEMP_SUFFIX) {
-            remove_if_present(&item.path())?;
-            continue;
-        }
-        let ours = match parse_archive_file(&file) {
-            Some(ArchiveFileName::Whole(archive)) | Some(ArchiveFileName::Chunk(archive, _)) => {
-                archive == name
-            }
-            None => false,
-        };
-        if ours {
-            found.push(file);
-        }
-    }
-    found.sort();
-    Ok(found)
 }

@@ -31,8 +31,7 @@ pub use space::SpaceCheck;
 pub use summary::PullSummary;
 pub use work::WorkError;
 
-use crate::bundle::metadata::{BUNDLE_FILE, GOSTSUMS, SHA256SUMS};
-use crate::bundle::writer::remove_if_present;
+use crate::bundle::replace::remove_sums;
 use crate::report::Reporter;
 
 /// Runs a pull as `options` say. A run that fails before anything worth resuming was written
@@ -60,9 +59,7 @@ async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullS
     let archives = archive_plans(&plan, options.chunk_size)?;
     if options.force {
         // Old sums must never describe new files: they go before the first new file appears.
-        for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
-            remove_if_present(&options.dir.join(stale))?;
-        }
+        remove_sums(&options.dir)?;
     }
     let state = start.new_state(options, &work, &plan)?;
     space::preflight(

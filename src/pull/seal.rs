@@ -2,7 +2,6 @@
 //! archives that the new ones do not have removed, the sums and `bundle.json` written last,
 //! the work directory removed; and what the pull did.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use super::dry_run::image_records;
@@ -12,9 +11,7 @@ use super::options::PullOptions;
 use super::summary::PullSummary;
 use super::work::WorkDir;
 use super::write::Written;
-use crate::bundle::names::gostsum_name;
-use crate::bundle::pack::existing_files;
-use crate::bundle::writer::remove_if_present;
+use crate::bundle::replace::remove_stale;
 use crate::bundle::{BaseRecord, BlobRecord, BundleMetadata};
 use crate::source::Plan;
 
@@ -26,20 +23,7 @@ pub fn seal(
     work: WorkDir,
     started: Instant,
 ) -> Result<PullSummary, PullError> {
-    let fresh: HashSet<&str> = written
-        .records
-        .iter()
-        .flat_map(|r| &r.files)
-        .map(|f| f.name.as_str())
-        .collect();
-    for record in &written.records {
-        for old in existing_files(&options.dir, &record.name)? {
-            if !fresh.contains(old.as_str()) {
-                remove_if_present(&options.dir.join(&old))?;
-                remove_if_present(&options.dir.join(gostsum_name(&old)))?;
-            }
-        }
-    }
+    remove_stale(&options.dir, &written.records)?;
     let images = image_records(plan);
     let base = options.since_bundle.as_ref().map(|b| BaseRecord {
         left_out: BlobRecord::list(&plan.left_out),

@@ -12,7 +12,7 @@ use super::options::PullOptions;
 use super::resume::Begun;
 use super::work::{Journal, WorkDir};
 use crate::bundle::contents::display_path;
-use crate::bundle::fill::{BlobJob, FillHooks, FillReport, blob_jobs, fill};
+use crate::bundle::fill::{BlobJob, FillHooks, FillReport, Filled, blob_jobs, fill_and_seal};
 use crate::bundle::writer::{SealHook, WriterOptions};
 use crate::bundle::{ArchivePlan, ArchiveRecord, ArchiveWriter, FileRecord};
 use crate::digest::Digest;
@@ -74,29 +74,18 @@ pub async fn write(
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
     let to_fetch: u64 = jobs.iter().fold(0, |sum, j| sum.saturating_add(j.size));
 
-    writer.start_sealing();
     reporter.begin(
         &format!("pulling into {}", options.dir.display()),
         jobs.len() as u64,
         to_fetch,
     );
     let hooks = journal_hooks(&journal);
-    let report = fill(
-        &writer,
-        &source,
-        jobs,
-        options.concurrency,
-        &hooks,
-        reporter,
-    )
-    .await;
-    if !report.failures.is_empty() {
-        writer.stop();
-        return Err(incomplete(plan, report));
-    }
-    let records = tokio::task::spawn_blocking(move || writer.finish())
-        .await
-        .expect("sealing does not panic")?;
+    let filled =
+        fill_and_seal(writer, &source, jobs, options.concurrency, &hooks, reporter).await?;
+    let (records, report) = match filled {
+        Filled::Sealed(records, report) => (records, report),
+        Filled::Failed(report) => return Err(incomplete(plan, report)),
+    };
     reporter.finish(&format!(
         "{} blobs fetched ({}), {} copied within the bundle",
         report.fetched,

@@ -6,6 +6,7 @@
 mod bundles;
 mod fuzz;
 mod helm;
+mod pack;
 mod registry;
 
 #[allow(unused_imports)] // each test binary uses its own part of the bench
@@ -14,6 +15,8 @@ pub use bundles::*;
 pub use fuzz::*;
 #[allow(unused_imports)]
 pub use helm::*;
+#[allow(unused_imports)]
+pub use pack::*;
 #[allow(unused_imports)]
 pub use registry::*;
 
