@@ -10,7 +10,7 @@ use super::error::PullError;
 use super::fetch::SourceBlobs;
 use super::options::PullOptions;
 use super::resume::Begun;
-use super::work::{Journal, WorkDir};
+use super::work::{Journal, Progress, WorkDir};
 use crate::bundle::contents::display_path;
 use crate::bundle::fill::{BlobJob, FillHooks, FillReport, Filled, blob_jobs, fill_and_seal};
 use crate::bundle::writer::{SealHook, WriterOptions};
@@ -52,22 +52,7 @@ pub async fn write(
     } = begun;
     let journal = Arc::new(journal);
     let writer = open(options, work, archives, &journal, &progress.sealed).await?;
-
-    // Blobs a resumed run already has are re-checked where they lie, not fetched again.
-    let mut jobs = Vec::new();
-    let mut reused = 0;
-    for mut job in blob_jobs(writer.plans()) {
-        if progress.done.contains(&job.digest) && all_intact(&writer, &job).await? {
-            for (a, e) in &job.placements {
-                writer.complete(*a, *e);
-            }
-            reused += job.size;
-            continue;
-        }
-        job.resume_at = progress.at.get(&job.digest).copied().unwrap_or(0);
-        reused += job.resume_at;
-        jobs.push(job);
-    }
+    let (jobs, reused) = still_to_fetch(&writer, &progress).await?;
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
     let clients = options.access.clients_of(plan)?;
     let source = SourceBlobs::new(clients, &options.charts, plan, previous)?;
@@ -127,6 +112,30 @@ async fn open(
     .await
     .expect("opening the archives does not panic")?;
     Ok(writer)
+}
+
+/// The blobs still to fetch, and the bytes kept from an interrupted run: the blobs it finished
+/// are re-checked where they lie (and marked complete), not fetched again; a blob it cut goes
+/// on from its journaled byte.
+async fn still_to_fetch(
+    writer: &ArchiveWriter,
+    progress: &Progress,
+) -> Result<(Vec<BlobJob>, u64), PullError> {
+    let mut jobs = Vec::new();
+    let mut reused = 0;
+    for mut job in blob_jobs(writer.plans()) {
+        if progress.done.contains(&job.digest) && all_intact(writer, &job).await? {
+            for (a, e) in &job.placements {
+                writer.complete(*a, *e);
+            }
+            reused += job.size;
+            continue;
+        }
+        job.resume_at = progress.at.get(&job.digest).copied().unwrap_or(0);
+        reused += job.resume_at;
+        jobs.push(job);
+    }
+    Ok((jobs, reused))
 }
 
 /// True when the blob is whole at every place it goes.
