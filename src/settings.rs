@@ -231,7 +231,19 @@ impl PullSettings {
                 }
             };
             let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
-            if same(&old_dir, &args.dir) {
+            // The same file under another name (a hard link) is the same base too.
+            let same_file = |a: &std::path::Path, b: &std::path::Path| {
+                use std::os::unix::fs::MetadataExt;
+                matches!((std::fs::metadata(a), std::fs::metadata(b)),
+                    (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()))
+            };
+            let old_file = if old.is_dir() {
+                old.join(crate::bundle::metadata::BUNDLE_FILE)
+            } else {
+                old.clone()
+            };
+            let written = args.dir.join(crate::bundle::metadata::BUNDLE_FILE);
+            if same(&old_dir, &args.dir) || same_file(&old_file, &written) {
                 return Err(SourceError::Usage(format!(
                     "--since-bundle {} is the bundle directory being written; pull the new \
                      bundle into another directory",

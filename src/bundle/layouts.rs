@@ -144,6 +144,18 @@ impl ArchiveLayouts {
                 reason: format!("manifest {} does not match its digest", descriptor.digest),
             });
         }
+        if bytes.len() as u64 != descriptor.size {
+            return Err(BundleError::BadLayout {
+                archive: self.archive.clone(),
+                layout: layout.to_string(),
+                reason: format!(
+                    "manifest {} is {} bytes, its descriptor says {}",
+                    descriptor.digest,
+                    bytes.len(),
+                    descriptor.size
+                ),
+            });
+        }
         Manifest::from_bytes(bytes, Some(&descriptor.media_type)).map_err(|e| {
             BundleError::BadLayout {
                 archive: self.archive.clone(),

@@ -17,7 +17,7 @@ use crate::store::write_atomic_blocking;
 /// The bundle format this ferry writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// The largest `bundle.json` read (it lists every blob: a few hundred bytes each).
-const METADATA_LIMIT: u64 = 512 << 20;
+const METADATA_LIMIT: u64 = 128 << 20;
 /// The metadata file's name.
 pub const BUNDLE_FILE: &str = "bundle.json";
 /// The `sha256sum -c` list.
@@ -26,7 +26,7 @@ pub const SHA256SUMS: &str = "SHA256SUMS";
 pub const GOSTSUMS: &str = "GOSTSUMS";
 
 /// The content of `bundle.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleMetadata {
     /// Bundle format version ([`FORMAT_VERSION`]).
     pub format_version: u32,
@@ -36,9 +36,10 @@ pub struct BundleMetadata {
     pub created: String,
     /// The source repository root the bundle was pulled from.
     pub source: String,
-    /// What was asked for, after resolution (free-form; written by pull).
-    #[serde(default)]
-    pub request: serde_json::Value,
+    /// What was asked for, after resolution (free-form; written by pull), kept as its JSON
+    /// text: read, never expanded into a value tree (a crafted one cannot fill the memory).
+    #[serde(default = "empty_request")]
+    pub request: Box<serde_json::value::RawValue>,
     /// Every archive, with its files in reading order.
     pub archives: Vec<ArchiveRecord>,
     /// Every tag the bundle holds.
@@ -182,7 +183,7 @@ impl BundleMetadata {
             ferry_version: env!("CARGO_PKG_VERSION").to_string(),
             created: rfc3339(SystemTime::now()),
             source,
-            request,
+            request: serde_json::value::to_raw_value(&request).expect("a request serialises"),
             archives,
             images,
             base: None,
@@ -204,7 +205,7 @@ impl BundleMetadata {
             Err(e) if e.kind() == std::io::ErrorKind::Other => {
                 return Err(BundleError::BadMetadata {
                     path,
-                    reason: format!("{e}; it must be a regular file of at most 512 MiB"),
+                    reason: format!("{e}; it must be a regular file of at most 128 MiB"),
                 });
             }
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
@@ -295,6 +296,10 @@ impl BundleMetadata {
         json.push(b'\n');
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
     }
+}
+
+fn empty_request() -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(&serde_json::json!({})).expect("an empty object serialises")
 }
 
 /// The order `ls` promises: bytewise by path, then by tag.

@@ -581,10 +581,19 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), BundleError> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
             let staged = temp_name(to);
-            std::fs::copy(from, &staged).map_err(io_error("cannot copy to", &staged))?;
-            File::open(&staged)
-                .and_then(|f| f.sync_all())
-                .map_err(io_error("cannot sync", &staged))?;
+            // Whatever is under the temporary name (a link planted there included) is removed,
+            // never written through: the copy goes to a file this call creates.
+            remove_if_present(&staged)?;
+            let mut copy = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&staged)
+                .map_err(io_error("cannot create", &staged))?;
+            File::open(from)
+                .and_then(|mut original| std::io::copy(&mut original, &mut copy))
+                .and_then(|_| copy.sync_all())
+                .map_err(io_error("cannot copy to", &staged))?;
             std::fs::rename(&staged, to).map_err(io_error("cannot rename", to))?;
             remove_if_present(from)
         }

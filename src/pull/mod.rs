@@ -75,6 +75,18 @@ pub enum PullError {
         /// One line per item, naming where it came from.
         problems: Vec<String>,
     },
+    /// The plan's manifests together are more than a pull holds in memory.
+    #[error(
+        "the plan's {count} manifests are {} together, over the {} a pull holds in memory",
+        human_bytes(*bytes),
+        human_bytes(MANIFEST_BYTES_LIMIT)
+    )]
+    TooManyManifestBytes {
+        /// Their bytes.
+        bytes: u64,
+        /// How many.
+        count: usize,
+    },
     /// `--strict`: selectors selected nothing.
     #[error(
         "--strict: {} selector(s) selected nothing: {}",
@@ -92,6 +104,19 @@ pub enum PullError {
         dir: PathBuf,
         /// A few of the names found.
         found: Vec<String>,
+    },
+    /// `--force` into a directory holding archives this pull does not write.
+    #[error(
+        "{} holds archives this pull does not write ({}); bundle.json would not list them and \
+         the bundle would not verify",
+        dir.display(),
+        list_some(names)
+    )]
+    ForeignArchives {
+        /// The directory.
+        dir: PathBuf,
+        /// Their file names.
+        names: Vec<String>,
     },
     /// The disks are too small for the bundle.
     #[error("not enough free space: {}", describe_space(.0))]
@@ -178,6 +203,9 @@ impl PullError {
                 "leave those items out (filters, image set entries), or fix them at the source"
                     .into(),
             ),
+            PullError::TooManyManifestBytes { .. } => {
+                Some("take less in one pull (filters, several image set files pulled apart)".into())
+            }
             PullError::Unselected { .. } => Some(
                 "fix the selectors (`--dry-run` shows what each one found), or leave --strict \
                  out to take what the others select"
@@ -190,6 +218,10 @@ impl PullError {
             PullError::NotEmpty { .. } => Some(
                 "pull into an empty directory, or add --force to replace the archives this \
                  pull writes (other files are left alone)"
+                    .into(),
+            ),
+            PullError::ForeignArchives { .. } => Some(
+                "move those files out of the bundle directory, or pull into another directory"
                     .into(),
             ),
             PullError::NoSpace(_) => Some(
@@ -207,6 +239,9 @@ impl PullError {
         }
     }
 }
+
+/// The most manifest bytes one pull plans (real images' manifests are a few kB each).
+const MANIFEST_BYTES_LIMIT: u64 = 128 << 20;
 
 /// What a pull did.
 #[derive(Debug, Clone)]
@@ -253,6 +288,15 @@ pub async fn pull(
     reporter: Arc<dyn Reporter>,
 ) -> Result<PullSummary, PullError> {
     let existed = settings.dir.exists();
+    let place = work_place(settings);
+    let work_dir = place.anchor.join(&place.below);
+    if lexical(&settings.dir).starts_with(&work_dir) {
+        // The work directory is cleaned when the pull ends: the bundle cannot live in it.
+        return Err(PullError::Work(WorkError::Unsafe {
+            path: work_dir,
+            reason: "the bundle directory is the work directory or inside it",
+        }));
+    }
     check_bundle_dir(settings)?;
     let result = run(settings, reporter).await;
     if result.is_err() {
@@ -314,6 +358,16 @@ async fn run(
     let plans = archive_plans(&plan, settings.chunk_size)?;
 
     if settings.force {
+        // Archives of another bundle beside this one would make it fail verify (bundle.json
+        // does not list them); they are the user's, so they are named, not removed.
+        let ours: HashSet<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+        let foreign = foreign_archives(&settings.dir, &ours)?;
+        if !foreign.is_empty() {
+            return Err(PullError::ForeignArchives {
+                dir: settings.dir.clone(),
+                names: foreign,
+            });
+        }
         // Old sums must never describe new files: they go before the first new file appears.
         for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
             remove_if_present(&settings.dir.join(stale))?;
@@ -329,7 +383,7 @@ async fn run(
         Start::Fresh => {
             work.clear()?;
             Some(State::new(
-                settings.request_record.clone(),
+                &settings.request_record,
                 settings.chunk_size,
                 settings.gost,
                 &plan,
@@ -359,9 +413,7 @@ async fn run(
         _ => 0,
     };
     let entries: u64 = plans.iter().map(|p| p.entries.len() as u64).sum();
-    let state_size = new_state
-        .as_ref()
-        .map_or(0, |s| serde_json::to_vec(s).map_or(0, |b| b.len() as u64));
+    let state_size = new_state.as_ref().map_or(0, State::estimated_size);
     let journal_room = (64 << 10) + 160 * entries + state_size;
     let checks = space_checks(
         &settings.dir,
@@ -380,8 +432,16 @@ async fn run(
             false,
         ),
         Start::Continue(_, progress) => (work.journal()?, progress, true),
-        Start::Relay(_, progress) => {
-            let published: Vec<String> = progress.sealed.keys().cloned().collect();
+        Start::Relay(state, progress) => {
+            // Only files of the earlier run's own plan are moved: a journal line naming another
+            // file of the bundle directory is not acted on.
+            let planned = state.file_names();
+            let published: Vec<String> = progress
+                .sealed
+                .keys()
+                .filter(|n| planned.contains(*n))
+                .cloned()
+                .collect();
             work.keep_as_previous(&settings.dir, &published)?;
             (
                 work.begin(new_state.as_ref().expect("a new state"))?,
@@ -542,18 +602,57 @@ async fn run(
 
 /// Where the work directory lies: ferry's own `.tmp/ferry-pull` under the bundle directory,
 /// or `ferry-pull` under the `--tmp-dir` the user gave.
+/// A `--tmp-dir` inside the bundle directory, however spelled, is ferry's own below the
+/// bundle directory: no link is followed there either.
 fn work_place(settings: &PullSettings) -> WorkPlace {
-    if settings.tmp_dir == settings.dir.join(".tmp") {
-        WorkPlace {
-            anchor: settings.dir.clone(),
-            below: PathBuf::from(".tmp").join(WORK_DIR_NAME),
-        }
-    } else {
-        WorkPlace {
-            anchor: settings.tmp_dir.clone(),
+    let dir = lexical(&settings.dir);
+    let tmp = lexical(&settings.tmp_dir);
+    match tmp.strip_prefix(&dir) {
+        Ok(inside) => WorkPlace {
+            anchor: dir.clone(),
+            below: inside.join(WORK_DIR_NAME),
+        },
+        Err(_) => WorkPlace {
+            anchor: tmp,
             below: PathBuf::from(WORK_DIR_NAME),
+        },
+    }
+}
+
+/// Archive files in `dir` (whole or chunks) of archives not in `ours`.
+fn foreign_archives(dir: &Path, ours: &HashSet<&str>) -> Result<Vec<String>, PullError> {
+    use crate::bundle::names::{ArchiveFileName, parse_archive_file};
+    let listing = std::fs::read_dir(dir).map_err(crate::bundle::io_error("cannot list", dir))?;
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(crate::bundle::io_error("cannot list", dir))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let archive = match parse_archive_file(&name) {
+            Some(ArchiveFileName::Whole(archive) | ArchiveFileName::Chunk(archive, _)) => archive,
+            None => continue,
+        };
+        if !ours.contains(archive.as_str()) {
+            names.push(name);
         }
     }
+    names.sort();
+    Ok(names)
+}
+
+/// `path` made absolute and with `.` and `..` resolved by name alone (no link is followed).
+fn lexical(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// What the archives of `plan` would weigh with nothing left out.
@@ -617,6 +716,15 @@ pub(crate) async fn resolve_plan(
     let problems = readable::unreadable(&plan);
     if !problems.is_empty() {
         return Err(PullError::Unreadable { problems });
+    }
+    // Manifests are held in memory from the plan to the seal (and written to the state file):
+    // a source of thousands of 4 MiB manifests must not take the host's memory with it.
+    let manifest_bytes: u64 = plan.manifests.values().map(|m| m.bytes.len() as u64).sum();
+    if manifest_bytes > MANIFEST_BYTES_LIMIT {
+        return Err(PullError::TooManyManifestBytes {
+            bytes: manifest_bytes,
+            count: plan.manifests.len(),
+        });
     }
     if settings.strict && !plan.unselected.is_empty() {
         return Err(PullError::Unselected {
@@ -710,10 +818,12 @@ fn earlier_run(
         return Ok(Start::Fresh);
     };
     let progress = work.progress();
+    // The state keeps the request as the JSON text it was written as; so is this one compared.
+    let asked = settings.request_record.to_string();
     let reason = match &found {
         _ if settings.no_resume => "--no-pull-resume was given".to_string(),
         Err(reason) => reason.clone(),
-        Ok(state) if state.request != settings.request_record => {
+        Ok(state) if state.request.get() != asked => {
             "the unfinished pull in the work directory asked for something else (source, \
              layout, versions, modules or components differ)"
                 .into()

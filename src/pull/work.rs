@@ -33,10 +33,12 @@ const PREVIOUS_DIR: &str = "previous";
 const STATE_VERSION: u32 = 2;
 /// How long an unfinished pull stays resumable.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// A state file larger than this is not read.
-const STATE_LIMIT: u64 = 1 << 30;
+/// A state file larger than this is not read (every manifest of the plan is in it).
+const STATE_LIMIT: u64 = 512 << 20;
 /// A journal larger than this is not read (a line per blob and per 16 MiB written).
-const JOURNAL_LIMIT: u64 = 256 << 20;
+const JOURNAL_LIMIT: u64 = 64 << 20;
+/// The longest journal line ferry writes (`sealed`, a file name, a size, two sums).
+const JOURNAL_LINE_LIMIT: usize = 1024;
 /// How the temporary files of an atomic state write begin.
 const STATE_TEMP_PREFIX: &str = ".ferry-tmp-";
 
@@ -45,8 +47,9 @@ const STATE_TEMP_PREFIX: &str = ".ferry-tmp-";
 pub struct State {
     /// [`STATE_VERSION`].
     pub version: u32,
-    /// The request, as pull compares it.
-    pub request: serde_json::Value,
+    /// The request, as pull compares it: kept as the JSON text it was written as (a planted
+    /// state's request is compared, never expanded into a value tree).
+    pub request: Box<serde_json::value::RawValue>,
     /// When the pull started, in seconds since the epoch.
     pub created: u64,
     /// The chunk size the files are laid out with.
@@ -81,10 +84,10 @@ pub struct StoredManifest {
 
 impl State {
     /// A state for a new pull of `plan`.
-    pub fn new(request: serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
+    pub fn new(request: &serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
         State {
             version: STATE_VERSION,
-            request,
+            request: serde_json::value::to_raw_value(request).expect("a request serialises"),
             created: now(),
             chunk_size,
             gost,
@@ -161,6 +164,13 @@ impl State {
             .collect()
     }
 
+    /// About the bytes its file takes, without writing it out twice to find out.
+    pub fn estimated_size(&self) -> u64 {
+        let manifests: usize = self.manifests.iter().map(|m| m.bytes.len() + 128).sum();
+        let generated: usize = self.generated.iter().map(|g| g.len() + 8).sum();
+        (manifests + generated + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
+    }
+
     /// How long ago the pull started.
     pub fn age(&self) -> Duration {
         Duration::from_secs(now().saturating_sub(self.created))
@@ -228,9 +238,15 @@ fn read_progress(path: &Path) -> Progress {
     let Ok(Some(bytes)) = crate::small_file::read_small(path, JOURNAL_LIMIT) else {
         return progress;
     };
-    let text = String::from_utf8_lossy(&bytes);
-    for line in text.lines() {
-        let words: Vec<&str> = line.split(' ').collect();
+    for line in bytes.split(|&b| b == b'\n') {
+        // No line ferry writes is longer: anything else is not a journal line.
+        if line.len() > JOURNAL_LINE_LIMIT {
+            continue;
+        }
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let words: Vec<&str> = line.splitn(6, ' ').collect();
         match words.as_slice() {
             ["done", digest] => {
                 if let Ok(digest) = digest.parse::<Digest>() {
@@ -617,14 +633,23 @@ fn read_state(dir: &Path) -> Option<Result<State, String>> {
         serde_json::from_slice::<State>(&bytes)
             .map_err(|e| format!("{} is not readable: {e}", path.display()))
             .and_then(|state| {
-                if state.version == STATE_VERSION {
-                    Ok(state)
-                } else {
-                    Err(format!(
+                if state.version != STATE_VERSION {
+                    return Err(format!(
                         "it was written by another ferry (state {})",
                         state.version
-                    ))
+                    ));
                 }
+                // What a state names becomes file names and paths: held to the rules a fresh
+                // plan is, so a planted state cannot point the writer anywhere else.
+                let plan = state.plan()?;
+                let problems = super::readable::unreadable(&plan);
+                if let Some(first) = problems.first() {
+                    return Err(format!(
+                        "{} plans what a bundle cannot hold ({first})",
+                        path.display()
+                    ));
+                }
+                Ok(state)
             }),
     )
 }
@@ -656,16 +681,26 @@ mod tests {
                 gost: None,
             })
             .unwrap();
-        std::fs::OpenOptions::new()
+        // Lines no ferry writes: too long, or naming anything but a plain archive file.
+        let mut file = std::fs::OpenOptions::new()
             .append(true)
             .open(work.path().join(JOURNAL_FILE))
-            .unwrap()
-            .write_all(b"done sha256:12")
             .unwrap();
+        file.write_all(b"\n").unwrap();
+        file.write_all(&b"x ".repeat(4 << 20)).unwrap();
+        file.write_all(b"\nsealed ../up.tar 1 ab -\nsealed /etc/x.tar 1 ab -\n")
+            .unwrap();
+        file.write_all(b"done sha256:12").unwrap();
         let progress = work.progress();
         assert_eq!(progress.done, HashSet::from([a]));
         assert_eq!(progress.at, HashMap::from([(b, 7)]));
         assert_eq!(progress.sealed["p.tar.0000.chunk"].size, 9);
         assert_eq!(progress.sealed["p.tar.0000.chunk"].gost, None);
+        assert_eq!(
+            progress.sealed.len(),
+            1,
+            "only the plain name: {:?}",
+            progress.sealed
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! read from. Built offline from the tar indexes, before the target is contacted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
@@ -139,7 +140,7 @@ impl Inventory {
         }
         let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
         for (layouts, found) in opened.iter().zip(contents) {
-            let mut by_layout: Vec<Vec<(String, Digest, Graph)>> =
+            let mut by_layout: Vec<Vec<(String, Digest, Arc<Graph>)>> =
                 vec![Vec::new(); layouts.layouts.len()];
             for tag in found.tags {
                 by_layout[tag.layout].push((tag.image.tag, tag.image.digest, tag.graph));
@@ -229,13 +230,13 @@ impl Inventory {
 /// Tags in the order their manifests may reach a registry: every other tag in layout order,
 /// then referrer tags, each after the tag whose graph holds its subject (a signature of an SBOM
 /// after the SBOM). A referrer of something outside the layout goes last.
-fn in_push_order(graphs: Vec<(String, Digest, Graph)>) -> Vec<(String, Digest, Graph)> {
+fn in_push_order(graphs: Vec<(String, Digest, Arc<Graph>)>) -> Vec<(String, Digest, Arc<Graph>)> {
     let (mut waiting, mut ordered): (Vec<_>, Vec<_>) = graphs
         .into_iter()
         .partition(|(tag, _, _)| subject_of(tag).is_some());
     let mut placed: HashSet<Digest> = ordered
         .iter()
-        .flat_map(|(_, _, g): &(_, _, Graph)| g.manifests.iter().map(|m| m.digest.clone()))
+        .flat_map(|(_, _, g): &(_, _, Arc<Graph>)| g.manifests.iter().map(|m| m.digest.clone()))
         .collect();
     while !waiting.is_empty() {
         let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(tag, _, _)| {

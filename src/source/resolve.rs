@@ -777,7 +777,18 @@ pub(crate) async fn plan_images(
                         .insert(manifest.digest.clone(), manifest.bytes.len() as u64);
                 }
                 for blob in &graph.blobs {
-                    sized.parts.insert(blob.digest.clone(), blob.size);
+                    // One digest, one size: a descriptor naming a manifest (or another blob of
+                    // the image) with another size would make a layout no reader accepts.
+                    if let Some(known) = sized.parts.insert(blob.digest.clone(), blob.size)
+                        && known != blob.size
+                    {
+                        return Err(SourceError::Missing(format!(
+                            "{}/{repo}:{reference}: {} is named with {known} and with {} bytes",
+                            client.registry(),
+                            blob.digest,
+                            blob.size
+                        )));
+                    }
                 }
                 sized.manifests = graph.manifests;
                 Ok((key, sized))
