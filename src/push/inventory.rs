@@ -8,10 +8,9 @@ use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::{Graph, Manifest};
-use crate::reference::validate_repository;
+use crate::reference::{join, validate_repository};
+use crate::referrer_tags::{schema_tag, subject_of};
 use crate::segment::BlobSource;
-use crate::source::join;
-use crate::source::referrers::{schema_tag, subject_of};
 
 /// Channel names whose tags are aliases pushed after everything else, so that no channel ever
 /// points at an image that is not complete at the target.
