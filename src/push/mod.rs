@@ -11,7 +11,6 @@ mod schema;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -22,15 +21,9 @@ pub use inventory::{BlobItem, Inventory, Phase, RepoItem, TagItem};
 use crate::bundle::{BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::Manifest;
-use crate::registry::{Mount, RegistryClient, RegistryError, UploadMode};
+use crate::registry::{Placed, RegistryClient, RegistryError, Transfer, UploadMode};
 use crate::report::{Outcome, ProgressFn, Reporter, human_bytes, list_some};
-use crate::segment::BlobSource;
 use crate::settings::PushSettings;
-
-/// First PATCH size after a registry refused a whole blob in one body (413).
-const FIRST_PATCH: u64 = 16 << 20;
-/// Smallest PATCH tried before giving up.
-const SMALLEST_PATCH: u64 = 64 << 10;
 
 /// What can go wrong in a push.
 #[derive(Debug, thiserror::Error)]
@@ -238,15 +231,6 @@ impl PushSummary {
     }
 }
 
-/// Shared by the upload tasks.
-struct Uploads<'a> {
-    client: &'a RegistryClient,
-    /// Current PATCH size; 0 = one PUT per blob.
-    patch: AtomicU64,
-    refused: AtomicBool,
-    progress: ProgressFn,
-}
-
 /// Pushes the bundle in `settings.dir` to `settings.target`.
 pub async fn push(
     settings: &PushSettings,
@@ -276,6 +260,16 @@ pub async fn push(
         settings.client.clone(),
     )?;
     client.ping().await?;
+    let mode = settings
+        .upload_chunk_size
+        .filter(|&size| size > 0)
+        .map_or(UploadMode::Monolithic, UploadMode::Chunked);
+    let progress: ProgressFn = {
+        let reporter = reporter.clone();
+        Arc::new(move |n| reporter.bytes(n))
+    };
+    let transfer = Transfer::new(client, mode, progress).asking_only(settings.dry_run);
+    let client = transfer.client();
     let base = inventory.base.clone();
     let located = match &base {
         Some(base) => {
@@ -288,7 +282,7 @@ pub async fn push(
                 0,
                 0,
             );
-            let located = locate_left_out(&client, &inventory, base, settings.concurrency).await?;
+            let located = locate_left_out(client, &inventory, base, settings.concurrency).await?;
             reporter.finish(&format!(
                 "the target has all {} left-out blobs",
                 located.len()
@@ -311,7 +305,6 @@ pub async fn push(
     );
     let current: Vec<Option<Digest>> = futures_util::stream::iter(tag_list.iter().map(|(r, t)| {
         let repository = &inventory.repos[*r].repository;
-        let client = &client;
         async move {
             let found = client.head_manifest(repository, &t.name).await;
             match found {
@@ -331,7 +324,7 @@ pub async fn push(
     for (i, ((r, tag), now)) in tag_list.iter().zip(&current).enumerate() {
         let repo = &inventory.repos[*r];
         let (status, previous, digest, write) =
-            decide(&client, settings.no_overwrite, repo, tag, now.as_ref()).await?;
+            decide(client, settings.no_overwrite, repo, tag, now.as_ref()).await?;
         if let Some(manifest) = write {
             merged.insert(i, manifest);
         }
@@ -383,15 +376,6 @@ pub async fn push(
         .collect();
 
     let mut summary = PushSummary::default();
-    let uploads = Uploads {
-        client: &client,
-        patch: AtomicU64::new(settings.upload_chunk_size.unwrap_or(0)),
-        refused: AtomicBool::new(false),
-        progress: {
-            let reporter = reporter.clone();
-            Arc::new(move |n| reporter.bytes(n))
-        },
-    };
     let bytes: u64 = blobs
         .iter()
         .filter(|(b, _)| b.source.is_some())
@@ -405,12 +389,11 @@ pub async fn push(
     let located_ref = &located;
     let results: Vec<(&BlobItem, Result<BlobCounts, PushError>)> =
         futures_util::stream::iter(blobs.iter().map(|(blob, repos)| {
-            let uploads = &uploads;
+            let transfer = &transfer;
             let inventory = &inventory;
             async move {
                 let found_at = located_ref.get(&blob.digest).map(String::as_str);
-                let result =
-                    push_blob(uploads, inventory, blob, repos, found_at, settings.dry_run).await;
+                let result = push_blob(transfer, inventory, blob, repos, found_at).await;
                 (*blob, result)
             }
         }))
@@ -441,9 +424,8 @@ pub async fn push(
             }
         }
     }
-    let patch = uploads.patch.load(Ordering::Relaxed);
-    summary.patch_size = (patch > 0).then_some(patch);
-    summary.body_refused = uploads.refused.load(Ordering::Relaxed);
+    summary.patch_size = transfer.patch_size();
+    summary.body_refused = transfer.body_refused();
     reporter.finish(&format!("blobs: {}", summary.blob_counts(settings.dry_run)));
 
     // A tag whose graph lacks a blob is not written, nor anything only it needs.
@@ -458,18 +440,21 @@ pub async fn push(
         // Manifests, children first, per repository; repositories in parallel.
         summary.manifests =
             futures_util::stream::iter(inventory.repos.iter().enumerate().map(|(r, repo)| {
-                let client = &client;
+                let transfer = &transfer;
                 let wanted = &wanted_manifests[r];
                 let complete = &complete;
                 async move {
-                    let mut written = 0;
-                    for manifest in repo.manifests.iter().filter(|m| wanted.contains(&m.digest)) {
-                        if !complete(&manifest.digest) {
-                            continue;
-                        }
-                        written += put_manifest(client, &repo.repository, manifest).await?;
-                    }
-                    Ok::<_, PushError>(written)
+                    let manifests = repo
+                        .manifests
+                        .iter()
+                        .filter(|m| wanted.contains(&m.digest) && complete(&m.digest));
+                    transfer
+                        .write_manifests(&repo.repository, manifests)
+                        .await
+                        .map_err(|source| PushError::Repository {
+                            repository: repo.repository.clone(),
+                            source: Box::new(source),
+                        })
                 }
             }))
             .buffer_unordered(settings.concurrency)
@@ -491,7 +476,6 @@ pub async fn push(
                 let manifest = merged
                     .get(&i)
                     .unwrap_or_else(|| inventory.repos[r].manifest(&tag.digest));
-                let client = &client;
                 let moving = entries[i].status == TagStatus::Updated;
                 async move {
                     client
@@ -637,67 +621,46 @@ struct BlobCounts {
 /// the others mounted from it. A blob the bundle left out is mounted from `found_at`, the
 /// repository of the target that has it.
 async fn push_blob(
-    uploads: &Uploads<'_>,
+    transfer: &Transfer,
     inventory: &Inventory,
     blob: &BlobItem,
     repos: &[usize],
     found_at: Option<&str>,
-    dry_run: bool,
 ) -> Result<BlobCounts, PushError> {
-    let client = uploads.client;
     let mut counts = BlobCounts::default();
     let mut there: Option<&str> = found_at;
     for &r in repos {
         let repository = inventory.repos[r].repository.as_str();
-        let in_repo = |source| PushError::Repository {
-            repository: repository.to_string(),
-            source: Box::new(source),
-        };
         // Where a left-out blob was just found needs no second HEAD.
-        if found_at == Some(repository)
-            || client
-                .blob_exists(repository, &blob.digest)
+        let placed = if found_at == Some(repository) {
+            Placed::Present
+        } else {
+            let from = there;
+            transfer
+                .place_blob(repository, &blob.digest, from, async || {
+                    blob.source.clone().ok_or_else(|| PushError::NotMounted {
+                        repository: repository.to_string(),
+                        digest: blob.digest.clone(),
+                        from: from.unwrap_or_default().to_string(),
+                    })
+                })
                 .await
-                .map_err(in_repo)?
-        {
-            counts.present += 1;
-            there = Some(repository);
-            continue;
-        }
-        if dry_run {
-            match there {
-                Some(_) => counts.mounted += 1,
-                None => counts.uploaded += 1,
-            }
-            there = Some(repository);
-            continue;
-        }
-        let mut session = None;
-        if let Some(from) = there {
-            match client
-                .mount_blob(repository, &blob.digest, from)
-                .await
-                .map_err(in_repo)?
-            {
-                Mount::Mounted => {
-                    counts.mounted += 1;
-                    continue;
-                }
-                Mount::Session(url) => session = Some(url),
-            }
-        }
-        let Some(source) = &blob.source else {
-            return Err(PushError::NotMounted {
-                repository: repository.to_string(),
-                digest: blob.digest.clone(),
-                from: there.unwrap_or_default().to_string(),
-            });
+                .map_err(|e| {
+                    e.unify(|source| PushError::Repository {
+                        repository: repository.to_string(),
+                        source: Box::new(source),
+                    })
+                })?
         };
-        upload(uploads, repository, blob, source, session)
-            .await
-            .map_err(in_repo)?;
-        counts.uploaded += 1;
-        there = Some(repository);
+        match placed {
+            Placed::Present => counts.present += 1,
+            Placed::Mounted => counts.mounted += 1,
+            Placed::Uploaded => counts.uploaded += 1,
+        }
+        // Later repositories mount from the last one found holding the blob or sent it.
+        if placed != Placed::Mounted {
+            there = Some(repository);
+        }
     }
     Ok(counts)
 }
@@ -761,78 +724,6 @@ async fn locate_left_out(
         });
     }
     Ok(located)
-}
-
-/// Uploads one blob, in one PUT or in PATCHes; a body refused as too large (413) switches every
-/// later upload to PATCHes, halving them until the registry takes them.
-async fn upload(
-    uploads: &Uploads<'_>,
-    repository: &str,
-    blob: &BlobItem,
-    source: &BlobSource,
-    mut session: Option<reqwest::Url>,
-) -> Result<(), RegistryError> {
-    loop {
-        let size = uploads.patch.load(Ordering::Relaxed);
-        let mode = if size == 0 {
-            UploadMode::Monolithic
-        } else {
-            UploadMode::Chunked(size)
-        };
-        let result = uploads
-            .client
-            .upload_blob(
-                repository,
-                &blob.digest,
-                source,
-                mode,
-                session.take(),
-                &uploads.progress,
-            )
-            .await;
-        match result {
-            Err(RegistryError::Status { status: 413, .. })
-                if size == 0 || size / 2 >= SMALLEST_PATCH =>
-            {
-                let smaller = if size == 0 { FIRST_PATCH } else { size / 2 };
-                // Another upload may have shrunk it already; keep the smaller.
-                let _ = uploads.patch.compare_exchange(
-                    size,
-                    smaller,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-                uploads.refused.store(true, Ordering::Relaxed);
-                tracing::info!(
-                    "{repository}: a body of that size was refused (413); sending PATCHes"
-                );
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Writes a manifest by digest unless the repository has it; returns 1 when written.
-async fn put_manifest(
-    client: &RegistryClient,
-    repository: &str,
-    manifest: &Manifest,
-) -> Result<usize, PushError> {
-    let digest = manifest.digest.to_string();
-    let in_repo = |source| PushError::Repository {
-        repository: repository.to_string(),
-        source: Box::new(source),
-    };
-    match client.head_manifest(repository, &digest).await {
-        Ok(Some(_)) => return Ok(0),
-        Ok(None) | Err(RegistryError::NotFound { .. }) => {}
-        Err(e) => return Err(in_repo(e)),
-    }
-    client
-        .put_manifest(repository, &digest, manifest)
-        .await
-        .map_err(in_repo)?;
-    Ok(1)
 }
 
 fn write_receipt(path: &std::path::Path, tags: &[ReceiptEntry]) -> Result<(), PushError> {
