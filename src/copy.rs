@@ -339,11 +339,7 @@ async fn open_destination(
                 options.destination.clone(),
             )?;
             Ok(Destination::Registry {
-                transfer: Box::new(Transfer::new(
-                    client,
-                    options.upload_mode,
-                    progress.clone(),
-                )),
+                transfer: Box::new(Transfer::new(client, options.upload_mode, progress.clone())),
                 repository: reference.repository.clone(),
             })
         }

@@ -24,6 +24,6 @@ pub use client::{ClientOptions, RegistryClient, RetryPolicy};
 pub use credentials::{Credential, Secret};
 pub use error::{RegistryError, Target};
 pub use mirrors::{MirrorError, Mirrors, SourceMirror};
-pub use transport::{TransportOptions, http_client};
 pub use transfer::{PlaceError, Placed, Transfer};
+pub use transport::{TransportOptions, http_client};
 pub use uploads::{BodySize, Mount, UploadMode};

@@ -76,18 +76,16 @@ impl BodySize {
             UploadMode::Chunked(_) => return false,
         };
         // Another upload may have shrunk it already; keep the smaller.
-        let _ = self.patch.compare_exchange(
-            current,
-            smaller,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        let _ = self
+            .patch
+            .compare_exchange(current, smaller, Ordering::Relaxed, Ordering::Relaxed);
         self.refused.store(true, Ordering::Relaxed);
         true
     }
 
     fn mode(&self) -> UploadMode {
-        self.patch_size().map_or(UploadMode::Monolithic, UploadMode::Chunked)
+        self.patch_size()
+            .map_or(UploadMode::Monolithic, UploadMode::Chunked)
     }
 }
 
