@@ -7,7 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
 
-use super::{BlobItem, Inventory, PushError, PushOptions, PushSummary};
+use super::error::PushError;
+use super::inventory::{BlobItem, Inventory};
+use super::options::PushOptions;
+use super::receipt::PushSummary;
 use crate::digest::Digest;
 use crate::registry::{Placed, Transfer};
 use crate::report::{Outcome, Reporter};
@@ -25,6 +28,19 @@ impl Failures {
     /// True when any blob of `needs` (what a manifest needs) could not be sent.
     pub fn any_of(&self, needs: &HashSet<Digest>) -> bool {
         needs.iter().any(|b| self.blobs.contains(b))
+    }
+
+    /// The push's result: `summary`, or when a blob failed, the first failure with the tags
+    /// left out for it.
+    pub fn into_result(self, summary: PushSummary) -> Result<PushSummary, PushError> {
+        match self.first {
+            None => Ok(summary),
+            Some(first) => Err(PushError::Incomplete {
+                first: Box::new(first),
+                failed: self.blobs.len(),
+                skipped: summary.skipped(),
+            }),
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 //! at its size, its archives indexed, every tag checked as `verify` checks it, and what it holds
 //! laid out as the push's inventory.
 
-use super::{Inventory, PushError, PushOptions};
+use super::error::PushError;
+use super::inventory::Inventory;
+use super::options::PushOptions;
 use crate::bundle::{Bundle, BundleError};
 
 /// Reads and checks the bundle in `options.dir`; a broken bundle is refused, every problem

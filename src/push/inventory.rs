@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::Aliases;
+use super::options::Aliases;
 use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;

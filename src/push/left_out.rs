@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{BlobItem, Inventory, PushError, PushOptions};
+use super::error::PushError;
+use super::inventory::{BlobItem, Inventory};
+use super::options::PushOptions;
 use crate::bundle::BaseRecord;
 use crate::digest::Digest;
 use crate::registry::{RegistryClient, RegistryError};

@@ -4,7 +4,10 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Failures, Inventory, Plan, PushError};
+use super::blobs::Failures;
+use super::error::PushError;
+use super::inventory::Inventory;
+use super::plan::Plan;
 use crate::registry::Transfer;
 
 /// Writes the manifests `plan` needs; returns how many were written.

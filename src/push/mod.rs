@@ -24,9 +24,6 @@ pub use inventory::{BlobItem, Inventory, Phase, RepoItem, TagItem};
 pub use options::{Aliases, PushOptions};
 pub use receipt::{PushSummary, ReceiptEntry, TagStatus};
 
-use blobs::Failures;
-use plan::Plan;
-
 use crate::registry::{ProgressFn, RegistryClient, Transfer};
 use crate::report::Reporter;
 
@@ -53,7 +50,7 @@ pub async fn push(
     )
     .await;
     // A tag whose graph lacks a blob is not written, nor anything only it needs.
-    plan.skip_unless(|digest| !failures.any_of(&inventory.needs[digest]));
+    plan.skip_tags_lacking(|root| failures.any_of(&inventory.needs[root]));
     if !options.dry_run {
         let concurrency = options.concurrency;
         summary.manifests =
@@ -61,23 +58,14 @@ pub async fn push(
         tags::write(client, &inventory, &plan, concurrency).await?;
         readback::check(client, &inventory, &plan, concurrency).await?;
     }
-    let mut entries = plan.entries;
-    entries.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
-    summary.tags = entries;
+    summary.tags = plan.into_entries();
     summary.seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &options.receipt
         && !options.dry_run
     {
         receipt::write(path, &summary.tags)?;
     }
-    match failures.first {
-        Some(first) => Err(PushError::Incomplete {
-            first: Box::new(first),
-            failed: failures.blobs.len(),
-            skipped: summary.skipped(),
-        }),
-        None => Ok(summary),
-    }
+    failures.into_result(summary)
 }
 
 /// A client for the target, checked to answer, writing through the transfer engine (asking

@@ -7,8 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{BlobItem, Inventory, PushError, PushOptions, ReceiptEntry, RepoItem, TagItem};
-use super::{TagStatus, schema};
+use super::error::PushError;
+use super::inventory::{BlobItem, Inventory, RepoItem, TagItem};
+use super::options::PushOptions;
+use super::receipt::{ReceiptEntry, TagStatus};
+use super::schema;
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::registry::{RegistryClient, RegistryError};
@@ -120,13 +123,20 @@ pub(super) async fn plan<'a>(
 }
 
 impl Plan<'_> {
-    /// Marks as skipped every tag to write whose graph needs a blob `has` says is not there.
-    pub fn skip_unless(&mut self, has: impl Fn(&Digest) -> bool) {
+    /// Marks as skipped every tag to write whose root `lacks` says lacks a blob at the target.
+    pub fn skip_tags_lacking(&mut self, lacks: impl Fn(&Digest) -> bool) {
         for &i in &self.to_write {
-            if !has(&self.tags[i].1.digest) {
+            if lacks(&self.tags[i].1.digest) {
                 self.entries[i].status = TagStatus::Skipped;
             }
         }
+    }
+
+    /// What happened to every tag, sorted by repository and tag.
+    pub fn into_entries(self) -> Vec<ReceiptEntry> {
+        let mut entries = self.entries;
+        entries.sort_by(|a, b| (&a.repository, &a.tag).cmp(&(&b.repository, &b.tag)));
+        entries
     }
 
     /// The tags to write that were not skipped, as indexes into `tags`.

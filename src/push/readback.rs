@@ -3,7 +3,9 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Inventory, Plan, PushError};
+use super::error::PushError;
+use super::inventory::Inventory;
+use super::plan::Plan;
 use crate::registry::RegistryClient;
 
 /// Asks for every tag `plan` wrote; refuses, naming each, when any differs or is missing.

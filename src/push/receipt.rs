@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::PushError;
+use super::error::PushError;
 use crate::digest::Digest;
 use crate::report::human_bytes;
 

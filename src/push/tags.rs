@@ -4,7 +4,10 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Inventory, Phase, Plan, PushError, TagStatus};
+use super::error::PushError;
+use super::inventory::{Inventory, Phase};
+use super::plan::Plan;
+use super::receipt::TagStatus;
 use crate::registry::{RegistryClient, RegistryError};
 
 /// Writes every tag `plan` writes and did not skip, phase after phase.
