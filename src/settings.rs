@@ -393,8 +393,8 @@ impl PullSettings {
     }
 }
 
-/// `ferry push` arguments resolved into the push's options; the layout description comes from
-/// the bundle (see [`push_description`]).
+/// `ferry push` arguments resolved into the push's options, the alias tags from the layout
+/// description the bundle was pulled with.
 pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
     let description = push_description(&args.dir)?;
     Ok(PushOptions {
