@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use semver::Version;
 
-use crate::reference::Reference;
+use crate::reference::{Reference, join};
 use crate::registry::{MirrorError, RegistryError};
 
 pub use description::Description;
@@ -38,15 +38,6 @@ impl SourceRoot {
     /// The repository `sub` under the root ("" is the root itself).
     pub fn repo(&self, sub: &str) -> String {
         join(&self.path, sub)
-    }
-}
-
-/// `a/b`, or either alone when the other is empty.
-pub fn join(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (_, true) => a.to_string(),
-        (true, false) => b.to_string(),
-        (false, false) => format!("{a}/{b}"),
     }
 }
 

@@ -13,9 +13,10 @@ use super::image_files::read_image_files;
 use super::plan::{Plan, PlannedImage};
 use super::platforms::{Kept, PlatformSpec, keep_platforms};
 use super::versions::{ChannelState, platform_versions, version_tag};
-use super::{Request, SourceError, SourceRoot, Take, join, parse_version};
+use super::{Request, SourceError, SourceRoot, Take, parse_version};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest, walk};
+use crate::reference::join;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::report::Reporter;
 
