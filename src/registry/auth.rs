@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::sync::Mutex;
 
-use super::client::{read_limited, read_prefix};
+use super::body::{ERROR_BODY_LIMIT, read_limited, read_prefix};
 use super::credentials::Credential;
 use super::error::{RegistryError, Target, classify_transport, describe_error_body};
 
@@ -299,7 +299,7 @@ impl Auth {
         let body = if status.is_success() {
             read_limited(response, TOKEN_ANSWER_LIMIT, &target, "the token answer").await?
         } else {
-            read_prefix(response, 64 << 10).await
+            read_prefix(response, ERROR_BODY_LIMIT).await
         };
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(RegistryError::Unauthorized {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{Auth, Scope};
+use super::body::{ERROR_BODY_LIMIT, read_prefix};
 use super::credentials::{self, Credential};
 use super::error::{RegistryError, Target, classify_transport, describe_error_body};
 use super::transport::{TransportOptions, http_client};
@@ -69,9 +70,6 @@ pub struct RegistryClient {
     retry: RetryPolicy,
     stall_timeout: Duration,
 }
-
-/// Bodies of error answers are read this far; the rest is dropped unread.
-const ERROR_BODY_LIMIT: usize = 64 << 10;
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -308,45 +306,6 @@ impl RegistryClient {
             },
         }
     }
-}
-
-/// The first `limit` bytes of a body (an error answer: enough to explain, never a flood).
-pub(crate) async fn read_prefix(mut response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            _ => break,
-        }
-    }
-    body
-}
-
-/// A whole body of at most `limit` bytes; a longer one is refused, not read into memory.
-pub(crate) async fn read_limited(
-    mut response: Response,
-    limit: usize,
-    target: &Target,
-    what: &str,
-) -> Result<Vec<u8>, RegistryError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| classify_transport(target.clone(), &e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(RegistryError::Protocol {
-                target: target.clone(),
-                detail: format!("{what} is larger than {limit} bytes; refusing it"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Transport failures that may go away: not TLS trust problems, not unknown host names.

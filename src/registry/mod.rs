@@ -3,6 +3,7 @@
 
 mod auth;
 mod blobs;
+mod body;
 mod client;
 pub mod credentials;
 mod error;
