@@ -6,6 +6,7 @@ mod blobs;
 mod body;
 mod client;
 pub mod credentials;
+mod download;
 mod error;
 mod manifests;
 pub mod mirror_rules;
