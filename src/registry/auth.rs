@@ -104,6 +104,18 @@ impl Auth {
         }
     }
 
+    /// Authentication for a web server that is no registry (a Helm repository): `login`, when
+    /// there is one, goes as basic credentials from the first request on, unasked, as Helm
+    /// sends it. A token service it names may be plain HTTP only when the server itself is.
+    pub(crate) fn unasked(registry: String, base: reqwest::Url, login: Option<Credential>) -> Self {
+        let challenge = login.as_ref().map(|_| Challenge::Basic);
+        let allow_http_realm = base.scheme() == "http";
+        Auth {
+            challenge: Mutex::new(challenge),
+            ..Auth::new(registry, base, login, allow_http_realm)
+        }
+    }
+
     /// Whether the login may go to this token service: over HTTPS, or over plain HTTP to the
     /// registry's own host when `--insecure` allows plain HTTP at all.
     fn credentials_allowed(&self, realm: &reqwest::Url) -> bool {

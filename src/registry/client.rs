@@ -1,5 +1,6 @@
-//! One registry host: the HTTP client, its authentication state, and the request loop that
-//! answers 401 challenges and retries what is worth retrying.
+//! One registry host (or the origin of a web repository, read through [`super::web`]): the
+//! HTTP client, its authentication state, and the request loop that answers 401 challenges
+//! and retries what is worth retrying.
 
 use std::time::Duration;
 
@@ -120,6 +121,31 @@ impl RegistryClient {
             retry: options.retry,
             stall_timeout: options.transport.stall_timeout,
         })
+    }
+
+    /// A client for the origin (scheme, host, port) of `url`, a web server that is no
+    /// registry, sharing `http`: `login` goes with every request to that origin from the first
+    /// on, and nowhere else. [`super::web`] reads files through it.
+    pub(crate) fn for_origin(
+        url: &reqwest::Url,
+        login: Option<Credential>,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+        stall_timeout: Duration,
+    ) -> Self {
+        let registry = url[url::Position::BeforeHost..url::Position::AfterPort].to_string();
+        let mut base = url.clone();
+        base.set_path("/");
+        base.set_query(None);
+        base.set_fragment(None);
+        RegistryClient {
+            auth: Auth::unasked(registry.clone(), base.clone(), login),
+            registry,
+            base,
+            http,
+            retry,
+            stall_timeout,
+        }
     }
 
     /// The registry's `host[:port]`.

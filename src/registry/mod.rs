@@ -1,5 +1,6 @@
 //! A client for OCI distribution registries: transport, authentication, manifests, tags,
-//! blob downloads and uploads. It knows nothing of bundles or products.
+//! blob downloads and uploads; and, through the same request loop, the files of web
+//! repositories (Helm repositories). It knows nothing of bundles or products.
 
 mod auth;
 mod blobs;
@@ -17,6 +18,7 @@ pub mod registries_conf;
 mod tags;
 mod transport;
 mod uploads;
+mod web;
 
 pub use auth::Scope;
 pub use blobs::ProgressFn;
@@ -25,5 +27,6 @@ pub use credentials::{Credential, Secret};
 pub use error::{RegistryError, Target};
 pub use mirror_rules::{MirrorError, SourceMirror};
 pub use mirrors::Mirrors;
-pub use transport::{TransportOptions, http_client};
+pub use transport::TransportOptions;
 pub use uploads::{Mount, UploadMode};
+pub use web::{WebClient, WebFile, WebRepository};
