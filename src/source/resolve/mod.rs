@@ -193,6 +193,7 @@ impl Resolver<'_> {
         }
     }
 
+    /// Wants the security databases the source has; a missing one is a warning.
     async fn security(&mut self) -> Result<(), SourceError> {
         let security = self.description.security.clone();
         for database in &security.databases {

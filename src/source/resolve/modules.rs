@@ -8,6 +8,7 @@ use crate::source::filter::{Constraint, ModuleOffer, VersionSet, select};
 use crate::source::{Request, SourceError, join};
 
 impl Resolver<'_> {
+    /// Wants what the modules take, as `request`'s filters select them.
     pub(super) async fn modules(&mut self, request: &Request) -> Result<(), SourceError> {
         let modules = self.description.modules.clone();
         // The suffix says where modules live at this source; in the bundle they are always at
@@ -109,6 +110,7 @@ impl Resolver<'_> {
         Ok(())
     }
 
+    /// Wants what module `name` of the catalog takes.
     async fn module(
         &mut self,
         request: &Request,

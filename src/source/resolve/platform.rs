@@ -9,6 +9,7 @@ use crate::source::versions::{ChannelState, platform_versions, version_tag};
 use crate::source::{Request, SourceError, parse_version};
 
 impl Resolver<'_> {
+    /// Wants what the platform takes, as `request` selects it.
     pub(super) async fn platform(&mut self, request: &Request) -> Result<(), SourceError> {
         let platform = self.description.platform.clone();
         let release_repo = self.root.repo(&platform.release_repo);
