@@ -453,10 +453,14 @@ pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
 /// gap, and a `d8 mirror pull` bundle names none. A `bundle.json` that cannot be read is left to
 /// the push, which refuses the bundle naming the problem.
 fn push_description(dir: &std::path::Path) -> Result<Description, SourceError> {
-    let named = BundleMetadata::read(dir)
-        .ok()
-        .flatten()
-        .and_then(|m| Some(m.request.get("layout")?.as_str()?.to_string()));
+    let named = BundleMetadata::read(dir).ok().flatten().and_then(|m| {
+        // Only the layout's name is read out of the request kept as text.
+        #[derive(serde::Deserialize)]
+        struct Asked {
+            layout: Option<String>,
+        }
+        serde_json::from_str::<Asked>(m.request.get()).ok()?.layout
+    });
     named
         .as_deref()
         .and_then(Description::built_in)

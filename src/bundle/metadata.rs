@@ -287,9 +287,12 @@ impl BundleMetadata {
             },
             other => unreachable!("an atomic write only fails with I/O errors: {other}"),
         };
-        write_atomic_blocking(&dir.join(SHA256SUMS), sha256sums(&self.archives).as_bytes())
-            .map_err(store_error)?;
-        if let Some(list) = gostsums(&self.archives) {
+        let files = || self.archives.iter().flat_map(|a| &a.files);
+        let sha256 = sha256sums(files().map(|f| (f.name.as_str(), f.sha256.as_str())));
+        write_atomic_blocking(&dir.join(SHA256SUMS), sha256.as_bytes()).map_err(store_error)?;
+        if let Some(list) =
+            gostsums(files().filter_map(|f| Some((f.name.as_str(), f.gost.as_deref()?))))
+        {
             write_atomic_blocking(&dir.join(GOSTSUMS), list.as_bytes()).map_err(store_error)?;
         }
         let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");

@@ -9,7 +9,9 @@ pub mod plan;
 pub mod platforms;
 pub mod referrers;
 pub mod resolve;
+pub mod sizing;
 pub mod versions;
+pub mod wanted;
 
 use std::fmt;
 use std::str::FromStr;

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::plan::Plan;
-use super::resolve::{Want, plan_images};
+use super::sizing::{Want, plan_images};
 use super::{SourceError, Take};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
