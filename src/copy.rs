@@ -12,7 +12,7 @@ use crate::layout::{LayoutError, OciLayout};
 use crate::manifest::{Descriptor, Graph, Manifest, ManifestError, walk};
 use crate::reference::{Reference, ReferenceError, validate_tag};
 use crate::registry::{
-    ClientOptions, Mount, ProgressFn, RegistryClient, RegistryError, UploadMode,
+    ClientOptions, Placed, ProgressFn, RegistryClient, RegistryError, Transfer, UploadMode,
 };
 use crate::report::{Outcome, Reporter, human_bytes};
 use crate::segment::BlobSource;
@@ -82,7 +82,7 @@ pub struct CopyOptions {
     pub concurrency: usize,
     /// Where blobs wait between two registries (default: the system's temp directory).
     pub tmp_dir: Option<PathBuf>,
-    /// How blob bodies are uploaded.
+    /// How blob bodies are uploaded at first (PATCHes follow a body refused as too large).
     pub upload_mode: UploadMode,
 }
 
@@ -176,7 +176,7 @@ impl Source {
 /// The side an image is written to.
 enum Destination {
     Registry {
-        client: Box<RegistryClient>,
+        transfer: Box<Transfer>,
         repository: String,
     },
     Layout(OciLayout),
@@ -191,8 +191,12 @@ pub async fn copy(
     options: &CopyOptions,
     reporter: Arc<dyn Reporter>,
 ) -> Result<CopySummary, CopyError> {
+    let progress: ProgressFn = {
+        let reporter = reporter.clone();
+        Arc::new(move |n| reporter.bytes(n))
+    };
     let (src, root, source_tag) = open_source(source, &options.source).await?;
-    let dst = open_destination(destination, &options.destination).await?;
+    let dst = open_destination(destination, options, &progress).await?;
     let dst_tag = match destination {
         Endpoint::Registry(r) => r.tag.clone().or(source_tag),
         Endpoint::Layout { tag, .. } => tag
@@ -229,10 +233,6 @@ pub async fn copy(
     };
     let staging_store = staging.as_ref().map(|d| BlobStore::new(d.path()));
 
-    let progress: ProgressFn = {
-        let reporter = reporter.clone();
-        Arc::new(move |n| reporter.bytes(n))
-    };
     let outcomes: Vec<Outcome> = futures_util::stream::iter(graph.blobs.iter())
         .map(|blob| {
             let progress = progress.clone();
@@ -240,9 +240,8 @@ pub async fn copy(
             let dst = &dst;
             let staging = staging_store.as_ref();
             let reporter = reporter.clone();
-            let mode = options.upload_mode;
             async move {
-                let outcome = copy_blob(src, dst, blob, staging, mode, &progress).await?;
+                let outcome = copy_blob(src, dst, blob, staging, &progress).await?;
                 reporter.item(&blob.digest.short(), blob.size, outcome);
                 Ok::<_, CopyError>(outcome)
             }
@@ -324,7 +323,8 @@ async fn open_source(
 
 async fn open_destination(
     endpoint: &Endpoint,
-    options: &ClientOptions,
+    options: &CopyOptions,
+    progress: &ProgressFn,
 ) -> Result<Destination, CopyError> {
     match endpoint {
         Endpoint::Registry(reference) => {
@@ -333,12 +333,13 @@ async fn open_destination(
                     "destination {reference} names a digest; a destination takes a tag (or none)"
                 )));
             }
+            let client = RegistryClient::new(
+                &reference.registry,
+                &reference.repository,
+                options.destination.clone(),
+            )?;
             Ok(Destination::Registry {
-                client: Box::new(RegistryClient::new(
-                    &reference.registry,
-                    &reference.repository,
-                    options.clone(),
-                )?),
+                transfer: Box::new(Transfer::new(client, options.upload_mode, progress.clone())),
                 repository: reference.repository.clone(),
             })
         }
@@ -351,7 +352,6 @@ async fn copy_blob(
     dst: &Destination,
     blob: &Descriptor,
     staging: Option<&BlobStore>,
-    mode: UploadMode,
     progress: &ProgressFn,
 ) -> Result<Outcome, CopyError> {
     match dst {
@@ -363,44 +363,44 @@ async fn copy_blob(
             fetch_into(src, store, blob, progress).await?;
             Ok(Outcome::Transferred)
         }
-        Destination::Registry { client, repository } => {
-            if client.blob_exists(repository, &blob.digest).await? {
-                return Ok(Outcome::Skipped);
-            }
-            let mut session = None;
-            if let Source::Registry {
-                client: from,
-                reference,
-            } = src
-                && from.registry() == client.registry()
-                && &reference.repository != repository
-            {
-                match client
-                    .mount_blob(repository, &blob.digest, &reference.repository)
-                    .await?
+        Destination::Registry {
+            transfer,
+            repository,
+        } => {
+            // Another repository of the same registry holds what it serves.
+            let mount_from = match src {
+                Source::Registry {
+                    client: from,
+                    reference,
+                } if from.registry() == transfer.client().registry()
+                    && &reference.repository != repository =>
                 {
-                    Mount::Mounted => return Ok(Outcome::Mounted),
-                    Mount::Session(url) => session = Some(url),
+                    Some(reference.repository.as_str())
                 }
-            }
-            let path = match src {
-                Source::Layout(layout) => layout.store().path(&blob.digest),
-                Source::Registry { .. } => {
-                    let store = staging.expect("registry-to-registry copies stage blobs");
-                    fetch_into(src, store, blob, progress).await?;
-                    store.path(&blob.digest)
-                }
+                _ => None,
             };
-            let source = BlobSource::file(path.clone(), blob.size);
-            let result = client
-                .upload_blob(repository, &blob.digest, &source, mode, session, progress)
+            let placed = transfer
+                .place_blob(repository, &blob.digest, mount_from, async || {
+                    let path = match src {
+                        Source::Layout(layout) => layout.store().path(&blob.digest),
+                        Source::Registry { .. } => {
+                            let store = staging.expect("registry-to-registry copies stage blobs");
+                            fetch_into(src, store, blob, progress).await?;
+                            store.path(&blob.digest)
+                        }
+                    };
+                    Ok(BlobSource::file(path, blob.size))
+                })
                 .await;
-            if staging.is_some() {
+            if let Some(store) = staging {
                 // Staged blobs are only a relay: free the disk as soon as each one is sent.
-                let _ = tokio::fs::remove_file(&path).await;
+                let _ = tokio::fs::remove_file(store.path(&blob.digest)).await;
             }
-            result?;
-            Ok(Outcome::Transferred)
+            Ok(match placed.map_err(|e| e.unify(CopyError::Registry))? {
+                Placed::Present => Outcome::Skipped,
+                Placed::Mounted => Outcome::Mounted,
+                Placed::Uploaded => Outcome::Transferred,
+            })
         }
     }
 }
@@ -457,14 +457,16 @@ async fn write_manifests(
 ) -> Result<(), CopyError> {
     let (root, children) = graph.manifests.split_last().expect("a graph has its root");
     match dst {
-        Destination::Registry { client, repository } => {
-            for manifest in children {
-                client
-                    .put_manifest(repository, &manifest.digest.to_string(), manifest)
-                    .await?;
-            }
+        Destination::Registry {
+            transfer,
+            repository,
+        } => {
+            transfer.write_manifests(repository, children).await?;
             let reference = tag.map_or_else(|| root.digest.to_string(), str::to_string);
-            client.put_manifest(repository, &reference, root).await?;
+            transfer
+                .client()
+                .put_manifest(repository, &reference, root)
+                .await?;
         }
         Destination::Layout(layout) => {
             for manifest in &graph.manifests {

@@ -13,6 +13,7 @@ pub mod parallel;
 pub mod pull;
 pub mod push;
 pub mod reference;
+pub mod referrer_tags;
 pub mod registry;
 pub mod report;
 pub mod segment;

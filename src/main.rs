@@ -11,7 +11,7 @@ use ferry::cli::{Cli, Command};
 use ferry::pull::PullOptions;
 use ferry::report::human_bytes;
 use ferry::report::{BarReporter, PlainReporter, QuietReporter, Reporter};
-use ferry::settings::{self, CopySettings, Progress, PullSettings, PushSettings};
+use ferry::settings::{self, CopySettings, Progress, PullSettings};
 
 /// `println!` that ends the program quietly when stdout is closed early (`ferry ls | head`)
 /// instead of panicking.
@@ -137,8 +137,8 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Push(args) => {
-            let settings = PushSettings::from_args(*args);
-            let summary = ferry::push::push(&settings, reporter)
+            let options = settings::push_options(*args).map_err(source_failure)?;
+            let summary = ferry::push::push(&options, reporter)
                 .await
                 .map_err(|e| Failure {
                     hint: e.hint(),
@@ -146,7 +146,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     ..Failure::default()
                 })?;
             if !quiet {
-                print_push_summary(&settings, &summary);
+                print_push_summary(&options, &summary);
             }
             Ok(())
         }
@@ -343,17 +343,17 @@ fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary)
 }
 
 /// What a push did (or would do), for people.
-fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummary) {
+fn print_push_summary(options: &ferry::push::PushOptions, summary: &ferry::push::PushSummary) {
     use ferry::push::TagStatus;
-    let (verb, written) = if settings.dry_run {
+    let (verb, written) = if options.dry_run {
         ("would push", "to write")
     } else {
         ("pushed", "written")
     };
     out!(
         "{verb} {} to {}: {} tags {written} ({} new, {} updated, {} merged), {} already there, {} drifted, {} skipped",
-        settings.dir.display(),
-        settings.target,
+        options.dir.display(),
+        options.target,
         summary.count(&TagStatus::Pushed)
             + summary.count(&TagStatus::Updated)
             + summary.count(&TagStatus::Merged),
@@ -367,12 +367,12 @@ fn print_push_summary(settings: &PushSettings, summary: &ferry::push::PushSummar
     let rate = summary.uploaded_bytes as f64 / summary.seconds.max(0.001);
     out!(
         "blobs: {}; {} manifests; {:.1} s ({}/s)",
-        summary.blob_counts(settings.dry_run),
+        summary.blob_counts(options.dry_run),
         summary.manifests,
         summary.seconds,
         human_bytes(rate as u64)
     );
-    if summary.uploaded_bytes == 0 && !settings.dry_run {
+    if summary.uploaded_bytes == 0 && !options.dry_run {
         out!("nothing needed uploading: the target already had every blob");
     }
     if let Some(size) = summary.patch_size {

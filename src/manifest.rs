@@ -26,8 +26,8 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// Manifests are small (the distribution spec lets registries refuse more than 4 MiB); anything
 /// bigger is refused instead of read into memory.
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
-/// The largest blob ferry takes (1 PiB): a descriptor or a record claiming more is refused, so
-/// that no sum of sizes can overflow.
+/// The largest file size a bundle record may claim (1 PiB): more is refused, so that no sum of
+/// sizes can overflow. Blob descriptors are held to [`MAX_BLOB_SIZE`].
 pub const SIZE_LIMIT: u64 = 1 << 50;
 /// The largest layout `index.json` a bundle reader takes: ferry writes one per repository
 /// path, a descriptor per tag (some 60,000 tags).
@@ -160,18 +160,46 @@ impl Manifest {
             .clone()
             .or_else(|| content_type.map(|c| c.split(';').next().unwrap_or(c).trim().to_string()))
             .filter(|m| !m.is_empty() && m != "application/json" && m != "text/plain");
+        let invalid = |reason: String| ManifestError::Invalid {
+            digest: digest.clone(),
+            reason,
+        };
         let media_type = match declared {
             Some(m) => m,
             None if shape.manifests.is_some() => OCI_INDEX.to_string(),
             None if shape.config.is_some() || shape.layers.is_some() => OCI_MANIFEST.to_string(),
             None => {
-                return Err(ManifestError::Invalid {
-                    digest,
-                    reason: "neither a manifest nor an index: no mediaType, manifests or config"
-                        .into(),
-                });
+                return Err(invalid(
+                    "neither a manifest nor an index: no mediaType, manifests or config".into(),
+                ));
             }
         };
+        // What a registry's PUT takes: it becomes a Content-Type header, and the shape must be
+        // that of a manifest (a config blob listed as an index's child is not one).
+        if !is_media_type(&media_type) {
+            return Err(invalid(format!(
+                "its media type '{}' is not a media type",
+                crate::report::printable(&media_type)
+            )));
+        }
+        if shape.schema_version != Some(2) {
+            return Err(invalid("schemaVersion is not 2".into()));
+        }
+        let shaped = if is_index_type(&media_type) {
+            shape.manifests.is_some()
+        } else {
+            shape.config.is_some() || shape.blobs.is_some() || shape.manifests.is_some()
+        };
+        if !shaped {
+            return Err(invalid(format!(
+                "it is typed {media_type} but has no {}",
+                if is_index_type(&media_type) {
+                    "manifests"
+                } else {
+                    "config"
+                }
+            )));
+        }
         Ok(Manifest {
             bytes,
             media_type,
@@ -199,21 +227,6 @@ impl Manifest {
         refs.blobs.extend(shape.config);
         refs.blobs.extend(shape.layers.unwrap_or_default());
         refs.blobs.extend(shape.blobs.unwrap_or_default());
-        // A size no blob has would only overflow the sums and offsets made from it.
-        if let Some(absurd) = refs
-            .blobs
-            .iter()
-            .chain(&refs.manifests)
-            .find(|d| d.size > SIZE_LIMIT)
-        {
-            return Err(ManifestError::Invalid {
-                digest: self.digest.clone(),
-                reason: format!(
-                    "it says {} is {} bytes, more than any blob ferry takes (1 PiB)",
-                    absurd.digest, absurd.size
-                ),
-            });
-        }
         Ok(refs)
     }
 
@@ -225,6 +238,21 @@ impl Manifest {
             self.bytes.len() as u64,
         )
     }
+}
+
+/// `type/subtype` of the characters RFC 6838 allows, at most 255 of them (parameters after a
+/// `;` are not part of a manifest's media type).
+fn is_media_type(text: &str) -> bool {
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    text.len() <= 255
+        && text
+            .split_once('/')
+            .is_some_and(|(kind, sub)| token(kind) && token(sub))
 }
 
 /// True for the index media types (OCI index, Docker manifest list).
@@ -318,10 +346,25 @@ where
         {
             graph.subjects.push(subject);
         }
+        let parent = manifest.digest.clone();
         stack.push((manifest, depth, true));
         for child in children.iter().rev() {
             if seen.insert(child.digest.clone()) {
                 let fetched = fetch(child).await?;
+                // What a parent names is what it gets: the same digest and the same size.
+                if fetched.digest != child.digest || fetched.bytes.len() as u64 != child.size {
+                    return Err(ManifestError::Invalid {
+                        digest: child.digest.clone(),
+                        reason: format!(
+                            "it is {} bytes ({}), its parent {} says {} bytes",
+                            fetched.bytes.len(),
+                            fetched.digest,
+                            parent,
+                            child.size
+                        ),
+                    }
+                    .into());
+                }
                 stack.push((fetched, depth + 1, false));
             }
         }
@@ -335,6 +378,40 @@ mod tests {
 
     const CONFIG: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
     const LAYER: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn what_a_registry_would_not_take_as_a_manifest_is_refused() {
+        let config = format!(r#"{{"mediaType":"a/b","digest":"{CONFIG}","size":2}}"#);
+        for (raw, says) in [
+            // A config blob listed as an index's child: JSON, but no manifest.
+            (
+                r#"{"architecture":"amd64","os":"linux"}"#.to_string(),
+                "schemaVersion is not 2",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"a\u001b[31mb/c","config":{config}}}"#),
+                "is not a media type",
+            ),
+            (
+                format!(r#"{{"mediaType":"{OCI_MANIFEST}","config":{config}}}"#),
+                "schemaVersion is not 2",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","config":{config}}}"#),
+                "has no manifests",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
+                "has no config",
+            ),
+        ] {
+            let err = Manifest::from_bytes(raw.clone().into_bytes(), Some(OCI_MANIFEST))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{raw}: {err}");
+            assert!(!err.contains('\u{1b}'), "{err}");
+        }
+    }
 
     #[test]
     fn an_artifact_keeps_its_media_types_and_unknown_fields() {

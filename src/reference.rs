@@ -136,6 +136,16 @@ fn validate_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `a/b`, or either alone when the other is empty: repository paths (and paths inside a
+/// layout) put together without a stray slash.
+pub fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (_, true) => a.to_string(),
+        (true, false) => b.to_string(),
+        (false, false) => format!("{a}/{b}"),
+    }
+}
+
 /// Repository names follow the distribution grammar: lowercase path components of letters and
 /// digits joined by `.`, `_`, `__` or dashes. Registry 2.8 answers a bare 404 for uppercase
 /// names, so they are refused here with a message instead.

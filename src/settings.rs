@@ -3,15 +3,18 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::Base;
+use crate::bundle::{Base, BundleMetadata};
 use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::{ListedImage, parse_list};
 use crate::pull::{PullOptions, RegistryAccess};
+use crate::push::{Aliases, PushOptions};
+use crate::reference::Reference;
 use crate::registry::registries_conf::ConfigFiles;
 use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptions, UploadMode};
+use crate::source::description::DEFAULT_LAYOUT;
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
 
 /// How progress is shown.
@@ -195,7 +198,19 @@ impl PullSettings {
                 }
             };
             let same = |a: &std::path::Path, b: &std::path::Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
-            if same(&old_dir, &args.dir) {
+            // The same file under another name (a hard link) is the same base too.
+            let same_file = |a: &std::path::Path, b: &std::path::Path| {
+                use std::os::unix::fs::MetadataExt;
+                matches!((std::fs::metadata(a), std::fs::metadata(b)),
+                    (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()))
+            };
+            let old_file = if old.is_dir() {
+                old.join(crate::bundle::metadata::BUNDLE_FILE)
+            } else {
+                old.clone()
+            };
+            let written = args.dir.join(crate::bundle::metadata::BUNDLE_FILE);
+            if same(&old_dir, &args.dir) || same_file(&old_file, &written) {
                 return Err(SourceError::Usage(format!(
                     "--since-bundle {} is the bundle directory being written; pull the new \
                      bundle into another directory",
@@ -323,51 +338,64 @@ fn read_list(file: &std::path::Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// Settings of `ferry push`.
-#[derive(Debug, Clone)]
-pub struct PushSettings {
-    /// The bundle directory.
-    pub dir: PathBuf,
-    /// The target root.
-    pub target: SourceRoot,
-    /// How to reach it.
-    pub client: ClientOptions,
-    /// Where modules go under the target, replacing `modules`.
-    pub modules_path: Option<String>,
-    /// Parallel uploads.
-    pub concurrency: usize,
-    /// PATCH size to start with; `None` = one PUT per blob until a body is refused.
-    pub upload_chunk_size: Option<u64>,
-    /// Leave tags that point elsewhere alone.
-    pub no_overwrite: bool,
-    /// Where to write the receipt.
-    pub receipt: Option<PathBuf>,
-    /// Only ask what the target has.
-    pub dry_run: bool,
+/// `ferry push` arguments resolved into the push's options, the alias tags from the layout
+/// description the bundle was pulled with.
+pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
+    let description = push_description(&args.dir)?;
+    Ok(PushOptions {
+        target: Reference {
+            registry: args.target.registry,
+            repository: args.target.path,
+            tag: None,
+            digest: None,
+        },
+        dir: args.dir,
+        client: ClientOptions {
+            transport: transport(&args.transport),
+            credential: credential(
+                &args.registry_login.registry_login,
+                &args.registry_login.registry_password,
+            ),
+            ..ClientOptions::default()
+        },
+        modules_path: args
+            .modules_path_suffix
+            .map(|s| s.trim_matches('/').to_string()),
+        aliases: Aliases {
+            channels: description.all_channels().map(str::to_string).collect(),
+            catalog: description
+                .modules
+                .path_suffix
+                .trim_matches('/')
+                .to_string(),
+        },
+        concurrency: usize::from(args.concurrency),
+        // A size of 0 asks for nothing: one PUT per blob, as without the flag.
+        upload_mode: args
+            .upload_chunk_size
+            .filter(|&size| size > 0)
+            .map_or(UploadMode::Monolithic, UploadMode::Chunked),
+        no_overwrite: args.no_overwrite,
+        receipt: args.receipt,
+        dry_run: args.dry_run,
+    })
 }
 
-impl PushSettings {
-    /// Resolves `ferry push` arguments.
-    pub fn from_args(args: PushArgs) -> Self {
-        PushSettings {
-            dir: args.dir,
-            target: args.target,
-            client: ClientOptions {
-                transport: transport(&args.transport),
-                credential: credential(
-                    &args.registry_login.registry_login,
-                    &args.registry_login.registry_password,
-                ),
-                ..ClientOptions::default()
-            },
-            modules_path: args
-                .modules_path_suffix
-                .map(|s| s.trim_matches('/').to_string()),
-            concurrency: usize::from(args.concurrency),
-            upload_chunk_size: args.upload_chunk_size,
-            no_overwrite: args.no_overwrite,
-            receipt: args.receipt,
-            dry_run: args.dry_run,
+/// The layout description a bundle is pushed by: the built-in one `bundle.json` says it was
+/// pulled with, else the default. A description file named there stays on the pull side of the
+/// gap, and a `d8 mirror pull` bundle names none. A `bundle.json` that cannot be read is left to
+/// the push, which refuses the bundle naming the problem.
+fn push_description(dir: &std::path::Path) -> Result<Description, SourceError> {
+    let named = BundleMetadata::read(dir).ok().flatten().and_then(|m| {
+        // Only the layout's name is read out of the request kept as text.
+        #[derive(serde::Deserialize)]
+        struct Asked {
+            layout: Option<String>,
         }
-    }
+        serde_json::from_str::<Asked>(m.request.get()).ok()?.layout
+    });
+    named
+        .as_deref()
+        .and_then(Description::built_in)
+        .unwrap_or_else(|| Description::load(DEFAULT_LAYOUT))
 }

@@ -4,78 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use common::*;
 use ferry::bundle::pack::{PackOptions, layout_entries};
 use serde_json::Value;
-
-/// A sealed bundle of one small layout, as pull would leave it.
-fn bundle(dir: &Path, gost: bool) {
-    let layouts = tempfile::tempdir().unwrap();
-    make_layout(layouts.path(), "v1", "image", &["--seed", "4"]);
-    let records = pack_archives(
-        dir,
-        vec![(
-            "platform.tar".into(),
-            layout_entries(layouts.path(), "").unwrap(),
-        )],
-        &PackOptions {
-            gost,
-            ..PackOptions::default()
-        },
-    )
-    .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let images = runtime
-        .block_on(ferry::list::packed_images(dir, &records))
-        .unwrap();
-    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
-        .seal(dir)
-        .unwrap();
-}
-
-fn edit_metadata(dir: &Path, change: impl FnOnce(&mut Value)) {
-    let path = dir.join("bundle.json");
-    let mut metadata: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    change(&mut metadata);
-    std::fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
-}
-
-/// Runs verify, push (to a port where nothing listens: a refusal must come first) and, with
-/// `ls`, ls, and expects each to fail quickly naming what is wrong. (ls lists what bundle.json
-/// says; it is verify's job to hold bundle.json to the files.)
-fn refused(dir: &Path, ls: bool, needles: &[&str]) {
-    let home = tempfile::tempdir().unwrap();
-    let mut commands = vec![
-        vec!["--no-progress", "verify"],
-        vec!["--no-progress", "push", "--insecure"],
-    ];
-    if ls {
-        commands.push(vec!["ls"]);
-    }
-    for args in commands {
-        let started = Instant::now();
-        let mut cmd = ferry(home.path());
-        cmd.args(&args).arg(dir);
-        if args.contains(&"push") {
-            cmd.arg("127.0.0.1:1/x/y");
-        }
-        let (code, stdout, stderr) = outcome(&mut cmd);
-        let out = format!("{stdout}{stderr}");
-        assert_eq!(code, 1, "{args:?}: {out}");
-        assert!(!out.contains("panicked"), "{args:?}: {out}");
-        assert!(
-            !out.contains("cannot reach"),
-            "{args:?} contacted the target first: {out}"
-        );
-        for needle in needles {
-            assert!(out.contains(needle), "{args:?}: '{needle}' in {out}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{args:?} hung");
-    }
-}
 
 #[test]
 fn bundle_json_cannot_point_outside_the_bundle() {
@@ -87,16 +18,16 @@ fn bundle_json_cannot_point_outside_the_bundle() {
     ] {
         let work = tempfile::tempdir().unwrap();
         let dir = work.path().join("bundle");
-        bundle(&dir, false);
+        sealed_bundle(&dir, false);
         edit_metadata(&dir, |m| m["archives"][0]["files"][0]["name"] = evil.into());
-        refused(&dir, true, &["bundle.json", "not its file number"]);
+        refused_offline(&dir, true, &["bundle.json", "not its file number"]);
     }
     // The archive's own name is held to the same rule.
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, false);
+    sealed_bundle(&dir, false);
     edit_metadata(&dir, |m| m["archives"][0]["name"] = "/etc/passwd".into());
-    refused(&dir, true, &["bundle.json", "is not an archive name"]);
+    refused_offline(&dir, true, &["bundle.json", "is not an archive name"]);
 }
 
 #[test]
@@ -104,13 +35,13 @@ fn archives_bundle_json_does_not_list_are_problems() {
     // An empty list beside a garbage archive.
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, false);
+    sealed_bundle(&dir, false);
     edit_metadata(&dir, |m| {
         m["archives"] = Value::Array(Vec::new());
         m["images"] = Value::Array(Vec::new());
     });
     std::fs::write(dir.join("platform.tar"), vec![0x55u8; 4096]).unwrap();
-    refused(
+    refused_offline(
         &dir,
         false,
         &["platform.tar is in the bundle directory but bundle.json does not list it"],
@@ -119,9 +50,9 @@ fn archives_bundle_json_does_not_list_are_problems() {
     // A whole archive more than bundle.json knows.
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, false);
+    sealed_bundle(&dir, false);
     std::fs::copy(dir.join("platform.tar"), dir.join("module-x.tar")).unwrap();
-    refused(
+    refused_offline(
         &dir,
         false,
         &["module-x.tar is in the bundle directory but bundle.json does not list it"],
@@ -132,14 +63,14 @@ fn archives_bundle_json_does_not_list_are_problems() {
 fn sum_lists_that_disagree_with_bundle_json_are_problems() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, true);
+    sealed_bundle(&dir, true);
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     std::fs::write(
         dir.join("SHA256SUMS"),
         format!("{}{}", "0".repeat(64), &sums[64..]),
     )
     .unwrap();
-    refused(
+    refused_offline(
         &dir,
         false,
         &["SHA256SUMS and bundle.json disagree about platform.tar"],
@@ -147,13 +78,13 @@ fn sum_lists_that_disagree_with_bundle_json_are_problems() {
 
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, true);
+    sealed_bundle(&dir, true);
     std::fs::write(
         dir.join("GOSTSUMS"),
         format!("GOST12-256 (platform.tar) = {}\n", "1".repeat(64)),
     )
     .unwrap();
-    refused(
+    refused_offline(
         &dir,
         false,
         &["GOSTSUMS and bundle.json disagree about platform.tar"],
@@ -181,7 +112,7 @@ fn a_tag_that_would_climb_out_is_refused() {
         &PackOptions::default(),
     )
     .unwrap();
-    refused(
+    refused_offline(
         &dir,
         true,
         &["platform.tar", "index.json", "tag '../../evil' is invalid"],
@@ -242,7 +173,7 @@ fn a_descriptor_whose_size_lies_is_refused_by_push_as_by_verify() {
         &PackOptions::default(),
     )
     .unwrap();
-    refused(
+    refused_offline(
         &dir,
         true,
         &[
@@ -285,7 +216,7 @@ fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
         .map(|i| i["tag"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(shown, ["v1"]);
-    refused(
+    refused_offline(
         &dir,
         false,
         &["(root):hidden is in an archive but not in bundle.json"],
@@ -298,7 +229,7 @@ fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
 fn sizes_that_overflow_are_refused_not_wrapped() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("bundle");
-    bundle(&dir, false);
+    sealed_bundle(&dir, false);
     edit_metadata(&dir, |m| {
         m["base"] = serde_json::json!({
             "bundle_sha256": "0".repeat(64),
@@ -310,7 +241,7 @@ fn sizes_that_overflow_are_refused_not_wrapped() {
             ],
         });
     });
-    refused(
+    refused_offline(
         &dir,
         true,
         &[

@@ -249,5 +249,15 @@ fn a_base_that_cannot_be_used_is_refused_up_front() {
             "{dir} {base}: {stderr}"
         );
     }
+    // A hard link to the bundle's own bundle.json, elsewhere, is the same base too.
+    let linked = work.path().join("linked.json");
+    std::fs::hard_link(bundle.join("bundle.json"), &linked).unwrap();
+    let (code, _, stderr) = attempt(&linked, &bundle);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is the bundle directory being written"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&linked).unwrap();
     assert_eq!(names_in(&bundle), ["bundle.json"]);
 }

@@ -129,7 +129,7 @@ fn a_planted_journal_cannot_make_starting_over_delete_anything_else() {
     let work = bundle.join(".tmp/ferry-pull");
     std::fs::create_dir_all(&work).unwrap();
     let state = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "request": {"source": "somewhere else"},
         "created": 4_000_000_000u64,
         "chunk_size": 0,
@@ -175,7 +175,7 @@ fn a_journal_cannot_claim_a_file_its_plan_does_not_have() {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(bundle.join("precious.tar"), "the user's").unwrap();
     let state = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "request": {"source": "somewhere else"},
         "created": 4_000_000_000u64,
         "chunk_size": 0,
@@ -224,4 +224,181 @@ fn links_under_the_work_dirs_file_names_are_never_written_through() {
     assert_ne!(code, 0, "{stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_untouched(&victim);
+}
+
+/// The blob files of a registry's storage (`<dir>/data/.../blobs/sha256/xx/<hex>/data`) whose
+/// digest is one of `hexes`.
+fn stored_blobs(registry: &Registry, hexes: &[String]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for file in files_under(&registry.dir.path().join("data")) {
+        let path = registry.dir.path().join("data").join(&file);
+        if file.ends_with("/data") && hexes.iter().any(|h| file.contains(&format!("/{h}/data"))) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+/// A first pull that fails on a blob the source lost, leaving its work directory; the blob is
+/// back afterwards. Returns the state file.
+fn interrupted_pull(source: &Source, home: &Path, bundle: &Path) -> PathBuf {
+    let layouts = tempfile::tempdir().unwrap();
+    let digest = make_layout(layouts.path(), "1", "image", &["--seed", "21"]);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layouts.path().join("blobs/sha256").join(&digest[7..])).unwrap(),
+    )
+    .unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap()[7..].to_string())
+        .collect();
+    let hidden: Vec<(PathBuf, PathBuf)> = stored_blobs(&source.registry, &layers)
+        .into_iter()
+        .map(|p| (p.clone(), p.with_extension("hidden")))
+        .collect();
+    assert!(!hidden.is_empty());
+    for (from, to) in &hidden {
+        std::fs::rename(from, to).unwrap();
+    }
+    let (code, _, stderr) = outcome(&mut source.pull(home, bundle, &[]));
+    assert_eq!(code, 1, "{stderr}");
+    for (from, to) in &hidden {
+        std::fs::rename(to, from).unwrap();
+    }
+    let state = bundle.join(".tmp/ferry-pull/state.json");
+    assert!(state.exists(), "the failed pull left its state");
+    state
+}
+
+/// A state file is the plan a rerun continues: archive names in it become file names. A
+/// planted `../OUTSIDE.tar` or an absolute path once made the resumed pull write there.
+#[test]
+fn a_resumed_state_cannot_name_files_outside_the_bundle() {
+    let source = Source::start();
+    let home = tempfile::tempdir().unwrap();
+    let victim = victim(home.path());
+    for evil in [
+        "../OUTSIDE.tar".to_string(),
+        victim.join("notes.txt").display().to_string(),
+        "sub/inner.tar".to_string(),
+    ] {
+        let bundle = home.path().join(format!("bundle-{}", evil.len()));
+        let state = interrupted_pull(&source, home.path(), &bundle);
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        for image in value["images"].as_array_mut().unwrap() {
+            image["archive"] = evil.clone().into();
+        }
+        std::fs::write(&state, serde_json::to_vec(&value).unwrap()).unwrap();
+        let (code, stdout, stderr) = outcome(&mut source.pull(home.path(), &bundle, &[]));
+        assert_eq!(code, 0, "{evil}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("starting over") && stderr.contains("plans what a bundle cannot hold"),
+            "{evil}: {stderr}"
+        );
+        assert_untouched(&victim);
+        assert!(!home.path().join("OUTSIDE.tar").exists());
+        assert!(!bundle.join("sub").exists());
+        verified(home.path(), &bundle);
+    }
+}
+
+/// On another file system than the work directory, a finished file is copied into the bundle
+/// directory under a temporary name: a link planted under that name was written through.
+#[test]
+fn a_link_under_a_temporary_name_in_the_bundle_is_replaced_not_written_through() {
+    let source = Source::start();
+    let home = tempfile::tempdir().unwrap();
+    let victim = victim(home.path());
+    let tmpfs = Tmpfs::mount("64m");
+    let bundle = home.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    std::os::unix::fs::symlink(
+        victim.join("notes.txt"),
+        bundle.join("security.tar.ferry-tmp"),
+    )
+    .unwrap();
+    let tmp = tmpfs.path().display().to_string();
+    ferry_ok(&mut source.pull(home.path(), &bundle, &["--force", "--tmp-dir", &tmp]));
+    assert_untouched(&victim);
+    assert!(
+        std::fs::symlink_metadata(bundle.join("security.tar"))
+            .unwrap()
+            .is_file()
+    );
+    verified(home.path(), &bundle);
+}
+
+/// The work directory is emptied when a pull ends: the bundle cannot be it or lie inside it.
+#[test]
+fn the_bundle_cannot_be_the_work_directory() {
+    let source = Source::start();
+    let home = tempfile::tempdir().unwrap();
+    let tmp = home.path().join("w");
+    let tmp_arg = tmp.display().to_string();
+    for bundle in [tmp.join("ferry-pull"), tmp.join("ferry-pull/inner")] {
+        let (code, _, stderr) =
+            outcome(&mut source.pull(home.path(), &bundle, &["--tmp-dir", &tmp_arg]));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains("the bundle directory is the work directory or inside it"),
+            "{stderr}"
+        );
+    }
+}
+
+/// `--tmp-dir` inside the bundle directory, spelled any way, is ferry's own there: a link
+/// planted at `<bundle>/.tmp` is refused as the default place's would be.
+#[test]
+fn a_tmp_dir_inside_the_bundle_is_checked_however_spelled() {
+    let source = Source::start();
+    let home = tempfile::tempdir().unwrap();
+    let victim = victim(home.path());
+    let bundle = home.path().join("b");
+    std::fs::create_dir(&bundle).unwrap();
+    std::os::unix::fs::symlink(&victim, bundle.join(".tmp")).unwrap();
+    for spelled in ["./b/.tmp", "b/./.tmp", "b/x/../.tmp"] {
+        let (code, _, stderr) = outcome(
+            source
+                .pull(
+                    home.path(),
+                    Path::new("b"),
+                    &["--force", "--tmp-dir", spelled],
+                )
+                .current_dir(home.path()),
+        );
+        assert_eq!(code, 1, "{spelled}: {stderr}");
+        assert!(stderr.contains("is a symbolic link"), "{spelled}: {stderr}");
+        assert_untouched(&victim);
+    }
+}
+
+/// With --force, archives of another bundle in the directory would make this one fail verify
+/// (bundle.json does not list them): they are named, and neither used nor removed, whatever a
+/// planted journal says of them.
+#[test]
+fn force_names_archives_of_another_bundle_and_leaves_them() {
+    let source = Source::start();
+    let home = tempfile::tempdir().unwrap();
+    let bundle = home.path().join("bundle");
+    let state = interrupted_pull(&source, home.path(), &bundle);
+    std::fs::write(bundle.join("precious.tar"), "the user's").unwrap();
+    let journal = state.with_file_name("journal");
+    let mut text = std::fs::read_to_string(&journal).unwrap_or_default();
+    text.push_str(&format!("sealed precious.tar 10 {} -\n", "0".repeat(64)));
+    std::fs::write(&journal, text).unwrap();
+    // A changed chunk size: the earlier run's files would move aside to be re-laid.
+    let (code, _, stderr) =
+        outcome(&mut source.pull(home.path(), &bundle, &["--force", "-c", "1GB"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("holds archives this pull does not write (precious.tar)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bundle.join("precious.tar")).unwrap(),
+        "the user's"
+    );
 }

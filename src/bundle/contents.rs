@@ -4,11 +4,13 @@
 //! blobs a differential bundle left out), and the tags held to the list in `bundle.json`, which
 //! `ls` shows and push writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::layouts::ArchiveLayouts;
 use super::metadata::ImageRecord;
 use crate::digest::Digest;
+use crate::layout::entry_tag;
 use crate::manifest::Graph;
 
 /// One tag found whole.
@@ -18,8 +20,9 @@ pub struct FoundTag {
     pub layout: usize,
     /// The tag as `ls` describes it.
     pub image: ImageRecord,
-    /// Its manifests (children first) and blobs.
-    pub graph: Graph,
+    /// Its manifests (children first) and blobs; shared by the tags of a layout that name the
+    /// same manifest, which is followed once.
+    pub graph: Arc<Graph>,
 }
 
 /// What one archive holds, and what is wrong with it.
@@ -41,13 +44,32 @@ pub fn check_archive(
 ) -> ArchiveContents {
     let mut contents = ArchiveContents::default();
     for (index, layout) in layouts.layouts.iter().enumerate() {
+        // Tags naming one manifest (channels, thousands of them in a crafted bundle) share
+        // what following it found.
+        let mut followed: HashMap<(Digest, u64), (ImageRecord, Arc<Graph>)> = HashMap::new();
         for descriptor in &layout.index.manifests {
-            match handle.block_on(layouts.image(layout, descriptor, left_out)) {
-                Ok(Some((image, graph))) => contents.tags.push(FoundTag {
+            let key = (descriptor.digest.clone(), descriptor.size);
+            if let (Some((image, graph)), Some(tag)) = (followed.get(&key), entry_tag(descriptor)) {
+                contents.tags.push(FoundTag {
                     layout: index,
-                    image,
-                    graph,
-                }),
+                    image: ImageRecord {
+                        tag: tag.to_string(),
+                        ..image.clone()
+                    },
+                    graph: graph.clone(),
+                });
+                continue;
+            }
+            match handle.block_on(layouts.image(layout, descriptor, left_out)) {
+                Ok(Some((image, graph))) => {
+                    let graph = Arc::new(graph);
+                    followed.insert(key, (image.clone(), graph.clone()));
+                    contents.tags.push(FoundTag {
+                        layout: index,
+                        image,
+                        graph,
+                    })
+                }
                 Ok(None) => contents.problems.push(format!(
                     "{}: layout '{}' has an untagged entry {}",
                     layouts.archive, layout.path, descriptor.digest
@@ -63,6 +85,20 @@ pub fn check_archive(
 /// round: `ls` shows the list and push writes exactly what it shows.
 pub fn compare_images(listed: &[ImageRecord], found: &[ImageRecord]) -> Vec<String> {
     let mut problems = Vec::new();
+    let mut listed_counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for image in listed {
+        *listed_counts
+            .entry((image.path.as_str(), image.tag.as_str()))
+            .or_default() += 1;
+    }
+    for ((path, tag), count) in listed_counts {
+        if count > 1 {
+            problems.push(format!(
+                "bundle.json lists {}:{tag} {count} times",
+                display_path(path)
+            ));
+        }
+    }
     let by_name: BTreeMap<(&str, &str), &ImageRecord> = found
         .iter()
         .map(|f| ((f.path.as_str(), f.tag.as_str()), f))
@@ -85,6 +121,30 @@ pub fn compare_images(listed: &[ImageRecord], found: &[ImageRecord]) -> Vec<Stri
                 image.digest,
                 f.digest
             )),
+            // What `ls` shows beside the digest is held to the archives too.
+            Some(f) if f.media_type != image.media_type => problems.push(format!(
+                "bundle.json says {}:{} is a {}, the archive holds a {}",
+                display_path(&image.path),
+                image.tag,
+                image.media_type,
+                f.media_type
+            )),
+            Some(f) if f.size != image.size => problems.push(format!(
+                "bundle.json says {}:{} needs {} bytes, the archive's graph has {}",
+                display_path(&image.path),
+                image.tag,
+                image.size,
+                f.size
+            )),
+            Some(f) if image.archive.is_some() && f.archive != image.archive => {
+                problems.push(format!(
+                    "bundle.json says {}:{} is in {}, it is in {}",
+                    display_path(&image.path),
+                    image.tag,
+                    image.archive.as_deref().unwrap_or_default(),
+                    f.archive.as_deref().unwrap_or_default()
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -112,12 +172,38 @@ pub fn tag_problems(listed: Option<&[ImageRecord]>, archives: &[ArchiveContents]
         .iter()
         .flat_map(|a| a.problems.iter().cloned())
         .collect();
+    let found: Vec<ImageRecord> = archives
+        .iter()
+        .flat_map(|a| a.tags.iter().map(|t| t.image.clone()))
+        .collect();
+    problems.extend(duplicate_tags(&found));
     if let Some(listed) = listed {
-        let found: Vec<ImageRecord> = archives
-            .iter()
-            .flat_map(|a| a.tags.iter().map(|t| t.image.clone()))
-            .collect();
         problems.extend(compare_images(listed, &found));
+    }
+    problems
+}
+
+/// Tags held more than once, across layouts and archives.
+fn duplicate_tags(found: &[ImageRecord]) -> Vec<String> {
+    let mut problems = Vec::new();
+    // A tag held twice is two images under one name: which one a target ends up with would
+    // depend on the order of the writes.
+    let mut counts: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for image in found {
+        counts
+            .entry((image.path.as_str(), image.tag.as_str()))
+            .or_default()
+            .push(image.archive.as_deref().unwrap_or("?"));
+    }
+    for ((path, tag), archives) in &counts {
+        if archives.len() > 1 {
+            problems.push(format!(
+                "{}:{tag} is held {} times ({}); a tag names one image",
+                display_path(path),
+                archives.len(),
+                archives.join(", ")
+            ));
+        }
     }
     problems
 }

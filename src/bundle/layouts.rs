@@ -11,6 +11,7 @@ use super::reader::Archive;
 use crate::digest::Digest;
 use crate::layout::{Index, entry_tag};
 use crate::manifest::{Descriptor, Graph, INDEX_LIMIT, MANIFEST_LIMIT, Manifest, walk};
+use crate::reference::join;
 use crate::segment::BlobSource;
 
 const LAYOUT_MARKER: &str = "oci-layout";
@@ -35,15 +36,6 @@ pub struct ArchiveLayouts {
     pub index: TarIndex,
     /// The layouts, sorted by path.
     pub layouts: Vec<BundleLayout>,
-}
-
-/// `dir/name`, or `name` for the archive root.
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_string()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 impl ArchiveLayouts {
@@ -142,6 +134,18 @@ impl ArchiveLayouts {
                 archive: self.archive.clone(),
                 layout: layout.to_string(),
                 reason: format!("manifest {} does not match its digest", descriptor.digest),
+            });
+        }
+        if bytes.len() as u64 != descriptor.size {
+            return Err(BundleError::BadLayout {
+                archive: self.archive.clone(),
+                layout: layout.to_string(),
+                reason: format!(
+                    "manifest {} is {} bytes, its descriptor says {}",
+                    descriptor.digest,
+                    bytes.len(),
+                    descriptor.size
+                ),
             });
         }
         Manifest::from_bytes(bytes, Some(&descriptor.media_type)).map_err(|e| {

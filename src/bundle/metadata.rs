@@ -17,7 +17,7 @@ use crate::store::write_atomic_blocking;
 /// The bundle format this ferry writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 /// The largest `bundle.json` read (it lists every blob: a few hundred bytes each).
-const METADATA_LIMIT: u64 = 512 << 20;
+const METADATA_LIMIT: u64 = 128 << 20;
 /// The metadata file's name.
 pub const BUNDLE_FILE: &str = "bundle.json";
 /// The `sha256sum -c` list.
@@ -26,7 +26,7 @@ pub const SHA256SUMS: &str = "SHA256SUMS";
 pub const GOSTSUMS: &str = "GOSTSUMS";
 
 /// The content of `bundle.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleMetadata {
     /// Bundle format version ([`FORMAT_VERSION`]).
     pub format_version: u32,
@@ -36,9 +36,10 @@ pub struct BundleMetadata {
     pub created: String,
     /// The source repository root the bundle was pulled from.
     pub source: String,
-    /// What was asked for, after resolution (free-form; written by pull).
-    #[serde(default)]
-    pub request: serde_json::Value,
+    /// What was asked for, after resolution (free-form; written by pull), kept as its JSON
+    /// text: read, never expanded into a value tree (a crafted one cannot fill the memory).
+    #[serde(default = "empty_request")]
+    pub request: Box<serde_json::value::RawValue>,
     /// Every archive, with its files in reading order.
     pub archives: Vec<ArchiveRecord>,
     /// Every tag the bundle holds.
@@ -182,7 +183,7 @@ impl BundleMetadata {
             ferry_version: env!("CARGO_PKG_VERSION").to_string(),
             created: rfc3339(SystemTime::now()),
             source,
-            request,
+            request: serde_json::value::to_raw_value(&request).expect("a request serialises"),
             archives,
             images,
             base: None,
@@ -204,7 +205,7 @@ impl BundleMetadata {
             Err(e) if e.kind() == std::io::ErrorKind::Other => {
                 return Err(BundleError::BadMetadata {
                     path,
-                    reason: format!("{e}; it must be a regular file of at most 512 MiB"),
+                    reason: format!("{e}; it must be a regular file of at most 128 MiB"),
                 });
             }
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
@@ -286,15 +287,22 @@ impl BundleMetadata {
             },
             other => unreachable!("an atomic write only fails with I/O errors: {other}"),
         };
-        write_atomic_blocking(&dir.join(SHA256SUMS), sha256sums(&self.archives).as_bytes())
-            .map_err(store_error)?;
-        if let Some(list) = gostsums(&self.archives) {
+        let files = || self.archives.iter().flat_map(|a| &a.files);
+        let sha256 = sha256sums(files().map(|f| (f.name.as_str(), f.sha256.as_str())));
+        write_atomic_blocking(&dir.join(SHA256SUMS), sha256.as_bytes()).map_err(store_error)?;
+        if let Some(list) =
+            gostsums(files().filter_map(|f| Some((f.name.as_str(), f.gost.as_deref()?))))
+        {
             write_atomic_blocking(&dir.join(GOSTSUMS), list.as_bytes()).map_err(store_error)?;
         }
         let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");
         json.push(b'\n');
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
     }
+}
+
+fn empty_request() -> Box<serde_json::value::RawValue> {
+    serde_json::value::to_raw_value(&serde_json::json!({})).expect("an empty object serialises")
 }
 
 /// The order `ls` promises: bytewise by path, then by tag.

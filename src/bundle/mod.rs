@@ -4,11 +4,13 @@
 
 pub mod base;
 pub mod contents;
+mod entry_sink;
 pub mod fill;
 pub mod index;
 pub mod layouts;
 pub mod metadata;
 pub mod names;
+mod open_archives;
 pub mod pack;
 pub mod plan;
 pub mod reader;

@@ -260,6 +260,32 @@ impl Bundle {
     }
 }
 
+/// The gaps in a chunk numbering, from the numbers found alone (a crafted name like
+/// `x.tar.99999999999.chunk` must not make ferry count to it): the first few missing names,
+/// then how many more.
+fn missing_chunks(name: &str, chunks: &BTreeMap<usize, (String, u64)>) -> Vec<String> {
+    const SHOWN: usize = 8;
+    let mut problems = Vec::new();
+    let mut expected = 0usize;
+    let mut more = 0usize;
+    for &number in chunks.keys() {
+        let gap = number - expected;
+        for missing in expected..number {
+            if problems.len() < SHOWN {
+                problems.push(format!("{} is missing", chunk_name(name, missing)));
+            } else {
+                more += gap - (missing - expected);
+                break;
+            }
+        }
+        expected = number + 1;
+    }
+    if more > 0 {
+        problems.push(format!("and {more} more chunks of {name} are missing"));
+    }
+    problems
+}
+
 #[derive(Default)]
 struct Found {
     whole: Option<u64>,
@@ -313,13 +339,9 @@ fn scan(dir: &Path) -> Result<Vec<Archive>, BundleError> {
                 name,
             }),
             (None, _) => {
-                let last = *found.chunks.keys().next_back().expect("at least one chunk");
-                let missing: Vec<String> = (0..=last)
-                    .filter(|n| !found.chunks.contains_key(n))
-                    .map(|n| chunk_name(&name, n))
-                    .collect();
+                let missing = missing_chunks(&name, &found.chunks);
                 if !missing.is_empty() {
-                    problems.extend(missing.into_iter().map(|m| format!("{m} is missing")));
+                    problems.extend(missing);
                     continue;
                 }
                 archives.push(Archive {
@@ -337,4 +359,28 @@ fn scan(dir: &Path) -> Result<Vec<Archive>, BundleError> {
         return Err(BundleError::Incomplete { problems });
     }
     Ok(archives)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_numbered_far_away_is_counted_not_listed() {
+        let chunks: BTreeMap<usize, (String, u64)> = [0usize, 3, 99_999_999_999]
+            .into_iter()
+            .map(|n| (n, (chunk_name("x.tar", n), 1)))
+            .collect();
+        let missing = missing_chunks("x.tar", &chunks);
+        assert_eq!(missing.len(), 9, "{missing:?}");
+        assert_eq!(missing[0], "x.tar.0001.chunk is missing");
+        assert_eq!(missing[1], "x.tar.0002.chunk is missing");
+        assert_eq!(
+            missing[8],
+            format!(
+                "and {} more chunks of x.tar are missing",
+                99_999_999_999u64 - 4 - 6
+            )
+        );
+    }
 }

@@ -3,30 +3,22 @@
 
 use std::path::Path;
 
-use super::metadata::ArchiveRecord;
 use super::{BundleError, io_error};
 use crate::digest::{FileSums, hash_reader};
 
-/// `sha256sum` format: `<hex>  <name>` per file, in bundle order.
-pub fn sha256sums(archives: &[ArchiveRecord]) -> String {
-    archives
-        .iter()
-        .flat_map(|a| &a.files)
-        .map(|f| format!("{}  {}\n", f.sha256, f.name))
+/// `sha256sum` format: `<hex>  <name>` for every (name, hex) pair, in the order given.
+pub fn sha256sums<'a>(sums: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    sums.into_iter()
+        .map(|(name, hex)| format!("{hex}  {name}\n"))
         .collect()
 }
 
-/// `GOST12-256 (<name>) = <hex>` per file (the BSD form `rhash -c` checks without being told
-/// the algorithm), or `None` when no file has a Streebog sum.
-pub fn gostsums(archives: &[ArchiveRecord]) -> Option<String> {
-    let lines: String = archives
-        .iter()
-        .flat_map(|a| &a.files)
-        .filter_map(|f| {
-            f.gost
-                .as_ref()
-                .map(|g| format!("GOST12-256 ({}) = {g}\n", f.name))
-        })
+/// `GOST12-256 (<name>) = <hex>` for every (name, hex) pair (the BSD form `rhash -c` checks
+/// without being told the algorithm), or `None` when there is none.
+pub fn gostsums<'a>(sums: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let lines: String = sums
+        .into_iter()
+        .map(|(name, hex)| format!("GOST12-256 ({name}) = {hex}\n"))
         .collect();
     (!lines.is_empty()).then_some(lines)
 }

@@ -5,39 +5,33 @@
 //! when asked, Streebog-256), syncs it and renames it into the bundle directory as soon as it is
 //! complete, so hashing overlaps the downloads and no file is ever read back afterwards.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use sha2::Digest as _;
 
 use super::metadata::{ArchiveRecord, FileRecord};
 use super::names::gostsum_name;
+use super::open_archives::{OpenArchives, READ_BUFFER, Slot, State};
 use super::plan::{ArchivePlan, EntryContent};
 use super::{BundleError, io_error};
-use crate::digest::{Digest, Sha256Hasher};
-use crate::store::{BlobSink, StoreError, fsync_dir};
+use crate::digest::Sha256Hasher;
+use crate::store::fsync_dir;
+
+// The sink a writer opens, and the hook it takes, are part of the writer's API.
+pub use super::entry_sink::{CheckpointHook, EntrySink};
 
 /// Suffix of files still being written.
 pub const TEMP_SUFFIX: &str = ".ferry-tmp";
 
-/// Bytes gathered before one positioned write (and one hop to a blocking thread); one per
-/// download in flight.
-const WRITE_BUFFER: usize = 512 << 10;
-
-/// Bytes a sealer reads at a time.
-const READ_BUFFER: usize = 1 << 20;
-
 /// Told about every file just before it is renamed into the bundle directory, so a journal
 /// can record it; an error stops the file from being published.
 pub type SealHook = Arc<dyn Fn(&str, &FileRecord) -> std::io::Result<()> + Send + Sync>;
-
-/// Told how far a blob's bytes have been written, every few MiB, so a journal can resume it.
-pub type CheckpointHook = Arc<dyn Fn(&Digest, u64) + Send + Sync>;
 
 /// `path` with [`TEMP_SUFFIX`] appended.
 pub fn temp_name(path: &Path) -> PathBuf {
@@ -46,36 +40,10 @@ pub fn temp_name(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// One file of an archive while the archive is being written.
-struct Slot {
-    temp: PathBuf,
-    handle: Option<Arc<File>>,
-    record: Option<FileRecord>,
-}
-
-struct State {
-    /// Per archive and entry: are its bytes in place?
-    done: Vec<Vec<bool>>,
-    /// Per archive: the first entry not done. Every byte before its data is final.
-    cursor: Vec<usize>,
-    slots: Vec<Vec<Slot>>,
-    stopping: bool,
-    error: Option<BundleError>,
-}
-
-struct Shared {
-    bundle_dir: PathBuf,
-    plans: Vec<ArchivePlan>,
-    gost: bool,
-    state: Mutex<State>,
-    changed: Condvar,
-    queue: Mutex<VecDeque<(usize, usize)>>,
-    on_sealed: Option<SealHook>,
-}
-
 /// Archives being written into a bundle directory.
 pub struct ArchiveWriter {
-    shared: Arc<Shared>,
+    shared: Arc<OpenArchives>,
+    on_sealed: Option<SealHook>,
     sealers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -163,7 +131,7 @@ impl ArchiveWriter {
             }
         }
         queue.sort();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(OpenArchives {
             bundle_dir: bundle_dir.to_path_buf(),
             gost: options.gost,
             state: Mutex::new(State {
@@ -175,7 +143,6 @@ impl ArchiveWriter {
             }),
             changed: Condvar::new(),
             queue: Mutex::new(queue.into_iter().map(|(_, a, f)| (a, f)).collect()),
-            on_sealed: options.on_sealed,
             plans,
         });
         for (a, plan) in shared.plans.iter().enumerate() {
@@ -189,6 +156,7 @@ impl ArchiveWriter {
         shared.advance_all();
         Ok(ArchiveWriter {
             shared,
+            on_sealed: options.on_sealed,
             sealers: Mutex::new(Vec::new()),
         })
     }
@@ -205,35 +173,14 @@ impl ArchiveWriter {
         let mut sealers = self.sealers.lock().expect("sealers lock");
         for i in 0..workers {
             let shared = self.shared.clone();
+            let on_sealed = self.on_sealed.clone();
             sealers.push(
                 std::thread::Builder::new()
                     .name(format!("ferry-seal-{i}"))
-                    .spawn(move || shared.seal_loop())
+                    .spawn(move || seal_loop(&shared, on_sealed.as_ref()))
                     .expect("spawning a sealer thread"),
             );
         }
-    }
-
-    /// Re-hashes the first `len` bytes of a blob entry where they lie (resuming: what an
-    /// earlier run wrote) and returns the hasher.
-    async fn rehash(
-        &self,
-        archive: usize,
-        entry: usize,
-        len: u64,
-    ) -> Result<Sha256Hasher, BundleError> {
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let offset = shared.plans[archive].entries[entry].data_offset;
-            let mut hasher = Sha256Hasher::new();
-            shared.read_range(archive, offset, len, |bytes| {
-                hasher.update(bytes);
-                Ok(())
-            })?;
-            Ok(hasher)
-        })
-        .await
-        .expect("a hashing task does not panic")
     }
 
     /// Re-hashes an entry's bytes where they lie and says whether they match its digest
@@ -244,7 +191,7 @@ impl ArchiveWriter {
         else {
             return Ok(true);
         };
-        Ok(self.rehash(archive, entry, *size).await?.finish() == *digest)
+        Ok(self.shared.rehash(archive, entry, *size).await?.finish() == *digest)
     }
 
     /// Copies the bytes of one entry to another holding the same blob.
@@ -272,6 +219,7 @@ impl ArchiveWriter {
     }
 
     /// Opens a sink for a blob entry. With `resume_at` > 0 the bytes already there are
+    /// Opens a sink for a blob entry. With `resume_at` > 0 the bytes already there are
     /// re-hashed and writing continues after them.
     pub async fn sink(
         &self,
@@ -280,31 +228,14 @@ impl ArchiveWriter {
         resume_at: u64,
         checkpoint: Option<CheckpointHook>,
     ) -> Result<EntrySink, BundleError> {
-        let planned = &self.shared.plans[archive].entries[entry];
-        let EntryContent::Blob { digest, size } = &planned.content else {
-            panic!("only blob entries are filled through a sink");
-        };
-        let resume_at = resume_at.min(*size);
-        let hasher = self.rehash(archive, entry, resume_at).await?;
-        Ok(EntrySink {
-            shared: self.shared.clone(),
-            archive,
-            data_offset: planned.data_offset,
-            digest: digest.clone(),
-            size: *size,
-            written: resume_at,
-            buffer: Vec::with_capacity(WRITE_BUFFER),
-            hasher: Some(hasher),
-            checkpoint,
-            checkpointed: resume_at,
-        })
+        EntrySink::open(self.shared.clone(), archive, entry, resume_at, checkpoint).await
     }
 
     /// Marks an entry's bytes as in place, letting the sealers go past it.
     pub fn complete(&self, archive: usize, entry: usize) {
         let mut state = self.shared.lock();
         state.done[archive][entry] = true;
-        Shared::advance(&mut state, archive);
+        OpenArchives::advance(&mut state, archive);
         drop(state);
         self.shared.changed.notify_all();
     }
@@ -367,181 +298,90 @@ impl Drop for ArchiveWriter {
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("writer state lock")
-    }
-
-    fn advance_all(&self) {
-        let mut state = self.lock();
-        for a in 0..self.plans.len() {
-            Self::advance(&mut state, a);
-        }
-    }
-
-    fn advance(state: &mut State, archive: usize) {
-        let done = &state.done[archive];
-        let mut cursor = state.cursor[archive];
-        while cursor < done.len() && done[cursor] {
-            cursor += 1;
-        }
-        state.cursor[archive] = cursor;
-    }
-
-    /// Bytes of file `file` of `archive` that are final, counted from its start.
-    fn ready(&self, state: &State, archive: usize, file: usize) -> u64 {
-        let plan = &self.plans[archive];
-        let cursor = state.cursor[archive];
-        let prefix = plan
-            .entries
-            .get(cursor)
-            .map_or(plan.size, |e| e.data_offset);
-        let f = &plan.files[file];
-        prefix.saturating_sub(f.start).min(f.size)
-    }
-
-    fn handle(&self, archive: usize, file: usize) -> std::io::Result<Arc<File>> {
-        let state = self.lock();
-        state.slots[archive][file].handle.clone().ok_or_else(|| {
-            std::io::Error::other(format!(
-                "{} is already sealed",
-                self.plans[archive].files[file].name
-            ))
-        })
-    }
-
-    /// Writes `bytes` at archive offset `offset`, across files. `fixed` skips sealed files
-    /// (writing the known bytes of a resumed run).
-    fn write_at(
-        &self,
-        archive: usize,
-        offset: u64,
-        bytes: &[u8],
-        fixed: bool,
-    ) -> std::io::Result<()> {
-        let plan = &self.plans[archive];
-        for range in plan.ranges(offset, bytes.len() as u64) {
-            let part = &bytes[range.skip as usize..(range.skip + range.len) as usize];
-            let handle = match self.handle(archive, range.file) {
-                Ok(handle) => handle,
-                Err(_) if fixed => continue,
-                Err(e) => return Err(e),
-            };
-            handle.write_all_at(part, range.offset)?;
-        }
-        Ok(())
-    }
-
-    /// Reads archive bytes `offset..offset + len` in pieces, from the temporary files or, once
-    /// sealed, from the bundle directory.
-    fn read_range(
-        &self,
-        archive: usize,
-        offset: u64,
-        len: u64,
-        mut each: impl FnMut(&[u8]) -> Result<(), BundleError>,
-    ) -> Result<(), BundleError> {
-        let plan = &self.plans[archive];
-        let mut buffer = vec![0u8; READ_BUFFER.min(len as usize)];
-        for range in plan.ranges(offset, len) {
-            let (file, path) = match self.handle(archive, range.file) {
-                Ok(handle) => (handle, self.lock().slots[archive][range.file].temp.clone()),
-                Err(_) => {
-                    let path = self.bundle_dir.join(&plan.files[range.file].name);
-                    let file = File::open(&path).map_err(io_error("cannot read", &path))?;
-                    (Arc::new(file), path)
-                }
-            };
-            let mut at = 0;
-            while at < range.len {
-                let n = (range.len - at).min(buffer.len() as u64) as usize;
-                file.read_exact_at(&mut buffer[..n], range.offset + at)
-                    .map_err(io_error("cannot read", &path))?;
-                each(&buffer[..n])?;
-                at += n as u64;
-            }
-        }
-        Ok(())
-    }
-
-    fn seal_loop(&self) {
-        loop {
-            let next = self.queue.lock().expect("queue lock").pop_front();
-            let Some((archive, file)) = next else { return };
-            match self.seal(archive, file) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(error) => {
-                    let mut state = self.lock();
-                    state.error.get_or_insert(error);
-                    state.stopping = true;
-                    drop(state);
-                    self.changed.notify_all();
-                    return;
-                }
+/// A sealer: takes the next unsealed file in offset order and seals it, until none is left,
+/// the writer stops, or sealing fails (the first failure is kept for `finish`).
+fn seal_loop(shared: &OpenArchives, on_sealed: Option<&SealHook>) {
+    loop {
+        let next = shared.queue.lock().expect("queue lock").pop_front();
+        let Some((archive, file)) = next else { return };
+        match seal(shared, on_sealed, archive, file) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                let mut state = shared.lock();
+                state.error.get_or_insert(error);
+                state.stopping = true;
+                drop(state);
+                shared.changed.notify_all();
+                return;
             }
         }
     }
+}
 
-    /// Hashes one file as its bytes become final, then publishes it. `Ok(false)` when the
-    /// writer is stopping.
-    fn seal(&self, archive: usize, file: usize) -> Result<bool, BundleError> {
-        let planned = &self.plans[archive].files[file];
-        let (handle, temp) = {
-            let state = self.lock();
-            let slot = &state.slots[archive][file];
-            (slot.handle.clone().expect("unsealed"), slot.temp.clone())
+/// Hashes one file as its bytes become final, then publishes it. `Ok(false)` when the
+/// writer is stopping.
+fn seal(
+    shared: &OpenArchives,
+    on_sealed: Option<&SealHook>,
+    archive: usize,
+    file: usize,
+) -> Result<bool, BundleError> {
+    let planned = &shared.plans[archive].files[file];
+    let (handle, temp) = {
+        let state = shared.lock();
+        let slot = &state.slots[archive][file];
+        (slot.handle.clone().expect("unsealed"), slot.temp.clone())
+    };
+    let mut sha256 = Sha256Hasher::new();
+    let mut gost = shared.gost.then(streebog::Streebog256::new);
+    let mut buffer = vec![0u8; READ_BUFFER];
+    let mut hashed = 0u64;
+    while hashed < planned.size {
+        let ready = {
+            let mut state = shared.lock();
+            loop {
+                if state.stopping {
+                    return Ok(false);
+                }
+                let ready = shared.ready(&state, archive, file);
+                if ready > hashed {
+                    break ready;
+                }
+                state = shared.changed.wait(state).expect("writer state lock");
+            }
         };
-        let mut sha256 = Sha256Hasher::new();
-        let mut gost = self.gost.then(streebog::Streebog256::new);
-        let mut buffer = vec![0u8; READ_BUFFER];
-        let mut hashed = 0u64;
-        while hashed < planned.size {
-            let ready = {
-                let mut state = self.lock();
-                loop {
-                    if state.stopping {
-                        return Ok(false);
-                    }
-                    let ready = self.ready(&state, archive, file);
-                    if ready > hashed {
-                        break ready;
-                    }
-                    state = self.changed.wait(state).expect("writer state lock");
-                }
-            };
-            while hashed < ready {
-                let n = (ready - hashed).min(READ_BUFFER as u64) as usize;
-                handle
-                    .read_exact_at(&mut buffer[..n], hashed)
-                    .map_err(io_error("cannot read", &temp))?;
-                sha256.update(&buffer[..n]);
-                if let Some(gost) = &mut gost {
-                    gost.update(&buffer[..n]);
-                }
-                hashed += n as u64;
+        while hashed < ready {
+            let n = (ready - hashed).min(READ_BUFFER as u64) as usize;
+            handle
+                .read_exact_at(&mut buffer[..n], hashed)
+                .map_err(io_error("cannot read", &temp))?;
+            sha256.update(&buffer[..n]);
+            if let Some(gost) = &mut gost {
+                gost.update(&buffer[..n]);
             }
+            hashed += n as u64;
         }
-        handle.sync_all().map_err(io_error("cannot sync", &temp))?;
-        drop(handle);
-        let record = FileRecord {
-            name: planned.name.clone(),
-            size: planned.size,
-            sha256: sha256.finish().hex().to_string(),
-            gost: gost.map(|g| hex::encode(g.finalize())),
-        };
-        if let Some(hook) = &self.on_sealed {
-            hook(&self.plans[archive].name, &record).map_err(io_error("cannot record", &temp))?;
-        }
-        publish(&self.bundle_dir, &temp, &record)?;
-        let mut state = self.lock();
-        let slot = &mut state.slots[archive][file];
-        slot.handle = None;
-        slot.record = Some(record);
-        drop(state);
-        self.changed.notify_all();
-        Ok(true)
     }
+    handle.sync_all().map_err(io_error("cannot sync", &temp))?;
+    drop(handle);
+    let record = FileRecord {
+        name: planned.name.clone(),
+        size: planned.size,
+        sha256: sha256.finish().hex().to_string(),
+        gost: gost.map(|g| hex::encode(g.finalize())),
+    };
+    if let Some(hook) = on_sealed {
+        hook(&shared.plans[archive].name, &record).map_err(io_error("cannot record", &temp))?;
+    }
+    publish(&shared.bundle_dir, &temp, &record)?;
+    let mut state = shared.lock();
+    let slot = &mut state.slots[archive][file];
+    slot.handle = None;
+    slot.record = Some(record);
+    drop(state);
+    shared.changed.notify_all();
+    Ok(true)
 }
 
 /// Renames a finished file into the bundle directory with its `.gostsum` (or without, removing
@@ -581,10 +421,19 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), BundleError> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
             let staged = temp_name(to);
-            std::fs::copy(from, &staged).map_err(io_error("cannot copy to", &staged))?;
-            File::open(&staged)
-                .and_then(|f| f.sync_all())
-                .map_err(io_error("cannot sync", &staged))?;
+            // Whatever is under the temporary name (a link planted there included) is removed,
+            // never written through: the copy goes to a file this call creates.
+            remove_if_present(&staged)?;
+            let mut copy = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&staged)
+                .map_err(io_error("cannot create", &staged))?;
+            File::open(from)
+                .and_then(|mut original| std::io::copy(&mut original, &mut copy))
+                .and_then(|_| copy.sync_all())
+                .map_err(io_error("cannot copy to", &staged))?;
             std::fs::rename(&staged, to).map_err(io_error("cannot rename", to))?;
             remove_if_present(from)
         }
@@ -599,129 +448,5 @@ pub fn remove_if_present(path: &Path) -> Result<(), BundleError> {
             Err(io_error("cannot remove", path)(e))
         }
         _ => Ok(()),
-    }
-}
-
-/// Streams one blob entry into its place in the archive, hashing on the way. Bytes are
-/// gathered into [`WRITE_BUFFER`]-sized writes done on a blocking thread.
-pub struct EntrySink {
-    shared: Arc<Shared>,
-    archive: usize,
-    data_offset: u64,
-    digest: Digest,
-    size: u64,
-    written: u64,
-    buffer: Vec<u8>,
-    hasher: Option<Sha256Hasher>,
-    checkpoint: Option<CheckpointHook>,
-    checkpointed: u64,
-}
-
-/// Bytes between two checkpoints of a blob being written.
-const CHECKPOINT_EVERY: u64 = 16 << 20;
-
-impl EntrySink {
-    /// The blob being written.
-    pub fn digest(&self) -> &Digest {
-        &self.digest
-    }
-
-    /// Its size.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let buffer = std::mem::take(&mut self.buffer);
-        let mut hasher = self.hasher.take().expect("one flush at a time");
-        let shared = self.shared.clone();
-        let (archive, offset) = (self.archive, self.data_offset + self.written);
-        let (hasher, mut buffer, result) = tokio::task::spawn_blocking(move || {
-            hasher.update(&buffer);
-            let result = shared.write_at(archive, offset, &buffer, false);
-            (hasher, buffer, result)
-        })
-        .await
-        .expect("a write task does not panic");
-        self.hasher = Some(hasher);
-        let n = buffer.len() as u64;
-        buffer.clear();
-        self.buffer = buffer;
-        let plan = &self.shared.plans[self.archive];
-        result.map_err(|source| StoreError::Io {
-            action: "cannot write",
-            path: self.shared.lock().slots[self.archive][plan.file_at(offset)]
-                .temp
-                .clone(),
-            source,
-        })?;
-        self.written += n;
-        if let Some(hook) = &self.checkpoint
-            && self.written - self.checkpointed >= CHECKPOINT_EVERY
-        {
-            hook(&self.digest, self.written);
-            self.checkpointed = self.written;
-        }
-        Ok(())
-    }
-
-    /// Writes what is buffered and checks size and digest. The entry is not marked complete:
-    /// the caller does that once copies elsewhere are made.
-    pub async fn finish(mut self) -> Result<(), StoreError> {
-        self.flush().await?;
-        if self.written != self.size {
-            return Err(StoreError::SizeMismatch {
-                digest: self.digest.clone(),
-                expected: self.size,
-                actual: self.written,
-            });
-        }
-        let actual = self.hasher.take().expect("hasher present").finish();
-        if actual != self.digest {
-            return Err(StoreError::DigestMismatch {
-                expected: self.digest.clone(),
-                actual,
-            });
-        }
-        Ok(())
-    }
-}
-
-impl BlobSink for EntrySink {
-    fn offset(&self) -> u64 {
-        self.written + self.buffer.len() as u64
-    }
-
-    async fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
-        let after = self.offset() + bytes.len() as u64;
-        if after > self.size {
-            return Err(StoreError::SizeMismatch {
-                digest: self.digest.clone(),
-                expected: self.size,
-                actual: after,
-            });
-        }
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let room = WRITE_BUFFER - self.buffer.len();
-            let (now, later) = rest.split_at(room.min(rest.len()));
-            self.buffer.extend_from_slice(now);
-            rest = later;
-            if self.buffer.len() == WRITE_BUFFER {
-                self.flush().await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn restart(&mut self) -> Result<(), StoreError> {
-        self.buffer.clear();
-        self.written = 0;
-        self.checkpointed = 0;
-        self.hasher = Some(Sha256Hasher::new());
-        Ok(())
     }
 }

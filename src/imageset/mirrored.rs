@@ -13,7 +13,7 @@ use crate::manifest::Manifest;
 use crate::registry::mirrors::Source;
 use crate::registry::{Mirrors, RegistryClient, RegistryError};
 use crate::source::SourceError;
-use crate::source::resolve::Want;
+use crate::source::sizing::Want;
 
 /// One image as it was asked for.
 pub(crate) struct Asked {

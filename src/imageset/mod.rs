@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::reference::Reference;
 use crate::registry::{Mirrors, RegistryClient, RegistryError};
 use crate::report::Reporter;
-use crate::source::resolve::{Want, build_plan};
+use crate::source::sizing::Want;
+use crate::source::wanted::build_plan;
 use crate::source::{Plan, PlannedImage, SourceError, Take, WebBlob};
 use charts::{ChartClient, ChartError, ChartOptions};
 use config::ImageSet;
@@ -237,9 +238,9 @@ async fn charts_plan(
     let base = Reference::parse(destination.trim_end_matches('/'))
         .map_err(|e| entry_error(format!("destination: {e}")))?;
     let path = format!("{}/{}", base.repository, chart.name);
-    let login = charts::repo_login(repo.as_str())?;
-    let index = client.index(&repo, &login).await?;
-    let index_url = repo.join("index.yaml").expect("a relative URL joins");
+    let repository = client.repository(&repo)?;
+    let index = repository.index().await?;
+    let index_url = repository.index_url();
     let entries = index
         .entries
         .get(&chart.name)
@@ -293,9 +294,7 @@ async fn charts_plan(
     }
     let mut plan = Plan::default();
     for (version, tag, url) in chosen {
-        let file = client
-            .inspect(&chart.name, version, &url, &repo, &login)
-            .await?;
+        let file = repository.inspect(&chart.name, version, &url).await?;
         let artifact = charts::chart_artifact(&file).map_err(|problem| ChartError::BadArchive {
             chart: chart.name.clone(),
             version: version.clone(),

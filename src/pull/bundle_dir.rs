@@ -7,15 +7,22 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::error::PullError;
 use super::options::PullOptions;
-use super::work::{WorkDir, remove_if_empty, sealed_names};
-use crate::bundle::io_error;
+use super::work::{WorkDir, WorkError, remove_if_empty, sealed_names};
 use crate::bundle::names::gostsum_name;
+use crate::bundle::names::{ArchiveFileName, parse_archive_file};
 use crate::bundle::writer::TEMP_SUFFIX;
+use crate::bundle::{ArchivePlan, io_error};
 
 /// The bundle directory must hold nothing but the work directory and what an unfinished run
 /// of this pull published, unless `--force`. Checked before anything is created.
 pub fn check(options: &PullOptions) -> Result<(), PullError> {
     let dir = &options.dir;
+    if let Some(work) = options.bundle_in_work_dir() {
+        return Err(PullError::Work(WorkError::Unsafe {
+            path: work,
+            reason: "the bundle directory is the work directory or inside it",
+        }));
+    }
     if options.force || !dir.exists() {
         return Ok(());
     }
@@ -71,4 +78,35 @@ pub fn tidy_after_failure(options: &PullOptions, existed: bool) {
     if !existed {
         let _ = std::fs::remove_dir(&options.dir);
     }
+}
+
+/// With `--force`: archives of another bundle beside this one would make it fail verify
+/// (`bundle.json` does not list them). They are the user's, so they are named, not removed.
+pub fn refuse_foreign_archives(
+    options: &PullOptions,
+    archives: &[ArchivePlan],
+) -> Result<(), PullError> {
+    let ours: HashSet<&str> = archives.iter().map(|p| p.name.as_str()).collect();
+    let dir = &options.dir;
+    let listing = std::fs::read_dir(dir).map_err(io_error("cannot list", dir))?;
+    let mut names = Vec::new();
+    for item in listing {
+        let item = item.map_err(io_error("cannot list", dir))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let archive = match parse_archive_file(&name) {
+            Some(ArchiveFileName::Whole(archive) | ArchiveFileName::Chunk(archive, _)) => archive,
+            None => continue,
+        };
+        if !ours.contains(archive.as_str()) {
+            names.push(name);
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    Err(PullError::ForeignArchives {
+        dir: dir.clone(),
+        names,
+    })
 }

@@ -45,6 +45,33 @@ pub enum PullError {
         /// One line per item, naming where it came from.
         problems: Vec<String>,
     },
+    /// The plan's manifests together are more than a pull holds in memory.
+    #[error(
+        "the plan's {count} manifests are {} together, over the {} a pull holds in memory",
+        human_bytes(*bytes),
+        human_bytes(*limit)
+    )]
+    TooManyManifestBytes {
+        /// Their bytes.
+        bytes: u64,
+        /// How many.
+        count: usize,
+        /// The most a pull takes.
+        limit: u64,
+    },
+    /// `--force` into a directory holding archives this pull does not write.
+    #[error(
+        "{} holds archives this pull does not write ({}); bundle.json would not list them and \
+         the bundle would not verify",
+        dir.display(),
+        list_some(names)
+    )]
+    ForeignArchives {
+        /// The directory.
+        dir: PathBuf,
+        /// Their file names.
+        names: Vec<String>,
+    },
     /// `--strict`: selectors selected nothing.
     #[error(
         "--strict: {} selector(s) selected nothing: {}",
@@ -146,6 +173,13 @@ impl PullError {
             PullError::Work(_) => None,
             PullError::Unreadable { .. } => Some(
                 "leave those items out (filters, image set entries), or fix them at the source"
+                    .into(),
+            ),
+            PullError::TooManyManifestBytes { .. } => {
+                Some("take less in one pull (filters, several image set files pulled apart)".into())
+            }
+            PullError::ForeignArchives { .. } => Some(
+                "move those files out of the bundle directory, or pull into another directory"
                     .into(),
             ),
             PullError::Unselected { .. } => Some(

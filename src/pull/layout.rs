@@ -8,8 +8,9 @@ use crate::bundle::{ArchivePlan, BundleError, EntryContent};
 use crate::digest::Digest;
 use crate::layout::{Index, LAYOUT_MARKER, index_bytes, tagged};
 use crate::manifest::{Descriptor, INDEX_LIMIT};
+use crate::reference::join;
 use crate::report::human_bytes;
-use crate::source::{Plan, join};
+use crate::source::Plan;
 
 /// The archives of `plan`, each cut into chunks of `chunk_size` bytes (0 = none).
 pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, BundleError> {

@@ -58,6 +58,7 @@ async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullS
     let plan = plan::plan(options, resumed, reporter.as_ref()).await?;
     let archives = archive_plans(&plan, options.chunk_size)?;
     if options.force {
+        bundle_dir::refuse_foreign_archives(options, &archives)?;
         // Old sums must never describe new files: they go before the first new file appears.
         remove_sums(&options.dir)?;
     }

@@ -1,7 +1,7 @@
 //! What a pull is asked to do, as plain values: built by the settings from the command line,
 //! the environment and files, so that nothing in the pull knows where they came from.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::access::RegistryAccess;
 use super::work::{WORK_DIR_NAME, WorkPlace};
@@ -59,19 +59,30 @@ impl PullOptions {
     }
 
     /// Where the work directory lies: ferry's own `.tmp/ferry-pull` under the bundle
-    /// directory, or `ferry-pull` under the `--tmp-dir` the user gave.
+    /// directory, or `ferry-pull` under the `--tmp-dir` the user gave. A `--tmp-dir` inside
+    /// the bundle directory, however spelled, is ferry's own below the bundle directory: no
+    /// link is followed there either.
     pub fn work_place(&self) -> WorkPlace {
-        if self.default_tmp_dir() {
-            WorkPlace {
-                anchor: self.dir.clone(),
-                below: PathBuf::from(".tmp").join(WORK_DIR_NAME),
-            }
-        } else {
-            WorkPlace {
-                anchor: self.tmp_dir.clone(),
+        let dir = lexical(&self.dir);
+        let tmp = lexical(&self.tmp_dir);
+        match tmp.strip_prefix(&dir) {
+            Ok(inside) => WorkPlace {
+                anchor: dir.clone(),
+                below: inside.join(WORK_DIR_NAME),
+            },
+            Err(_) => WorkPlace {
+                anchor: tmp,
                 below: PathBuf::from(WORK_DIR_NAME),
-            }
+            },
         }
+    }
+
+    /// True when the bundle directory is the work directory or lies inside it (the work
+    /// directory is emptied when a pull ends).
+    pub fn bundle_in_work_dir(&self) -> Option<PathBuf> {
+        let place = self.work_place();
+        let work = place.anchor.join(&place.below);
+        lexical(&self.dir).starts_with(&work).then_some(work)
     }
 
     /// How the bundle names where it came from: the source root, else the image set files.
@@ -91,4 +102,20 @@ impl PullOptions {
             }
         }
     }
+}
+
+/// `path` made absolute and with `.` and `..` resolved by name alone (no link is followed).
+fn lexical(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -10,6 +10,9 @@ use crate::registry::Mirrors;
 use crate::report::Reporter;
 use crate::source::{Plan, SourceError, SourceRoot, resolve as resolve_layout};
 
+/// The most manifest bytes one pull plans (real images' manifests are a few kB each).
+const MANIFEST_BYTES_LIMIT: u64 = 128 << 20;
+
 /// The plan of this run: `resumed` when an earlier run's plan is continued, else resolved now.
 /// Its warnings and mirrors are reported; a plan with no image is refused.
 pub async fn plan(
@@ -81,6 +84,16 @@ pub async fn resolve(options: &PullOptions, reporter: &dyn Reporter) -> Result<P
     let problems = unreadable(&plan);
     if !problems.is_empty() {
         return Err(PullError::Unreadable { problems });
+    }
+    // Manifests are held in memory from the plan to the seal (and written to the state file):
+    // a source of thousands of 4 MiB manifests must not take the host's memory with it.
+    let manifest_bytes: u64 = plan.manifests.values().map(|m| m.bytes.len() as u64).sum();
+    if manifest_bytes > MANIFEST_BYTES_LIMIT {
+        return Err(PullError::TooManyManifestBytes {
+            bytes: manifest_bytes,
+            count: plan.manifests.len(),
+            limit: MANIFEST_BYTES_LIMIT,
+        });
     }
     if options.strict && !plan.unselected.is_empty() {
         return Err(PullError::Unselected {

@@ -102,7 +102,7 @@ impl Start {
             Start::Fresh => {
                 work.clear()?;
                 Some(State::new(
-                    options.request_record.clone(),
+                    &options.request_record,
                     options.chunk_size,
                     options.gost,
                     plan,
@@ -133,8 +133,16 @@ impl Start {
                 false,
             ),
             Start::Continue(_, progress) => (work.journal()?, progress, true),
-            Start::Relay(_, progress) => {
-                let published: Vec<String> = progress.sealed.keys().cloned().collect();
+            Start::Relay(state, progress) => {
+                // Only files of the earlier run's own plan are moved: a journal line naming
+                // another file of the bundle directory is not acted on.
+                let planned = state.file_names();
+                let published: Vec<String> = progress
+                    .sealed
+                    .keys()
+                    .filter(|n| planned.contains(*n))
+                    .cloned()
+                    .collect();
                 work.keep_as_previous(&options.dir, &published)?;
                 (
                     work.begin(new_state.expect("a new state"))?,
@@ -162,10 +170,12 @@ fn decide(
         return Ok(Start::Fresh);
     };
     let progress = work.progress();
+    // The state keeps the request as the JSON text it was written as; so is this one compared.
+    let asked = options.request_record.to_string();
     let reason = match &found {
         _ if options.no_resume => "--no-pull-resume was given".to_string(),
         Err(reason) => reason.clone(),
-        Ok(state) if state.request != options.request_record => {
+        Ok(state) if state.request.get() != asked => {
             "the unfinished pull in the work directory asked for something else (source, \
              layout, versions, modules or components differ)"
                 .into()

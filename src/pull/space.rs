@@ -92,7 +92,7 @@ pub fn preflight(
         None => 0,
     };
     let entries: u64 = archives.iter().map(|p| p.entries.len() as u64).sum();
-    let state_size = new_state.map_or(0, |s| serde_json::to_vec(s).map_or(0, |b| b.len() as u64));
+    let state_size = new_state.map_or(0, State::estimated_size);
     let journal_room = (64 << 10) + 160 * entries + state_size;
     let checks = space_checks(
         bundle_dir,

@@ -3,29 +3,16 @@
 //! read from. Built offline from the tar indexes, before the target is contacted.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
+use super::options::Aliases;
 use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::{Graph, Manifest};
-use crate::reference::validate_repository;
+use crate::reference::{join, validate_repository};
+use crate::referrer_tags::{schema_tag, subject_of};
 use crate::segment::BlobSource;
-use crate::source::join;
-use crate::source::referrers::{schema_tag, subject_of};
-
-/// Channel names whose tags are aliases pushed after everything else, so that no channel ever
-/// points at an image that is not complete at the target.
-const CHANNELS: [&str; 6] = [
-    "alpha",
-    "beta",
-    "early-access",
-    "stable",
-    "rock-solid",
-    "lts",
-];
-
-/// The module catalog's path in a bundle: its tags are pushed last, like channels.
-const CATALOG: &str = "modules";
 
 /// One tag to push.
 #[derive(Debug, Clone)]
@@ -48,7 +35,7 @@ pub struct TagItem {
 pub enum Phase {
     /// Versions and everything else.
     Versions,
-    /// Channel aliases and module catalog entries: after every version.
+    /// Channel aliases and module catalog entries ([`Aliases`]): after every version.
     Aliases,
     /// Referrer tags (`sha256-<hex>` and cosign's): after their subjects.
     Referrers,
@@ -109,12 +96,13 @@ impl Inventory {
     /// descriptor's blob there with its size, every manifest against its digest, the tags
     /// exactly those `bundle.json` lists); a bundle with any problem is refused, all of them
     /// named. `target` is the repository root at the target; `modules_path` replaces the
-    /// leading `modules` of layout paths. Blocking (call it on a blocking thread inside the
+    /// leading catalog path of layout paths. Blocking (call it on a blocking thread inside the
     /// runtime: manifests are walked with the async walker).
     pub fn read(
         bundle: &Bundle,
         target: &str,
         modules_path: Option<&str>,
+        aliases: &Aliases,
         handle: &tokio::runtime::Handle,
     ) -> Result<Inventory, BundleError> {
         let mut inventory = Inventory::default();
@@ -139,7 +127,7 @@ impl Inventory {
         }
         let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
         for (layouts, found) in opened.iter().zip(contents) {
-            let mut by_layout: Vec<Vec<(String, Digest, Graph)>> =
+            let mut by_layout: Vec<Vec<(String, Digest, Arc<Graph>)>> =
                 vec![Vec::new(); layouts.layouts.len()];
             for tag in found.tags {
                 by_layout[tag.layout].push((tag.image.tag, tag.image.digest, tag.graph));
@@ -150,7 +138,7 @@ impl Inventory {
                     layout: layout.path.clone(),
                     reason,
                 };
-                let path = remap(&layout.path, modules_path);
+                let path = remap(&layout.path, &aliases.catalog, modules_path);
                 let repository = join(target, &path);
                 validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
                 let mut manifests: Vec<Manifest> = Vec::new();
@@ -186,7 +174,7 @@ impl Inventory {
                     let root = graph.manifests.last().expect("a graph has its root");
                     let phase = if subject_of(&tag).is_some() {
                         Phase::Referrers
-                    } else if CHANNELS.contains(&tag.as_str()) || layout.path == CATALOG {
+                    } else if aliases.channels.contains(&tag) || layout.path == aliases.catalog {
                         Phase::Aliases
                     } else {
                         Phase::Versions
@@ -229,13 +217,13 @@ impl Inventory {
 /// Tags in the order their manifests may reach a registry: every other tag in layout order,
 /// then referrer tags, each after the tag whose graph holds its subject (a signature of an SBOM
 /// after the SBOM). A referrer of something outside the layout goes last.
-fn in_push_order(graphs: Vec<(String, Digest, Graph)>) -> Vec<(String, Digest, Graph)> {
+fn in_push_order(graphs: Vec<(String, Digest, Arc<Graph>)>) -> Vec<(String, Digest, Arc<Graph>)> {
     let (mut waiting, mut ordered): (Vec<_>, Vec<_>) = graphs
         .into_iter()
         .partition(|(tag, _, _)| subject_of(tag).is_some());
     let mut placed: HashSet<Digest> = ordered
         .iter()
-        .flat_map(|(_, _, g): &(_, _, Graph)| g.manifests.iter().map(|m| m.digest.clone()))
+        .flat_map(|(_, _, g): &(_, _, Arc<Graph>)| g.manifests.iter().map(|m| m.digest.clone()))
         .collect();
     while !waiting.is_empty() {
         let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(tag, _, _)| {
@@ -274,9 +262,9 @@ fn needs_of(
     Ok(())
 }
 
-/// A layout path with its leading `modules` replaced by `modules_path`.
-fn remap(path: &str, modules_path: Option<&str>) -> String {
-    match (modules_path, path.strip_prefix(CATALOG)) {
+/// A layout path with its leading `catalog` replaced by `modules_path`.
+fn remap(path: &str, catalog: &str, modules_path: Option<&str>) -> String {
+    match (modules_path, path.strip_prefix(catalog)) {
         (Some(to), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
             format!("{to}{rest}").trim_start_matches('/').to_string()
         }
@@ -290,6 +278,7 @@ mod tests {
 
     #[test]
     fn only_the_modules_tree_moves() {
+        let remap = |path, to| remap(path, "modules", to);
         assert_eq!(remap("modules/console", Some("mods")), "mods/console");
         assert_eq!(remap("modules", Some("x/mods")), "x/mods");
         assert_eq!(remap("modulesque", Some("mods")), "modulesque");

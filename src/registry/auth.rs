@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::sync::Mutex;
 
-use super::client::{read_limited, read_prefix};
+use super::body::{ERROR_BODY_LIMIT, read_limited, read_prefix};
 use super::credentials::Credential;
 use super::error::{RegistryError, Target, classify_transport, describe_error_body};
 
@@ -101,6 +101,18 @@ impl Auth {
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
             warned_realm: AtomicBool::new(false),
+        }
+    }
+
+    /// Authentication for a web server that is no registry (a Helm repository): `login`, when
+    /// there is one, goes as basic credentials from the first request on, unasked, as Helm
+    /// sends it. A token service it names may be plain HTTP only when the server itself is.
+    pub(crate) fn unasked(registry: String, base: reqwest::Url, login: Option<Credential>) -> Self {
+        let challenge = login.as_ref().map(|_| Challenge::Basic);
+        let allow_http_realm = base.scheme() == "http";
+        Auth {
+            challenge: Mutex::new(challenge),
+            ..Auth::new(registry, base, login, allow_http_realm)
         }
     }
 
@@ -299,7 +311,7 @@ impl Auth {
         let body = if status.is_success() {
             read_limited(response, TOKEN_ANSWER_LIMIT, &target, "the token answer").await?
         } else {
-            read_prefix(response, 64 << 10).await
+            read_prefix(response, ERROR_BODY_LIMIT).await
         };
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(RegistryError::Unauthorized {

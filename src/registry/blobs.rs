@@ -1,15 +1,13 @@
-//! Blob downloads: streamed into a [`BlobWriter`] that hashes on the way, resumed with `Range`
-//! after a dropped connection or a short body, and refused when the bytes do not match.
-
-use std::time::Instant;
+//! Blobs of a repository: whether one is there, one opened as a stream, and one downloaded
+//! into a [`BlobSink`] that hashes on the way (resumed as [`super::download`] resumes), its
+//! bytes refused when they do not match.
 
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::{RegistryClient, header};
-use super::error::{RegistryError, classify_transport};
-use super::transport::MIN_BYTES_PER_STALL;
+use super::client::RegistryClient;
+use super::error::RegistryError;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::store::{BlobSink, StoreError};
@@ -80,123 +78,16 @@ impl RegistryClient {
         writer: &mut impl BlobSink,
         progress: &ProgressFn,
     ) -> Result<(), RegistryError> {
-        let scope = Scope::Pull(repository.to_string());
-        let target = self.target(Some(repository));
         let digest = &descriptor.digest;
         let url = self.url(&format!("{repository}/blobs/{digest}"));
+        let scope = Scope::Pull(repository.to_string());
         let what = format!("blob {digest}");
-        let stall = self.stall_timeout();
-        let mut failures = 0u32;
-        // Progress is measured against the furthest byte ever reached: a server that ignores
-        // Range and cuts the body at the same place every time makes none, and is given up on.
-        let mut furthest = writer.offset();
-        progress(writer.offset());
-        while writer.offset() < descriptor.size {
-            let offset = writer.offset();
-            let response = self
-                .send(&scope, true, || {
-                    let request = self.http().request(Method::GET, url.clone());
-                    if offset > 0 {
-                        request.header(reqwest::header::RANGE, format!("bytes={offset}-"))
-                    } else {
-                        request
-                    }
-                })
-                .await?;
-            match response.status() {
-                StatusCode::OK if offset > 0 => {
-                    // The server ignored the Range and sends everything again.
-                    writer.restart().await?;
-                }
-                StatusCode::OK => {}
-                StatusCode::PARTIAL_CONTENT => {
-                    let start = header(&response, "content-range").and_then(|r| range_start(&r));
-                    if start != Some(offset) {
-                        return Err(RegistryError::Protocol {
-                            target,
-                            detail: format!(
-                                "asked for {what} from byte {offset}, got Content-Range {:?}",
-                                header(&response, "content-range")
-                            ),
-                        });
-                    }
-                }
-                _ => return Err(self.status_error(response, &scope, &what).await),
-            }
-            let mut stream = response.bytes_stream();
-            let mut broken = None;
-            // A body that trickles is as stuck as one that stops: it must move at least
-            // MIN_BYTES_PER_STALL per stall timeout.
-            let mut window = (Instant::now(), 0u64);
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(bytes) => {
-                        writer
-                            .write(&bytes)
-                            .await
-                            .map_err(|e| blob_error(&target, e))?;
-                        progress(bytes.len() as u64);
-                        window.1 += bytes.len() as u64;
-                        if window.0.elapsed() >= stall {
-                            if window.1 < MIN_BYTES_PER_STALL {
-                                broken = Some(RegistryError::Stalled {
-                                    target: target.clone(),
-                                    what: what.clone(),
-                                    seconds: stall.as_secs(),
-                                });
-                                break;
-                            }
-                            window = (Instant::now(), 0);
-                        }
-                    }
-                    Err(e) => {
-                        broken = Some(if e.is_timeout() {
-                            RegistryError::Stalled {
-                                target: target.clone(),
-                                what: what.clone(),
-                                seconds: stall.as_secs(),
-                            }
-                        } else {
-                            classify_transport(target.clone(), &e)
-                        });
-                        break;
-                    }
-                }
-            }
-            if writer.offset() < descriptor.size {
-                if writer.offset() > furthest {
-                    furthest = writer.offset();
-                    failures = 0;
-                }
-                failures += 1;
-                let policy = self.retry_policy();
-                if failures >= policy.attempts {
-                    if let Some(stalled @ RegistryError::Stalled { .. }) = broken {
-                        return Err(stalled);
-                    }
-                    let last = broken.map(|e| format!(" (last: {e})")).unwrap_or_default();
-                    return Err(RegistryError::Protocol {
-                        target,
-                        detail: format!(
-                            "{what}: the body keeps ending at byte {} of {}, {} tries without \
-                             getting further{last}",
-                            writer.offset(),
-                            descriptor.size,
-                            policy.attempts
-                        ),
-                    });
-                }
-                tracing::warn!(
-                    "{target}: {what} interrupted at byte {} of {}; resuming",
-                    writer.offset(),
-                    descriptor.size
-                );
-                if failures > 1 {
-                    tokio::time::sleep(policy.delay(failures - 1)).await;
-                }
-            }
-        }
-        Ok(())
+        self.download(&scope, &url, &what, descriptor.size, writer, progress)
+            .await
+            .map_err(|e| match e {
+                RegistryError::Store(e) => self.blob_error(repository, e),
+                other => other,
+            })
     }
 
     /// The error for a blob of `repository` whose bytes did not check out: a digest or size
@@ -225,15 +116,4 @@ fn blob_error(target: &super::error::Target, err: StoreError) -> RegistryError {
         },
         other => RegistryError::Store(other),
     }
-}
-
-/// The first byte of `Content-Range: bytes START-END/TOTAL`.
-fn range_start(value: &str) -> Option<u64> {
-    value
-        .trim()
-        .strip_prefix("bytes ")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
 }

@@ -1,11 +1,13 @@
-//! One registry host: the HTTP client, its authentication state, and the request loop that
-//! answers 401 challenges and retries what is worth retrying.
+//! One registry host (or the origin of a web repository, read through [`super::web`]): the
+//! HTTP client, its authentication state, and the request loop that answers 401 challenges
+//! and retries what is worth retrying.
 
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 
 use super::auth::{Auth, Scope};
+use super::body::{ERROR_BODY_LIMIT, read_prefix};
 use super::credentials::{self, Credential};
 use super::error::{RegistryError, Target, classify_transport, describe_error_body};
 use super::transport::{TransportOptions, http_client};
@@ -70,9 +72,6 @@ pub struct RegistryClient {
     stall_timeout: Duration,
 }
 
-/// Bodies of error answers are read this far; the rest is dropped unread.
-const ERROR_BODY_LIMIT: usize = 64 << 10;
-
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistryClient")
@@ -122,6 +121,31 @@ impl RegistryClient {
             retry: options.retry,
             stall_timeout: options.transport.stall_timeout,
         })
+    }
+
+    /// A client for the origin (scheme, host, port) of `url`, a web server that is no
+    /// registry, sharing `http`: `login` goes with every request to that origin from the first
+    /// on, and nowhere else. [`super::web`] reads files through it.
+    pub(crate) fn for_origin(
+        url: &reqwest::Url,
+        login: Option<Credential>,
+        http: reqwest::Client,
+        retry: RetryPolicy,
+        stall_timeout: Duration,
+    ) -> Self {
+        let registry = url[url::Position::BeforeHost..url::Position::AfterPort].to_string();
+        let mut base = url.clone();
+        base.set_path("/");
+        base.set_query(None);
+        base.set_fragment(None);
+        RegistryClient {
+            auth: Auth::unasked(registry.clone(), base.clone(), login),
+            registry,
+            base,
+            http,
+            retry,
+            stall_timeout,
+        }
     }
 
     /// The registry's `host[:port]`.
@@ -308,45 +332,6 @@ impl RegistryClient {
             },
         }
     }
-}
-
-/// The first `limit` bytes of a body (an error answer: enough to explain, never a flood).
-pub(crate) async fn read_prefix(mut response: Response, limit: usize) -> Vec<u8> {
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
-            _ => break,
-        }
-    }
-    body
-}
-
-/// A whole body of at most `limit` bytes; a longer one is refused, not read into memory.
-pub(crate) async fn read_limited(
-    mut response: Response,
-    limit: usize,
-    target: &Target,
-    what: &str,
-) -> Result<Vec<u8>, RegistryError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| classify_transport(target.clone(), &e))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(RegistryError::Protocol {
-                target: target.clone(),
-                detail: format!("{what} is larger than {limit} bytes; refusing it"),
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Transport failures that may go away: not TLS trust problems, not unknown host names.

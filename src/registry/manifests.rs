@@ -4,7 +4,8 @@
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::{RegistryClient, header, read_limited};
+use super::body::read_limited;
+use super::client::{RegistryClient, header};
 use super::error::RegistryError;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MANIFEST_ACCEPT, MANIFEST_LIMIT, Manifest, ManifestError};

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use reqwest::{Method, StatusCode};
 
 use super::auth::Scope;
-use super::client::{RegistryClient, read_limited};
+use super::body::read_limited;
+use super::client::RegistryClient;
 use super::error::RegistryError;
 
 /// How one kind of listing is read.

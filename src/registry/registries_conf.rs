@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::mirrors::{Mirror, MirrorError, PullFrom, Rule, check_place};
+use super::mirror_rules::{Mirror, MirrorError, PullFrom, Rule, check_place};
 
 /// The system-wide file.
 pub const SYSTEM_FILE: &str = "/etc/containers/registries.conf";

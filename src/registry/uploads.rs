@@ -1,8 +1,9 @@
 //! Blob uploads: one streamed PUT, or chunked PATCHes whose offsets ferry tracks itself
-//! (registry 2.8 ignores `Content-Range`), and cross-repository mounts. Bodies stream from a
-//! [`BlobSource`] without ever holding a blob whole.
+//! (registry 2.8 ignores `Content-Range`), PATCHes after a body is refused as too large, and
+//! cross-repository mounts. Bodies stream from a [`BlobSource`] without ever holding a blob
+//! whole.
 
-use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, StatusCode};
@@ -11,12 +12,9 @@ use super::auth::Scope;
 use super::blobs::ProgressFn;
 use super::client::{RegistryClient, header};
 use super::error::RegistryError;
-use crate::digest::{Digest, Sha256Hasher};
+use super::upload_body::{Verifier, source_error, with_body};
+use crate::digest::Digest;
 use crate::segment::BlobSource;
-
-/// Size of the reads that feed an upload body (one per upload in flight: 4 MiB at the default
-/// `-j 8`, 32 MiB at `-j 64`).
-const READ_BUFFER: usize = 512 << 10;
 
 /// How blob bodies are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +24,69 @@ pub enum UploadMode {
     Monolithic,
     /// PATCHes of at most this many bytes, for proxies that limit request bodies.
     Chunked(u64),
+}
+
+/// First PATCH size after a registry refused a whole blob in one body (413).
+const FIRST_PATCH: u64 = 16 << 20;
+/// Smallest PATCH tried before giving up.
+const SMALLEST_PATCH: u64 = 64 << 10;
+
+/// The body size uploads to one registry use, learnt as they go and shared by every upload in
+/// flight: one PUT per blob (or PATCHes of a size asked for) until a body is refused as too
+/// large (413, as proxies with `client_max_body_size` answer), then PATCHes of 16 MiB, halving
+/// on every refusal down to 64 KiB.
+#[derive(Debug)]
+pub struct BodySize {
+    /// Current PATCH size; 0 = one PUT per blob.
+    patch: AtomicU64,
+    /// Set once a body was refused as too large.
+    refused: AtomicBool,
+}
+
+impl BodySize {
+    /// Starts with `mode`.
+    pub fn new(mode: UploadMode) -> Self {
+        let patch = match mode {
+            UploadMode::Monolithic => 0,
+            UploadMode::Chunked(size) => size.max(1),
+        };
+        BodySize {
+            patch: AtomicU64::new(patch),
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// The PATCH size in use now; `None` while blobs go in one PUT each.
+    pub fn patch_size(&self) -> Option<u64> {
+        let patch = self.patch.load(Ordering::Relaxed);
+        (patch > 0).then_some(patch)
+    }
+
+    /// True when a registry (or a proxy before it) refused a body as too large.
+    pub fn refused(&self) -> bool {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// After a body of `mode` was refused as too large: false when there is nothing smaller to
+    /// try, else true with smaller PATCHes in use.
+    fn shrink_after(&self, mode: UploadMode) -> bool {
+        let (current, smaller) = match mode {
+            UploadMode::Monolithic => (0, FIRST_PATCH),
+            UploadMode::Chunked(size) if size / 2 >= SMALLEST_PATCH => (size, size / 2),
+            UploadMode::Chunked(_) => return false,
+        };
+        // Another upload may have shrunk it already; keep the smaller.
+        let _ = self
+            .patch
+            .compare_exchange(current, smaller, Ordering::Relaxed, Ordering::Relaxed);
+        self.refused.store(true, Ordering::Relaxed);
+        true
+    }
+
+    fn mode(&self) -> UploadMode {
+        self.patch_size()
+            .map_or(UploadMode::Monolithic, UploadMode::Chunked)
+    }
 }
 
 /// The answer to a mount request.
@@ -69,9 +130,37 @@ impl RegistryClient {
 
     /// Uploads a blob from `source`, checking on the way that the bytes read hash to `digest`
     /// (a damaged local copy is named, and its upload abandoned before the registry could take
-    /// it). `session` is an upload already opened (by a declined mount). Failed attempts start
-    /// over in a fresh session: a half-sent body must not be appended to.
+    /// it), in bodies of the size `bodies` says; a body refused as too large makes it and every
+    /// later upload sharing `bodies` go in smaller PATCHes. `session` is an upload already
+    /// opened (by a declined mount).
     pub async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        source: &BlobSource,
+        bodies: &BodySize,
+        mut session: Option<reqwest::Url>,
+        progress: &ProgressFn,
+    ) -> Result<(), RegistryError> {
+        loop {
+            let mode = bodies.mode();
+            let result = self
+                .upload_as(repository, digest, source, mode, session.take(), progress)
+                .await;
+            match result {
+                Err(RegistryError::Status { status: 413, .. }) if bodies.shrink_after(mode) => {
+                    tracing::info!(
+                        "{repository}: a body of that size was refused (413); sending PATCHes"
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One upload in `mode`. Failed attempts start over in a fresh session: a half-sent body
+    /// must not be appended to.
+    async fn upload_as(
         &self,
         repository: &str,
         digest: &Digest,
@@ -291,202 +380,6 @@ impl RegistryClient {
         };
         Ok((next, stored))
     }
-}
-
-/// Hashes a blob's bytes in order as upload bodies read them, so that a damaged local copy is
-/// caught and named (the registry would only say that the digest is wrong).
-struct Verifier {
-    expected: Digest,
-    len: u64,
-    state: Mutex<VerifyState>,
-}
-
-struct VerifyState {
-    hasher: Sha256Hasher,
-    /// Bytes hashed so far, from the start.
-    at: u64,
-    /// Set when the bytes did not hash to the digest.
-    mismatch: Option<Digest>,
-}
-
-impl Verifier {
-    fn new(expected: &Digest, len: u64) -> Self {
-        Verifier {
-            expected: expected.clone(),
-            len,
-            state: Mutex::new(VerifyState {
-                hasher: Sha256Hasher::new(),
-                at: 0,
-                mismatch: None,
-            }),
-        }
-    }
-
-    /// Takes bytes read at `offset`. A body starting over from 0 starts the hash over; a part
-    /// sent again after a failure is not followed. Fails on the last byte when the hash is not
-    /// the digest, so that the body ends in an error instead of completing.
-    fn feed(&self, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
-        let mut state = self.state.lock().expect("not poisoned");
-        if offset == 0 && state.at != 0 {
-            state.hasher = Sha256Hasher::new();
-            state.at = 0;
-        }
-        if offset != state.at || state.at >= self.len {
-            return Ok(());
-        }
-        state.hasher.update(bytes);
-        state.at += bytes.len() as u64;
-        if state.at == self.len {
-            let actual = std::mem::take(&mut state.hasher).finish();
-            if actual != self.expected {
-                state.mismatch = Some(actual);
-                return Err(std::io::Error::other(
-                    "the local copy does not match its digest",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// True when every byte went through the running hash in order.
-    fn followed_all(&self) -> bool {
-        self.state.lock().expect("not poisoned").at == self.len
-    }
-
-    /// The damage found, as an error naming where the bytes came from.
-    fn check(&self, source: &BlobSource) -> Result<(), RegistryError> {
-        match self.state.lock().expect("not poisoned").mismatch.clone() {
-            Some(actual) => Err(damaged(&self.expected, actual, source)),
-            None => Ok(()),
-        }
-    }
-
-    /// Reads the whole local copy once more and checks it.
-    async fn verify_whole(&self, source: &BlobSource) -> Result<(), RegistryError> {
-        let reader = source.reader();
-        let hashed =
-            tokio::task::spawn_blocking(move || crate::digest::hash_reader(reader, false, &|_| {}))
-                .await
-                .expect("hashing does not panic")
-                .map_err(|e| source_error(source, e))?;
-        let actual: Digest = format!("sha256:{}", hashed.sha256)
-            .parse()
-            .expect("a sha256 in hex");
-        if actual != self.expected {
-            return Err(damaged(&self.expected, actual, source));
-        }
-        Ok(())
-    }
-}
-
-fn damaged(expected: &Digest, actual: Digest, source: &BlobSource) -> RegistryError {
-    RegistryError::Damaged {
-        digest: expected.clone(),
-        actual,
-        files: source
-            .parts()
-            .iter()
-            .map(|p| p.path.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
-/// Attaches `len` bytes of `source` from `skip` as a streamed body with its length, each piece
-/// fed to `verifier`. Reading and hashing run on blocking threads, never on the async workers.
-/// A file that cannot be read is parked in `unreadable` for the caller to report instead of the
-/// (aborted) request's answer.
-fn with_body(
-    request: reqwest::RequestBuilder,
-    source: &BlobSource,
-    skip: u64,
-    len: u64,
-    progress: &ProgressFn,
-    unreadable: &Arc<Mutex<Option<std::io::Error>>>,
-    verifier: &Arc<Verifier>,
-) -> reqwest::RequestBuilder {
-    // Missing files are found before the request starts, not halfway through its body.
-    let part = source.slice(skip, len);
-    if let Some(e) = part
-        .parts()
-        .iter()
-        .find_map(|s| std::fs::metadata(&s.path).err())
-    {
-        *unreadable.lock().expect("not poisoned") = Some(e);
-        return request;
-    }
-    struct Body {
-        reader: crate::segment::SegmentReader,
-        offset: u64,
-        left: u64,
-        verifier: Arc<Verifier>,
-    }
-    let start = Body {
-        reader: part.reader(),
-        offset: skip,
-        left: len,
-        verifier: verifier.clone(),
-    };
-    let progress = progress.clone();
-    let unreadable = unreadable.clone();
-    let stream = futures_util::stream::unfold(start, move |mut body| {
-        let progress = progress.clone();
-        let unreadable = unreadable.clone();
-        async move {
-            if body.left == 0 {
-                return None;
-            }
-            let n = body.left.min(READ_BUFFER as u64) as usize;
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buffer = vec![0u8; n];
-                let result = body
-                    .reader
-                    .read_exact(&mut buffer)
-                    .map_err(|e| (true, e))
-                    .and_then(|()| {
-                        body.verifier
-                            .feed(body.offset, &buffer)
-                            .map_err(|e| (false, e))
-                    });
-                (body, buffer, result)
-            })
-            .await
-            .expect("a read task does not panic");
-            let (mut body, buffer, result) = read;
-            match result {
-                Ok(()) => {
-                    body.offset += n as u64;
-                    body.left -= n as u64;
-                    progress(n as u64);
-                    Some((Ok(bytes::Bytes::from(buffer)), body))
-                }
-                Err((is_read, e)) => {
-                    let abort = std::io::Error::new(e.kind(), e.to_string());
-                    if is_read {
-                        *unreadable.lock().expect("not poisoned") = Some(e);
-                    }
-                    body.left = 0;
-                    Some((Err(abort), body))
-                }
-            }
-        }
-    });
-    request
-        .header(reqwest::header::CONTENT_LENGTH, len)
-        .body(reqwest::Body::wrap_stream(stream))
-}
-
-fn source_error(source: &BlobSource, err: std::io::Error) -> RegistryError {
-    let path = source
-        .parts()
-        .first()
-        .map(|s| s.path.clone())
-        .unwrap_or_default();
-    RegistryError::Store(crate::store::StoreError::Io {
-        action: "cannot read",
-        path,
-        source: err,
-    })
 }
 
 fn is_transient(err: &RegistryError) -> bool {

@@ -11,6 +11,9 @@ use super::SourceError;
 /// Built-in descriptions by name.
 const BUILT_IN: &[(&str, &str)] = &[("deckhouse", include_str!("../../layouts/deckhouse.yaml"))];
 
+/// The built-in description used where none is named.
+pub const DEFAULT_LAYOUT: &str = "deckhouse";
+
 /// A source structure.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,8 +119,8 @@ impl Description {
             || name_or_file.ends_with(".yaml")
             || name_or_file.ends_with(".yml");
         if !looks_like_file {
-            let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_file) else {
-                return Err(SourceError::Layout {
+            return Self::built_in(name_or_file).unwrap_or_else(|| {
+                Err(SourceError::Layout {
                     origin: name_or_file.to_string(),
                     reason: format!(
                         "no built-in layout of that name (built in: {}); give a file path for your own",
@@ -127,9 +130,8 @@ impl Description {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                });
-            };
-            return Self::parse(name_or_file, text);
+                })
+            });
         }
         let too_big = std::fs::metadata(name_or_file).is_ok_and(|m| m.len() > 1 << 20);
         if too_big {
@@ -144,6 +146,14 @@ impl Description {
                 reason: format!("cannot read it: {e}"),
             })?;
         Self::parse(name_or_file, &text)
+    }
+
+    /// The built-in description called `name`; `None` when no built-in one has that name.
+    pub fn built_in(name: &str) -> Option<Result<Description, SourceError>> {
+        BUILT_IN
+            .iter()
+            .find(|(built_in, _)| *built_in == name)
+            .map(|(name, text)| Self::parse(name, text))
     }
 
     /// Parses and checks a description.

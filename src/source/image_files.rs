@@ -112,7 +112,7 @@ fn scan_layer(reader: impl Read, wanted: &[String]) -> std::io::Result<LayerScan
         let path = path.trim_start_matches("./").trim_start_matches('/');
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
         if let Some(hidden_name) = name.strip_prefix(".wh.") {
-            let whited = super::join(dir, hidden_name);
+            let whited = crate::reference::join(dir, hidden_name);
             if remaining.contains(&whited.as_str()) {
                 remaining.retain(|w| *w != whited);
                 hidden.push(whited);

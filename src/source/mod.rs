@@ -9,14 +9,16 @@ pub mod plan;
 pub mod platforms;
 pub mod referrers;
 pub mod resolve;
+pub mod sizing;
 pub mod versions;
+pub mod wanted;
 
 use std::fmt;
 use std::str::FromStr;
 
 use semver::Version;
 
-use crate::reference::Reference;
+use crate::reference::{Reference, join};
 use crate::registry::{MirrorError, RegistryError};
 
 pub use description::Description;
@@ -38,15 +40,6 @@ impl SourceRoot {
     /// The repository `sub` under the root ("" is the root itself).
     pub fn repo(&self, sub: &str) -> String {
         join(&self.path, sub)
-    }
-}
-
-/// `a/b`, or either alone when the other is empty.
-pub fn join(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (_, true) => a.to_string(),
-        (true, false) => b.to_string(),
-        (false, false) => format!("{a}/{b}"),
     }
 }
 

@@ -13,35 +13,15 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::plan::Plan;
-use super::resolve::{Want, plan_images};
+use super::sizing::{Want, plan_images};
 use super::{SourceError, Take};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest, OCI_INDEX};
+use crate::referrer_tags::{COSIGN_SUFFIXES, schema_tag};
 use crate::registry::{RegistryClient, RegistryError};
 
-/// Cosign's tag suffixes: signatures, attestations, SBOMs.
-const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
 /// Referrers of referrers are followed this many levels down.
 const MAX_LEVELS: usize = 4;
-
-/// The referrers tag of a manifest: `sha256-<hex>`.
-pub fn schema_tag(digest: &Digest) -> String {
-    format!("{}-{}", digest.algorithm(), digest.hex())
-}
-
-/// The subject a referrers tag names: `sha256-<hex>` and cosign's `sha256-<hex>.sig` (and
-/// `.att`, `.sbom`) give the digest.
-pub fn subject_of(tag: &str) -> Option<Digest> {
-    let (algorithm, rest) = tag.split_once('-')?;
-    let hex = rest.split_once('.').map_or(rest, |(hex, suffix)| {
-        if COSIGN_SUFFIXES.contains(&suffix) {
-            hex
-        } else {
-            ""
-        }
-    });
-    format!("{algorithm}:{hex}").parse().ok()
-}
 
 /// A manifest whose referrers are looked for, and where its images live.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -269,19 +249,6 @@ fn schema_index(mut referrers: Vec<Descriptor>) -> Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn referrer_tags_name_their_subject() {
-        let digest: Digest = format!("sha256:{}", "ab".repeat(32)).parse().unwrap();
-        let tag = schema_tag(&digest);
-        assert_eq!(tag, format!("sha256-{}", "ab".repeat(32)));
-        assert_eq!(subject_of(&tag), Some(digest.clone()));
-        assert_eq!(subject_of(&format!("{tag}.sig")), Some(digest.clone()));
-        assert_eq!(subject_of(&format!("{tag}.sbom")), Some(digest));
-        assert_eq!(subject_of(&format!("{tag}.other")), None);
-        assert_eq!(subject_of("v1.2.3"), None);
-        assert_eq!(subject_of("sha256-abc"), None);
-    }
 
     #[test]
     fn a_made_index_does_not_depend_on_the_order_received() {

@@ -4,7 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{make_layout, names_in, run};
+use std::time::{Duration, Instant};
+
+use ferry::bundle::pack::{PackOptions, layout_entries};
+
+use super::{ferry, make_layout, names_in, outcome, pack_archives, run};
 
 /// Rewrites a layout's index.json the way d8 writes it: full source references in `ref.name`,
 /// the push tag in `short_tag` (or only `ref.name`), and d8's index media type.
@@ -156,4 +160,71 @@ pub fn receipt(path: &Path) -> std::collections::BTreeMap<(String, String), serd
             )
         })
         .collect()
+}
+
+/// A sealed bundle of one small layout, as pull would leave it.
+pub fn sealed_bundle(dir: &Path, gost: bool) {
+    let layouts = tempfile::tempdir().unwrap();
+    make_layout(layouts.path(), "v1", "image", &["--seed", "4"]);
+    let records = pack_archives(
+        dir,
+        vec![(
+            "platform.tar".into(),
+            layout_entries(layouts.path(), "").unwrap(),
+        )],
+        &PackOptions {
+            gost,
+            ..PackOptions::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let images = runtime
+        .block_on(ferry::list::packed_images(dir, &records))
+        .unwrap();
+    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
+        .seal(dir)
+        .unwrap();
+}
+
+pub fn edit_metadata(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("bundle.json");
+    let mut metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut metadata);
+    std::fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
+}
+
+/// Runs verify, push (to a port where nothing listens: a refusal must come first) and, with
+/// `ls`, ls, and expects each to fail quickly naming what is wrong. (ls lists what bundle.json
+/// says; it is verify's job to hold bundle.json to the files.)
+pub fn refused_offline(dir: &Path, ls: bool, needles: &[&str]) {
+    let home = tempfile::tempdir().unwrap();
+    let mut commands = vec![
+        vec!["--no-progress", "verify"],
+        vec!["--no-progress", "push", "--insecure"],
+    ];
+    if ls {
+        commands.push(vec!["ls"]);
+    }
+    for args in commands {
+        let started = Instant::now();
+        let mut cmd = ferry(home.path());
+        cmd.args(&args).arg(dir);
+        if args.contains(&"push") {
+            cmd.arg("127.0.0.1:1/x/y");
+        }
+        let (code, stdout, stderr) = outcome(&mut cmd);
+        let out = format!("{stdout}{stderr}");
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(!out.contains("panicked"), "{args:?}: {out}");
+        assert!(
+            !out.contains("cannot reach"),
+            "{args:?} contacted the target first: {out}"
+        );
+        for needle in needles {
+            assert!(out.contains(needle), "{args:?}: '{needle}' in {out}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{args:?} hung");
+    }
 }

@@ -5,20 +5,12 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::ChartError;
-
-/// Credentials for a Helm repository, from `repositories.yaml`.
-#[derive(Debug, Clone, Default)]
-pub struct RepoLogin {
-    /// Login.
-    pub username: Option<String>,
-    /// Password.
-    pub password: Option<String>,
-}
+use crate::registry::{Credential, Secret};
 
 /// The login Helm's `repositories.yaml` (`$HELM_REPOSITORY_CONFIG`, else
 /// `~/.config/helm/repositories.yaml`) has for the repository at `url`; none when the file or
-/// the entry is missing.
-pub fn repo_login(url: &str) -> Result<RepoLogin, ChartError> {
+/// the entry is missing, or the entry has no username.
+pub fn repo_login(url: &str) -> Result<Option<Credential>, ChartError> {
     #[derive(Deserialize)]
     struct File {
         #[serde(default)]
@@ -36,7 +28,7 @@ pub fn repo_login(url: &str) -> Result<RepoLogin, ChartError> {
         Some(p) => PathBuf::from(p),
         None => match std::env::var_os("HOME") {
             Some(home) => PathBuf::from(home).join(".config/helm/repositories.yaml"),
-            None => return Ok(RepoLogin::default()),
+            None => return Ok(None),
         },
     };
     let failed = |reason: String| ChartError::Logins {
@@ -45,7 +37,7 @@ pub fn repo_login(url: &str) -> Result<RepoLogin, ChartError> {
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RepoLogin::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(failed(e.to_string())),
     };
     // The parser's first line says what and where; its snippet could repeat a password.
@@ -56,9 +48,11 @@ pub fn repo_login(url: &str) -> Result<RepoLogin, ChartError> {
         .repositories
         .into_iter()
         .find(|r| r.url.trim_end_matches('/') == wanted)
-        .map(|r| RepoLogin {
-            username: r.username,
-            password: r.password,
-        })
-        .unwrap_or_default())
+        .and_then(|r| {
+            // Helm sends a username without a password as `username:`; so does an empty one.
+            Some(Credential::Basic {
+                username: r.username?,
+                password: Secret::new(r.password.unwrap_or_default()),
+            })
+        }))
 }

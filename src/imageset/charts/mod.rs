@@ -14,12 +14,12 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::manifest::{Manifest, OCI_MANIFEST};
+use crate::registry::RegistryError;
 use crate::report::human_bytes;
 use crate::store::StoreError;
 
 pub use archive::{ArchiveError, ChartFile, read_chart};
-pub use http::ChartClient;
-pub use login::{RepoLogin, repo_login};
+pub use http::{ChartClient, ChartRepository};
 
 /// The config media type of a Helm chart in a registry.
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -54,32 +54,16 @@ pub enum ChartError {
         /// Why.
         reason: String,
     },
-    /// The HTTP client cannot be set up.
+    /// Talking to the Helm repository failed (its errors are the registry layer's).
     #[error(transparent)]
-    Transport(#[from] crate::registry::RegistryError),
-    /// A download failed.
-    #[error("cannot fetch {url}: {reason}")]
-    Fetch {
-        /// What was fetched.
+    Fetch(#[from] RegistryError),
+    /// A URL the plan recorded is no URL.
+    #[error("'{url}' is not a URL: {reason}")]
+    BadUrl {
+        /// What was recorded.
         url: String,
-        /// Why it failed.
+        /// The parser's complaint.
         reason: String,
-    },
-    /// The server refused a download.
-    #[error("{url} answered HTTP {status}")]
-    Status {
-        /// What was fetched.
-        url: String,
-        /// The HTTP status.
-        status: u16,
-    },
-    /// A repository index is larger than ferry reads.
-    #[error("{url} is larger than {}; refusing it", human_bytes(*limit))]
-    IndexTooLarge {
-        /// The index.
-        url: String,
-        /// The limit.
-        limit: u64,
     },
     /// A chart is larger than `--chart-size-limit`.
     #[error("{url} is larger than the chart size limit of {}; refusing it", human_bytes(*limit))]
@@ -197,7 +181,18 @@ impl ChartError {
                  the pull again"
                     .into(),
             ),
-            ChartError::Transport(e) => e.hint(),
+            ChartError::Fetch(e) => match e {
+                RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => Some(
+                    "a Helm repository's login comes from Helm's repositories.yaml \
+                     ($HELM_REPOSITORY_CONFIG, else ~/.config/helm/repositories.yaml): check \
+                     its entry for this repository"
+                        .into(),
+                ),
+                // The registry layer's other hints speak of registries (paths and tags,
+                // --insecure); these two hold for a Helm repository as well.
+                RegistryError::Stalled { .. } | RegistryError::Config(_) => e.hint(),
+                _ => None,
+            },
             _ => None,
         }
     }

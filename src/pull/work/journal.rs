@@ -16,7 +16,9 @@ use crate::digest::Digest;
 /// The journal's name in the work directory.
 pub const JOURNAL_FILE: &str = "journal";
 /// A journal larger than this is not read (a line per blob and per 16 MiB written).
-const JOURNAL_LIMIT: u64 = 256 << 20;
+const JOURNAL_LIMIT: u64 = 64 << 20;
+/// The longest journal line ferry writes (`sealed`, a file name, a size, two sums).
+const JOURNAL_LINE_LIMIT: usize = 1024;
 
 /// What the journal says is finished.
 #[derive(Debug, Clone, Default)]
@@ -86,9 +88,15 @@ pub fn read_progress(path: &Path) -> Progress {
     let Ok(Some(bytes)) = crate::small_file::read_small(path, JOURNAL_LIMIT) else {
         return progress;
     };
-    let text = String::from_utf8_lossy(&bytes);
-    for line in text.lines() {
-        let words: Vec<&str> = line.split(' ').collect();
+    for line in bytes.split(|&b| b == b'\n') {
+        // No line ferry writes is longer: anything else is not a journal line.
+        if line.len() > JOURNAL_LINE_LIMIT {
+            continue;
+        }
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let words: Vec<&str> = line.splitn(6, ' ').collect();
         match words.as_slice() {
             ["done", digest] => {
                 if let Ok(digest) = digest.parse::<Digest>() {

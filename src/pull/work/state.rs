@@ -23,7 +23,7 @@ const STATE_VERSION: u32 = 2;
 /// How long an unfinished pull stays resumable.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// A state file larger than this is not read.
-const STATE_LIMIT: u64 = 1 << 30;
+const STATE_LIMIT: u64 = 512 << 20;
 
 /// The state file: what was asked, when, and what it resolved to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,7 +31,9 @@ pub struct State {
     /// [`STATE_VERSION`].
     pub version: u32,
     /// The request, as pull compares it.
-    pub request: serde_json::Value,
+    /// Kept as the JSON text it was written as: a planted state's request is compared, never
+    /// expanded into a value tree.
+    pub request: Box<serde_json::value::RawValue>,
     /// When the pull started, in seconds since the epoch.
     pub created: u64,
     /// The chunk size the files are laid out with.
@@ -66,10 +68,10 @@ pub struct StoredManifest {
 
 impl State {
     /// A state for a new pull of `plan`.
-    pub fn new(request: serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
+    pub fn new(request: &serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
         State {
             version: STATE_VERSION,
-            request,
+            request: serde_json::value::to_raw_value(request).expect("a request serialises"),
             created: now(),
             chunk_size,
             gost,
@@ -146,6 +148,13 @@ impl State {
             .collect()
     }
 
+    /// About the bytes its file takes, without writing it out twice to find out.
+    pub fn estimated_size(&self) -> u64 {
+        let manifests: usize = self.manifests.iter().map(|m| m.bytes.len() + 128).sum();
+        let generated: usize = self.generated.iter().map(|g| g.len() + 8).sum();
+        (manifests + generated + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
+    }
+
     /// How long ago the pull started.
     pub fn age(&self) -> Duration {
         Duration::from_secs(now().saturating_sub(self.created))
@@ -169,14 +178,23 @@ pub fn read_state(dir: &Path) -> Option<Result<State, String>> {
         serde_json::from_slice::<State>(&bytes)
             .map_err(|e| format!("{} is not readable: {e}", path.display()))
             .and_then(|state| {
-                if state.version == STATE_VERSION {
-                    Ok(state)
-                } else {
-                    Err(format!(
+                if state.version != STATE_VERSION {
+                    return Err(format!(
                         "it was written by another ferry (state {})",
                         state.version
-                    ))
+                    ));
                 }
+                // What a state names becomes file names and paths: held to the rules a fresh
+                // plan is, so a planted state cannot point the writer anywhere else.
+                let plan = state.plan()?;
+                let problems = crate::pull::readable::unreadable(&plan);
+                if let Some(first) = problems.first() {
+                    return Err(format!(
+                        "{} plans what a bundle cannot hold ({first})",
+                        path.display()
+                    ));
+                }
+                Ok(state)
             }),
     )
 }

@@ -1,0 +1,57 @@
+//! The tags phase: versions and everything else first, then release channels and the module
+//! catalog, then referrer tags, so that no tag ever points at an image not complete at the
+//! target. A registry refusing to move a tag is named as keeping tags immutable.
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::error::PushError;
+use super::inventory::{Inventory, Phase};
+use super::plan::Plan;
+use super::receipt::TagStatus;
+use crate::registry::{RegistryClient, RegistryError};
+
+/// Writes every tag `plan` writes and did not skip, phase after phase.
+pub(super) async fn write(
+    client: &RegistryClient,
+    inventory: &Inventory,
+    plan: &Plan<'_>,
+    concurrency: usize,
+) -> Result<(), PushError> {
+    for phase in [Phase::Versions, Phase::Aliases, Phase::Referrers] {
+        let batch = plan.written().filter(|&i| plan.tags[i].1.phase == phase);
+        futures_util::stream::iter(batch.map(|i| write_tag(client, inventory, plan, i)))
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes tag `i` of `plan`.
+async fn write_tag(
+    client: &RegistryClient,
+    inventory: &Inventory,
+    plan: &Plan<'_>,
+    i: usize,
+) -> Result<(), PushError> {
+    let (r, tag) = plan.tags[i];
+    let repository = &inventory.repos[r].repository;
+    let manifest = plan
+        .merged
+        .get(&i)
+        .unwrap_or_else(|| inventory.repos[r].manifest(&tag.digest));
+    let moving = plan.entries[i].status == TagStatus::Updated;
+    client
+        .put_manifest(repository, &tag.name, manifest)
+        .await
+        .map_err(|source| match source {
+            RegistryError::Status { .. } | RegistryError::Denied { .. } if moving => {
+                PushError::Immutable {
+                    repository: repository.clone(),
+                    tag: tag.name.clone(),
+                    source: Box::new(source),
+                }
+            }
+            other => PushError::in_repository(repository, other),
+        })
+}
