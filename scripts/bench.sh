@@ -22,6 +22,11 @@
 #   - peak RSS (goal <= 64 MiB) and bytes ferry writes to disk during a push (goal 0);
 #   - ferry verify --gost against `sha256sum -c SHA256SUMS` + `rhash -c GOSTSUMS`
 #     (goal: <= 0.3x).
+#
+# FERRY_BASELINE_BIN=/path/to/an/older/ferry also runs that binary in every round, alternating
+# with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push), and
+# prints its medians and this build's ratio to them: a change is measured against the commit
+# before it in the same run, never against figures of another day.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what=${1:?usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]}
@@ -96,9 +101,14 @@ bench_pull() {
     ferry_pull() {
         local host=$1
         shift
+        pull_with "$ferry" "$host" "$@"
+    }
+    pull_with() {
+        local bin=$1 host=$2
+        shift 2
         rm -rf "$bundle"
         sync
-        timed "$ferry" -q pull "$bundle" --source "$host/bench/ee" --insecure \
+        timed "$bin" -q pull "$bundle" --source "$host/bench/ee" --insecure \
             --layout "$layout_file" --no-platform --no-modules "$@"
     }
     skopeo_pull() {
@@ -117,8 +127,13 @@ bench_pull() {
 
     : >"$work/r.plain" >"$work/r.skopeo" >"$work/r.gost" >"$work/r.chunk" >"$work/r.chunkgost"
     : >"$work/r.line" >"$work/r.linegost" >"$work/r.rss" >"$work/r.disk"
+    : >"$work/r.base" >"$work/r.basechunkgost"
     for round in $(seq "$rounds"); do
         echo "round $round of $rounds..."
+        if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+            pull_with "$FERRY_BASELINE_BIN" "$src" >>"$work/r.base"
+            pull_with "$FERRY_BASELINE_BIN" "$src" -c 0.256 --gost-digest >>"$work/r.basechunkgost"
+        fi
         ferry_pull "$src" | tee -a "$work/r.plain" | cut -d' ' -f2 >>"$work/r.rss"
         skopeo_pull >>"$work/r.skopeo"
         ferry_pull "$src" --gost-digest | tee -a "$work/r.gost" | cut -d' ' -f2 >>"$work/r.rss"
@@ -159,6 +174,15 @@ bench_pull() {
         printf "%-44s %7.1f MiB (goal <= 64 MiB)\n", "peak RSS", rss / 1024
         printf "%-44s %7.0f MB = bundle + %.2f%% (goal <= 1%%)\n", "peak disk, bundle dir + work dir", d / 1e6, 100 * (d - b) / b
     }'
+    if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+        local base basechunkgost
+        base=$(cut -d' ' -f1 "$work/r.base" | median)
+        basechunkgost=$(cut -d' ' -f1 "$work/r.basechunkgost" | median)
+        awk -v p="$plain" -v bp="$base" -v cg="$chunkgost" -v bcg="$basechunkgost" 'BEGIN {
+            printf "%-44s %7.2f s  this build %.2fx\n", "baseline ferry pull", bp, p / bp
+            printf "%-44s %7.2f s  this build %.2fx\n", "baseline ferry pull -c 0.256 --gost-digest", bcg, cg / bcg
+        }'
+    fi
 }
 
 bench_push() {
@@ -175,7 +199,10 @@ bench_push() {
     # Each tool pushes to registries of its own, fresh each round: skopeo remembers where it
     # saw blobs and would mount them from the other tool's repositories.
     ferry_push() { # prints "seconds rss_kib fs_output_blocks"
-        /usr/bin/time -f '%e %M %O' -o "$work/time.out" "$ferry" -q push "$bundle" "$1/bench/ee" \
+        push_with "$ferry" "$1"
+    }
+    push_with() {
+        /usr/bin/time -f '%e %M %O' -o "$work/time.out" "$1" -q push "$bundle" "$2/bench/ee" \
             --insecure >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; return 1; }
         cat "$work/time.out"
     }
@@ -207,13 +234,18 @@ bench_push() {
     }
 
     : >"$work/r.ferry" >"$work/r.skopeo" >"$work/r.ferry0" >"$work/r.skopeo0"
-    : >"$work/r.vferry" >"$work/r.vtools"
+    : >"$work/r.vferry" >"$work/r.vtools" >"$work/r.base" >"$work/r.base0"
     for round in $(seq "$rounds"); do
         echo "round $round of $rounds..."
         start_registry "ferry$round"
         local ferry_target=$REGISTRY
         start_registry "skopeo$round"
         local skopeo_target=$REGISTRY
+        if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+            start_registry "base$round"
+            push_with "$FERRY_BASELINE_BIN" "$REGISTRY" >>"$work/r.base"
+            push_with "$FERRY_BASELINE_BIN" "$REGISTRY" >>"$work/r.base0"
+        fi
         ferry_push "$ferry_target" >>"$work/r.ferry"
         skopeo_push "$skopeo_target" >>"$work/r.skopeo"
         ferry_push "$ferry_target" >>"$work/r.ferry0"
@@ -246,6 +278,15 @@ bench_push() {
         printf "%-44s %7.2f s\n", "sha256sum -c + rhash -c", vt
         printf "%-44s %7.2fx   (goal <= 0.3x)\n", "  ferry / tools", vf / vt
     }'
+    if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+        local base base0
+        base=$(cut -d' ' -f1 "$work/r.base" | median)
+        base0=$(cut -d' ' -f1 "$work/r.base0" | median)
+        awk -v f="$f" -v b="$base" -v f0="$f0" -v b0="$base0" 'BEGIN {
+            printf "%-44s %7.2f s  this build %.2fx\n", "baseline ferry push", b, f / b
+            printf "%-44s %7.2f s  this build %.2fx\n", "baseline ferry push again", b0, f0 / b0
+        }'
+    fi
 }
 
 case $what in

@@ -137,22 +137,6 @@ pub enum CopyError {
     Invalid(String),
 }
 
-impl CopyError {
-    /// A hint for the user when the fix is known.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            CopyError::Registry(e) => e.hint(),
-            CopyError::Layout(LayoutError::TagNotFound { .. }) => {
-                Some("name one of the layout's tags after the last colon: oci:<dir>:<tag>".into())
-            }
-            CopyError::Store(StoreError::Io { .. }) => {
-                Some("check free space and permissions of the destination and --tmp-dir".into())
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The side an image is read from.
 enum Source {
     Registry {

@@ -202,11 +202,11 @@ impl OciLayout {
                 reason: format!("{INDEX_FILE} is not valid: {e}"),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
-            Err(e) => Err(StoreError::Io {
+            Err(e) => Err(StoreError::Io(crate::file_error::FileError {
                 action: "cannot read",
                 path,
                 source: e,
-            }
+            })
             .into()),
         }
     }
@@ -242,7 +242,7 @@ impl OciLayout {
 
     fn missing(&self, err: StoreError, digest: &Digest) -> LayoutError {
         match err {
-            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            StoreError::Io(file) if file.source.kind() == std::io::ErrorKind::NotFound => {
                 LayoutError::MissingBlob {
                     path: self.root.clone(),
                     digest: digest.clone(),

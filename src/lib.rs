@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod cli;
 pub mod copy;
 pub mod digest;
+pub mod file_error;
 pub mod imageset;
 pub mod layout;
 pub mod list;

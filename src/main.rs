@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 
+mod hints;
+
 use ferry::cli::{Cli, Command};
 use ferry::pull::PullOptions;
 use ferry::report::human_bytes;
@@ -101,7 +103,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             .await
             .map(drop)
             .map_err(|e| Failure {
-                hint: e.hint(),
+                hint: hints::copy(&e),
                 message: e.to_string(),
                 ..Failure::default()
             })
@@ -141,7 +143,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             let summary = ferry::push::push(&options, reporter)
                 .await
                 .map_err(|e| Failure {
-                    hint: e.hint(),
+                    hint: hints::push(&e),
                     message: e.to_string(),
                     ..Failure::default()
                 })?;
@@ -217,7 +219,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
 
 fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
     Failure {
-        hint: e.hint(),
+        hint: hints::bundle(&e),
         message: e.to_string(),
         ..Failure::default()
     }
@@ -225,7 +227,7 @@ fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
 
 fn pull_failure(e: ferry::pull::PullError) -> Failure {
     Failure {
-        hint: e.hint(),
+        hint: hints::pull(&e),
         message: e.to_string(),
         usage: e.is_usage(),
     }
@@ -233,7 +235,7 @@ fn pull_failure(e: ferry::pull::PullError) -> Failure {
 
 fn source_failure(e: ferry::source::SourceError) -> Failure {
     Failure {
-        hint: e.hint(),
+        hint: hints::source(&e),
         message: e.to_string(),
         usage: e.is_usage(),
     }

@@ -223,7 +223,7 @@ impl PullSettings {
             .as_deref()
             .map(Base::read)
             .transpose()
-            .map_err(SourceError::Usage)?;
+            .map_err(|e| SourceError::Usage(format!("--since-bundle: {e}")))?;
         let mut request_record = serde_json::json!({
             "source": args.source.as_ref().map(|s| s.to_string()),
             "image_sets": sets_record,

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::digest::{Digest, Sha256Hasher};
+use crate::file_error::FileError;
 
 /// Size of the write buffer and of the reads that re-hash a partial blob (one per transfer in
 /// flight: at `-j 64` these add up to 16 MiB).
@@ -21,15 +22,8 @@ const IO_BUFFER: usize = 256 << 10;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file operation failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done, e.g. "cannot write".
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating system's error.
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The bytes received do not hash to the digest they were asked for.
     #[error("content of {expected} hashes to {actual}: the source sent wrong bytes")]
     DigestMismatch {
@@ -52,12 +46,8 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io {
-            action,
-            path,
-            source,
-        }
+        let to_file_error = FileError::on(action, path);
+        move |source| StoreError::Io(to_file_error(source))
     }
 }
 

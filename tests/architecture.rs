@@ -111,15 +111,25 @@ fn named_modules(file: &str, code: &str, modules: &BTreeSet<String>) -> BTreeSet
 fn nothing_below_the_commands_knows_the_command_line() {
     let mut offenders = Vec::new();
     for (file, text) in sources() {
-        let core = ["pull/", "push/", "source/", "bundle/", "registry/", "imageset/"]
-            .iter()
-            .any(|d| file.starts_with(d));
+        let core = [
+            "pull/",
+            "push/",
+            "source/",
+            "bundle/",
+            "registry/",
+            "imageset/",
+        ]
+        .iter()
+        .any(|d| file.starts_with(d));
         let code = code_of(&text);
         if core && (code.contains("crate::settings") || code.contains("crate::cli")) {
             offenders.push(file);
         }
     }
-    assert!(offenders.is_empty(), "import settings or cli: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "import settings or cli: {offenders:?}"
+    );
 }
 
 #[test]
@@ -128,9 +138,14 @@ fn the_registry_knows_no_bundle_and_the_bundle_no_registry() {
     for (file, text) in sources() {
         let code = code_of(&text);
         if file.starts_with("registry/")
-            && ["crate::bundle", "crate::pull", "crate::push", "crate::source"]
-                .iter()
-                .any(|m| code.contains(m))
+            && [
+                "crate::bundle",
+                "crate::pull",
+                "crate::push",
+                "crate::source",
+            ]
+            .iter()
+            .any(|m| code.contains(m))
         {
             offenders.push(file.clone());
         }
@@ -157,10 +172,8 @@ fn no_source_file_is_over_600_lines() {
 fn no_two_files_import_each_other() {
     let sources = sources();
     let modules: BTreeSet<String> = sources.keys().map(|f| module_of(f)).collect();
-    let file_of: BTreeMap<String, String> = sources
-        .keys()
-        .map(|f| (module_of(f), f.clone()))
-        .collect();
+    let file_of: BTreeMap<String, String> =
+        sources.keys().map(|f| (module_of(f), f.clone())).collect();
     let mut edges: BTreeSet<(String, String)> = BTreeSet::new();
     for (file, text) in &sources {
         let own = module_of(file);
@@ -177,5 +190,8 @@ fn no_two_files_import_each_other() {
         .filter(|(a, b)| a < b && edges.contains(&(b.clone(), a.clone())))
         .cloned()
         .collect();
-    assert!(circles.is_empty(), "files that import each other: {circles:?}");
+    assert!(
+        circles.is_empty(),
+        "files that import each other: {circles:?}"
+    );
 }

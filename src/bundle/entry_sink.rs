@@ -95,12 +95,14 @@ impl EntrySink {
         buffer.clear();
         self.buffer = buffer;
         let plan = &self.shared.plans[self.archive];
-        result.map_err(|source| StoreError::Io {
-            action: "cannot write",
-            path: self.shared.lock().slots[self.archive][plan.file_at(offset)]
-                .temp
-                .clone(),
-            source,
+        result.map_err(|source| {
+            StoreError::Io(crate::file_error::FileError {
+                action: "cannot write",
+                path: self.shared.lock().slots[self.archive][plan.file_at(offset)]
+                    .temp
+                    .clone(),
+                source,
+            })
         })?;
         self.written += n;
         if let Some(hook) = &self.checkpoint

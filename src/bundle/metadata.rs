@@ -276,15 +276,7 @@ impl BundleMetadata {
     /// `bundle.json`, each atomically.
     pub fn seal(&self, dir: &Path) -> Result<(), BundleError> {
         let store_error = |e: crate::store::StoreError| match e {
-            crate::store::StoreError::Io {
-                action,
-                path,
-                source,
-            } => BundleError::Io {
-                action,
-                path,
-                source,
-            },
+            crate::store::StoreError::Io(file) => BundleError::Io(file),
             other => unreachable!("an atomic write only fails with I/O errors: {other}"),
         };
         let files = || self.archives.iter().flat_map(|a| &a.files);

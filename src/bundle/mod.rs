@@ -21,6 +21,7 @@ pub mod writer;
 use std::path::PathBuf;
 
 use crate::digest::Digest;
+use crate::file_error::FileError;
 use crate::manifest::ManifestError;
 
 pub use base::Base;
@@ -37,16 +38,8 @@ pub use writer::ArchiveWriter;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// A file system operation failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What ferry was doing.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The directory holds neither `bundle.json` nor any archive.
     #[error("{} holds no bundle (no bundle.json, no *.tar, no *.tar.NNNN.chunk)", path.display())]
     NotABundle {
@@ -133,44 +126,11 @@ pub enum BundleError {
     },
 }
 
-impl BundleError {
-    /// A one-line fix for the user, when there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            BundleError::NotABundle { .. } => {
-                Some("point ferry at the directory that `ferry pull` wrote".into())
-            }
-            BundleError::Incomplete { .. } => Some(
-                "copy the missing or damaged files again from the pull host (sizes are in bundle.json)"
-                    .into(),
-            ),
-            BundleError::UnsafeEntry { .. } => Some(
-                "this archive was not written by ferry or d8; do not push it, and check where it came from"
-                    .into(),
-            ),
-            BundleError::Inconsistent { .. } => Some(
-                "the bundle was changed after it was made: run `ferry verify` on it, and copy it \
-                 again from the pull host"
-                    .into(),
-            ),
-            BundleError::Exists { .. } => Some(
-                "use --force to replace the archives of an earlier bundle in this directory"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 /// Shorthand for an I/O error on a path.
 pub(crate) fn io_error(
     action: &'static str,
-    path: impl Into<PathBuf>,
+    path: impl AsRef<std::path::Path>,
 ) -> impl FnOnce(std::io::Error) -> BundleError {
-    let path = path.into();
-    move |source| BundleError::Io {
-        action,
-        path,
-        source,
-    }
+    let to_file_error = FileError::on(action, path);
+    move |source| BundleError::Io(to_file_error(source))
 }

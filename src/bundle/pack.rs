@@ -229,21 +229,19 @@ fn digest_named(path: &str) -> Option<Digest> {
 
 fn read_small(path: &Path, size: u64) -> Result<Vec<u8>, BundleError> {
     if size > SMALL_FILE_LIMIT {
-        return Err(BundleError::Io {
-            action: "refusing to hold in memory",
-            path: path.to_path_buf(),
-            source: std::io::Error::other(format!(
-                "{size} bytes, and it is not named by its digest"
-            )),
-        });
+        return Err(BundleError::Io(crate::file_error::FileError::other(
+            "refusing to hold in memory",
+            path,
+            format!("{size} bytes, and it is not named by its digest"),
+        )));
     }
     let bytes = std::fs::read(path).map_err(io_error("cannot read", path))?;
     if bytes.len() as u64 != size {
-        return Err(BundleError::Io {
-            action: "cannot pack",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("the file changed size while being packed"),
-        });
+        return Err(BundleError::Io(crate::file_error::FileError::other(
+            "cannot pack",
+            path,
+            "the file changed size while being packed",
+        )));
     }
     Ok(bytes)
 }

@@ -34,13 +34,13 @@ pub fn read_small_text(path: &Path) -> Result<Option<String>, BundleError> {
     else {
         return Ok(None);
     };
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| BundleError::Io {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("it is not text (UTF-8)"),
-        })
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        BundleError::Io(crate::file_error::FileError::other(
+            "cannot read",
+            path,
+            "it is not text (UTF-8)",
+        ))
+    })
 }
 
 /// The content of a `.gostsum` file: the hex digest, trimmed; `None` when there is no file.

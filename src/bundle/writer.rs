@@ -147,10 +147,12 @@ impl ArchiveWriter {
         });
         for (a, plan) in shared.plans.iter().enumerate() {
             plan.fixed_bytes(|offset, bytes| shared.write_at(a, offset, bytes, true))
-                .map_err(|e| BundleError::Io {
-                    action: "cannot write",
-                    path: work_dir.join(&plan.name),
-                    source: e,
+                .map_err(|e| {
+                    BundleError::Io(crate::file_error::FileError {
+                        action: "cannot write",
+                        path: work_dir.join(&plan.name),
+                        source: e,
+                    })
                 })?;
         }
         shared.advance_all();

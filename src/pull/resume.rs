@@ -13,6 +13,7 @@ use crate::bundle::fill::LocalBlobs;
 use crate::bundle::names::gostsum_name;
 use crate::bundle::writer::{remove_if_present, temp_name};
 use crate::bundle::{ArchivePlan, EntryContent, FileRecord};
+use crate::file_error::FileError;
 use crate::report::Reporter;
 use crate::segment::{BlobSource, FileSegment};
 use crate::source::Plan;
@@ -73,10 +74,12 @@ impl Start {
             human_age(state.age().as_secs()),
             work.path().display()
         ));
-        let plan = state.plan().map_err(|reason| WorkError::Io {
-            action: "cannot use the state of",
-            path: work.path().to_path_buf(),
-            source: std::io::Error::other(reason),
+        let plan = state.plan().map_err(|reason| {
+            WorkError::Io(FileError::other(
+                "cannot use the state of",
+                work.path(),
+                reason,
+            ))
         })?;
         Ok(Some(plan))
     }

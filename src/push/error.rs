@@ -95,48 +95,6 @@ pub enum PushError {
 }
 
 impl PushError {
-    /// A one-line fix, when there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            PushError::Bundle(e) => e.hint(),
-            PushError::Registry(e) => e.hint(),
-            PushError::Repository { repository, source } => match source.as_ref() {
-                RegistryError::NotFound { .. } | RegistryError::Denied { .. } => {
-                    let project = repository.split('/').next().unwrap_or(repository);
-                    Some(format!(
-                        "the registry would not create {repository}: on Harbor, Nexus or GitLab \
-                         create the project '{project}' first and give this account push rights"
-                    ))
-                }
-                other => other.hint(),
-            },
-            PushError::Immutable { .. } => Some(
-                "the registry keeps tags immutable: remove the old tag there, or push with \
-                 --no-overwrite to leave it (it is then reported as drifted)"
-                    .into(),
-            ),
-            PushError::Incomplete { first, .. } => first.hint().or_else(|| {
-                Some("run the same command again: what is at the target is not sent twice".into())
-            }),
-            PushError::ReadBack { .. } => Some(
-                "something else writes to these repositories at the same time; push again".into(),
-            ),
-            PushError::BaseMissing { .. } => Some(
-                "push the base bundle to this target first (or any later full bundle), or pull \
-                 a full bundle without --since-bundle"
-                    .into(),
-            ),
-            PushError::NotMounted { .. } => Some(
-                "allow cross-repository blob mounts on the registry, or push a full bundle \
-                 (pulled without --since-bundle)"
-                    .into(),
-            ),
-            PushError::Receipt { .. } => None,
-        }
-    }
-}
-
-impl PushError {
     /// `source`, met asking or writing `repository`.
     pub(super) fn in_repository(repository: &str, source: RegistryError) -> PushError {
         PushError::Repository {

@@ -137,64 +137,6 @@ fn detail_suffix(detail: &str) -> String {
     }
 }
 
-impl RegistryError {
-    /// A hint for the user when the fix is well known.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            RegistryError::Unreachable { target, .. } => Some(format!(
-                "check the host name and port of '{}', the network, and HTTP(S)_PROXY/NO_PROXY; \
-                 use --insecure if the registry speaks plain HTTP",
-                target.registry
-            )),
-            RegistryError::Tls { detail, .. } if detail.contains("HTTP") || detail.contains("record") => {
-                Some("the registry may speak plain HTTP: try --insecure".into())
-            }
-            RegistryError::Tls { .. } => Some(
-                "point SSL_CERT_FILE (or SSL_CERT_DIR) at the CA that signed the registry's \
-                 certificate, or use --tls-skip-verify if you accept the risk"
-                    .into(),
-            ),
-            RegistryError::Unauthorized {
-                had_credentials: true,
-                ..
-            } => Some("check the login and password (or token) given for this registry".into()),
-            RegistryError::Unauthorized { .. } => Some(
-                "give credentials (--source-login/--source-password or \
-                 --registry-login/--registry-password), or log in with `docker login`/`podman login`"
-                    .into(),
-            ),
-            RegistryError::Denied { .. } => {
-                Some("the account lacks permission for this repository; ask the registry admin".into())
-            }
-            RegistryError::NotFound { .. } => {
-                Some("check the repository path and tag (`skopeo list-tags` lists tags)".into())
-            }
-            RegistryError::Status { detail, .. } if detail.contains("HTTPS server") => {
-                Some("the registry speaks HTTPS: drop --insecure".into())
-            }
-            RegistryError::DigestMismatch { .. } => Some(
-                "the source registry or something between (proxy, disk) corrupted the data; \
-                 retry, and report it to the registry's admin if it persists"
-                    .into(),
-            ),
-            RegistryError::Stalled { .. } => Some(
-                "the registry or the network is stuck or very slow; run again to resume, or \
-                 raise --stall-timeout for a slow line"
-                    .into(),
-            ),
-            RegistryError::Damaged { .. } => Some(
-                "copy the named file again from where it was made (the pull host), then run \
-                 the same command again"
-                    .into(),
-            ),
-            RegistryError::Store(StoreError::Io { .. }) => {
-                Some("check free space and permissions of the destination and --tmp-dir".into())
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The `{"errors":[{code,message,detail}]}` envelope registries send with 4xx and 5xx answers,
 /// flattened to `CODE: message (detail)`; for a non-JSON body, its first line.
 pub(crate) fn describe_error_body(body: &[u8]) -> String {

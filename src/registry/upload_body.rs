@@ -206,9 +206,9 @@ pub(super) fn source_error(source: &BlobSource, err: std::io::Error) -> Registry
         .first()
         .map(|s| s.path.clone())
         .unwrap_or_default();
-    RegistryError::Store(crate::store::StoreError::Io {
+    RegistryError::Store(crate::store::StoreError::Io(crate::file_error::FileError {
         action: "cannot read",
         path,
         source: err,
-    })
+    }))
 }

@@ -175,36 +175,32 @@ pub enum SourceError {
     /// The mirror rules refuse an image or cannot be used.
     #[error(transparent)]
     Mirror(#[from] MirrorError),
+    /// Modules were named, but the source has no module catalog where it was looked for.
+    #[error("modules were asked for, but {repository} does not exist")]
+    NoModuleCatalog {
+        /// Where it was looked for, `host/path`.
+        repository: String,
+    },
+    /// No release channel of the platform is where the layout says.
+    #[error("no release channel found in {repository} (checked: {})", checked.join(", "))]
+    NoReleaseChannels {
+        /// Where they were looked for, `host/path`.
+        repository: String,
+        /// The channels looked for.
+        checked: Vec<String>,
+    },
 }
 
 impl SourceError {
     /// True for errors in what the user asked (exit code 2).
     pub fn is_usage(&self) -> bool {
         match self {
-            SourceError::Layout { .. } | SourceError::Usage(_) => true,
+            SourceError::Layout { .. }
+            | SourceError::Usage(_)
+            | SourceError::NoModuleCatalog { .. } => true,
             // A blocked registry is the site's policy, not a mistake in the command line.
             SourceError::Mirror(e) => !matches!(e, MirrorError::Blocked { .. }),
             _ => false,
-        }
-    }
-
-    /// A one-line fix, when there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            SourceError::Suspended { .. } => Some(
-                "the publisher paused these channels; try again later, or pull a version \
-                 explicitly with --deckhouse-tag"
-                    .into(),
-            ),
-            SourceError::Registry(e) => e.hint(),
-            SourceError::Chart { source, .. } => source.hint(),
-            SourceError::NotAtMirrors { error, .. } => error.hint(),
-            SourceError::Mirror(MirrorError::Blocked { .. }) => Some(
-                "the registries.conf named says this registry must not be read: remove \
-                 `blocked = true` there, or read it through a mirror with --source-mirror"
-                    .into(),
-            ),
-            _ => None,
         }
     }
 }

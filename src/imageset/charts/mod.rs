@@ -167,35 +167,6 @@ impl ChartError {
             other => ChartError::Store { url, source: other },
         }
     }
-
-    /// A one-line fix, when there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            ChartError::TooLarge { .. } => Some(
-                "a chart this large is unusual: check the repository, or raise \
-                 --chart-size-limit if it is expected"
-                    .into(),
-            ),
-            ChartError::Changed { .. } => Some(
-                "the Helm repository replaced the chart file: run with --no-pull-resume to plan \
-                 the pull again"
-                    .into(),
-            ),
-            ChartError::Fetch(e) => match e {
-                RegistryError::Unauthorized { .. } | RegistryError::Denied { .. } => Some(
-                    "a Helm repository's login comes from Helm's repositories.yaml \
-                     ($HELM_REPOSITORY_CONFIG, else ~/.config/helm/repositories.yaml): check \
-                     its entry for this repository"
-                        .into(),
-                ),
-                // The registry layer's other hints speak of registries (paths and tags,
-                // --insecure); these two hold for a Helm repository as well.
-                RegistryError::Stalled { .. } | RegistryError::Config(_) => e.hint(),
-                _ => None,
-            },
-            _ => None,
-        }
-    }
 }
 
 /// A repository's `index.yaml`, the parts ferry reads.

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::file_error::FileError;
+
 /// Why a work directory cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
@@ -17,26 +19,14 @@ pub enum WorkError {
         reason: &'static str,
     },
     /// A file operation failed.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why it failed.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// Turns an I/O error of `action` on `path` into a [`WorkError::Io`].
 pub fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WorkError {
-    let path = path.to_path_buf();
-    move |source| WorkError::Io {
-        action,
-        path,
-        source,
-    }
+    let to_file_error = FileError::on(action, path);
+    move |source| WorkError::Io(to_file_error(source))
 }
 
 /// `path` is not ferry's own directory, for `reason`.

@@ -19,8 +19,10 @@ pub use journal::{Journal, Progress};
 pub use place::WorkPlace;
 pub use state::{RESUME_WINDOW, State};
 
+use crate::bundle::BundleError;
 use crate::bundle::writer::{TEMP_SUFFIX, move_file};
-use crate::store::write_atomic_blocking;
+use crate::file_error::FileError;
+use crate::store::{StoreError, write_atomic_blocking};
 use error::io;
 use journal::{JOURNAL_FILE, is_archive_file, read_progress};
 use own_files::{clear_own_files, own_files, remove_own_file};
@@ -144,10 +146,11 @@ impl WorkDir {
         for name in sealed_in_bundle.iter().filter(|n| is_archive_file(n)) {
             let from = bundle_dir.join(name);
             if from.exists() {
-                move_file(&from, &previous.join(name)).map_err(|e| WorkError::Io {
-                    action: "cannot move",
-                    path: from.clone(),
-                    source: std::io::Error::other(e.to_string()),
+                move_file(&from, &previous.join(name)).map_err(|e| match e {
+                    BundleError::Io(file) => WorkError::Io(file),
+                    other => {
+                        WorkError::Io(FileError::other("cannot move", &from, other.to_string()))
+                    }
                 })?;
             }
         }
@@ -160,10 +163,13 @@ impl WorkDir {
         let _ = std::fs::remove_file(&journal_path);
         let bytes = serde_json::to_vec(state).expect("the state serialises");
         let state_path = self.path.join(STATE_FILE);
-        write_atomic_blocking(&state_path, &bytes).map_err(|e| WorkError::Io {
-            action: "cannot write",
-            path: state_path,
-            source: std::io::Error::other(e.to_string()),
+        write_atomic_blocking(&state_path, &bytes).map_err(|e| match e {
+            StoreError::Io(file) => WorkError::Io(file),
+            other => WorkError::Io(FileError::other(
+                "cannot write",
+                &state_path,
+                other.to_string(),
+            )),
         })?;
         self.journal()
     }

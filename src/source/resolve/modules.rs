@@ -30,11 +30,9 @@ impl Resolver<'_> {
                 return Ok(());
             }
             None => {
-                return Err(SourceError::Usage(format!(
-                    "modules were asked for, but {}/{catalog_repo} does not exist (check \
-                     --modules-path-suffix)",
-                    self.root.registry
-                )));
+                return Err(SourceError::NoModuleCatalog {
+                    repository: format!("{}/{catalog_repo}", self.root.registry),
+                });
             }
         };
         // Names from the registry become repository paths: anything a registry would not

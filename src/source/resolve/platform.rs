@@ -33,12 +33,10 @@ impl Resolver<'_> {
             }
         }
         if channels.is_empty() && request.platform_tag.is_none() {
-            return Err(SourceError::Missing(format!(
-                "no release channel found in {}/{release_repo} (checked: {}); is --source the \
-                 repository root?",
-                self.root.registry,
-                names.join(", ")
-            )));
+            return Err(SourceError::NoReleaseChannels {
+                repository: format!("{}/{release_repo}", self.root.registry),
+                checked: names,
+            });
         }
         for name in &self.description.channels.names {
             if !channels.contains_key(name) {
