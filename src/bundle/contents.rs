@@ -108,44 +108,38 @@ pub fn compare_images(listed: &[ImageRecord], found: &[ImageRecord]) -> Vec<Stri
         .map(|l| ((l.path.as_str(), l.tag.as_str()), l))
         .collect();
     for image in listed {
-        match by_name.get(&(image.path.as_str(), image.tag.as_str())) {
-            None => problems.push(format!(
-                "bundle.json lists {}:{} but no archive holds it",
-                display_path(&image.path),
-                image.tag
-            )),
-            Some(f) if f.digest != image.digest => problems.push(format!(
-                "bundle.json says {}:{} is {}, the archive holds {}",
-                display_path(&image.path),
-                image.tag,
-                image.digest,
-                f.digest
-            )),
-            // What `ls` shows beside the digest is held to the archives too.
-            Some(f) if f.media_type != image.media_type => problems.push(format!(
-                "bundle.json says {}:{} is a {}, the archive holds a {}",
-                display_path(&image.path),
-                image.tag,
-                image.media_type,
-                f.media_type
-            )),
-            Some(f) if f.size != image.size => problems.push(format!(
-                "bundle.json says {}:{} needs {} bytes, the archive's graph has {}",
-                display_path(&image.path),
-                image.tag,
-                image.size,
-                f.size
-            )),
-            Some(f) if image.archive.is_some() && f.archive != image.archive => {
-                problems.push(format!(
-                    "bundle.json says {}:{} is in {}, it is in {}",
-                    display_path(&image.path),
-                    image.tag,
-                    image.archive.as_deref().unwrap_or_default(),
-                    f.archive.as_deref().unwrap_or_default()
-                ))
-            }
-            Some(_) => {}
+        let name = format!("{}:{}", display_path(&image.path), image.tag);
+        let Some(f) = by_name.get(&(image.path.as_str(), image.tag.as_str())) else {
+            problems.push(format!("bundle.json lists {name} but no archive holds it"));
+            continue;
+        };
+        // What `ls` shows beside the digest is held to the archives too; the first that
+        // disagrees is named: (differs, what bundle.json says, what the archive holds).
+        let archive_differs = image.archive.is_some() && f.archive != image.archive;
+        let fields = [
+            (
+                f.digest != image.digest,
+                format!("is {}", image.digest),
+                format!("the archive holds {}", f.digest),
+            ),
+            (
+                f.media_type != image.media_type,
+                format!("is a {}", image.media_type),
+                format!("the archive holds a {}", f.media_type),
+            ),
+            (
+                f.size != image.size,
+                format!("needs {} bytes", image.size),
+                format!("the archive's graph has {}", f.size),
+            ),
+            (
+                archive_differs,
+                format!("is in {}", image.archive.as_deref().unwrap_or_default()),
+                format!("it is in {}", f.archive.as_deref().unwrap_or_default()),
+            ),
+        ];
+        if let Some((_, says, holds)) = fields.into_iter().find(|(differs, ..)| *differs) {
+            problems.push(format!("bundle.json says {name} {says}, {holds}"));
         }
     }
     for image in found {
