@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::*;
 use ferry::bundle::pack::{PackEntry, PackOptions, PackSource, archive_size, layout_entries};
-use ferry::bundle::{Archive, ArchiveRecord, BundleError, BundleMetadata, TarIndex};
+use ferry::bundle::{Archive, ArchiveRecord, BundleError, TarIndex};
 use proptest::prelude::*;
 
 /// Packs `(archive, prefix, layout dir)` triples and seals the bundle as pull would.
@@ -26,18 +26,7 @@ fn pack(
         }
     }
     let records = pack_archives(bundle, archives, &options).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let images = runtime
-        .block_on(ferry::list::packed_images(bundle, &records))
-        .unwrap();
-    BundleMetadata::new(
-        "test".into(),
-        serde_json::json!({}),
-        records.clone(),
-        images,
-    )
-    .seal(bundle)
-    .unwrap();
+    seal_bundle(bundle, records.clone());
     records
 }
 
@@ -87,24 +76,6 @@ fn two_layouts() -> (tempfile::TempDir, PathBuf, PathBuf) {
         );
     }
     (dir, root, install)
-}
-
-fn ls_json(dir: &Path) -> serde_json::Value {
-    let home = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
-
-fn verify(dir: &Path, extra: &[&str]) -> (i32, String) {
-    let home = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = outcome(
-        ferry(home.path())
-            .args(["--no-progress", "verify"])
-            .arg(dir)
-            .args(extra),
-    );
-    (code, format!("{stdout}{stderr}"))
 }
 
 fn entry_bytes(i: usize, size: usize) -> Vec<u8> {
@@ -267,7 +238,7 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
     let records = pack_platform(bundle.path(), &root, &install, options);
     let chunks: Vec<String> = records[0].files.iter().map(|f| f.name.clone()).collect();
     assert!(chunks.len() >= 4, "{chunks:?}");
-    let (code, out) = verify(bundle.path(), &["--gost"]);
+    let (code, out) = verify_output(bundle.path(), &["--gost"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK"), "{out}");
 
@@ -277,7 +248,7 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
     let mut bytes = original.clone();
     bytes[5000] ^= 0x40;
     std::fs::write(&victim, &bytes).unwrap();
-    let (code, out) = verify(bundle.path(), &[]);
+    let (code, out) = verify_output(bundle.path(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("{}: SHA-256 is", chunks[2])), "{out}");
     assert!(
@@ -291,7 +262,7 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
     let last = bundle.path().join(chunks.last().unwrap());
     let kept = std::fs::read(&last).unwrap();
     std::fs::remove_file(&last).unwrap();
-    let (code, out) = verify(bundle.path(), &[]);
+    let (code, out) = verify_output(bundle.path(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("{} is missing", chunks.last().unwrap())),
@@ -306,7 +277,7 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
         .open(&first)
         .unwrap();
     file.set_len(1000).unwrap();
-    let (code, out) = verify(bundle.path(), &[]);
+    let (code, out) = verify_output(bundle.path(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!(
@@ -354,7 +325,7 @@ fn a_tar_cut_at_a_header_boundary_is_refused() {
         .unwrap();
     let header_of_last = last.offset - 512;
     std::fs::write(&path, &bytes[..header_of_last as usize]).unwrap();
-    let (code, out) = verify(bundle.path(), &[]);
+    let (code, out) = verify_output(bundle.path(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("end-of-archive marker"), "{out}");
 }
@@ -468,7 +439,7 @@ fn verify_holds_bundle_json_to_what_the_archives_contain() {
     images[0]["tag"] = "v9.9.9".into();
     images[2]["digest"] = format!("sha256:{}", "0".repeat(64)).into();
     std::fs::write(&path, serde_json::to_vec(&metadata).unwrap()).unwrap();
-    let (code, out) = verify(bundle.path(), &[]);
+    let (code, out) = verify_output(bundle.path(), &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("bundle.json lists (root):v9.9.9 but no archive holds it"),

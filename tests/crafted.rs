@@ -198,13 +198,7 @@ fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
         &PackOptions::default(),
     )
     .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let images = runtime
-        .block_on(ferry::list::packed_images(&dir, &records))
-        .unwrap();
-    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
-        .seal(&dir)
-        .unwrap();
+    seal_bundle(&dir, records);
     edit_metadata(&dir, |m| {
         let images = m["images"].as_array_mut().unwrap();
         images.retain(|i| i["tag"] != "hidden");

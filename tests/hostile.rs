@@ -61,6 +61,23 @@ impl Drop for Hostile {
     }
 }
 
+/// An image set taking every tag of the hostile registry's `x`, with its login.
+fn select_everything(hostile: &Hostile, dir: &Path) -> std::path::PathBuf {
+    let set = dir.join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {0}/x\n    \
+             selector: {{ regex: {{ pattern: '.*' }}, sortBy: alphabetical, limit: 0 }}\n\
+             hosts:\n  - host: {0}\n    username: robot\n    \
+             credential: {{ value: S3cretPassw0rd }}\n",
+            hostile.main
+        ),
+    )
+    .unwrap();
+    set
+}
+
 const LOGIN: [&str; 4] = [
     "--source-login",
     "robot",
@@ -304,18 +321,7 @@ async fn tag_lists_in_pages_are_followed_to_the_end() {
 fn huge_tags_are_refused_at_the_first_page() {
     let hostile = Hostile::start("huge-tags");
     let home = tempfile::tempdir().unwrap();
-    let set = home.path().join("set.yaml");
-    std::fs::write(
-        &set,
-        format!(
-            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {0}/x\n    \
-             selector: {{ regex: {{ pattern: '.*' }}, sortBy: alphabetical, limit: 0 }}\n\
-             hosts:\n  - host: {0}\n    username: robot\n    \
-             credential: {{ value: S3cretPassw0rd }}\n",
-            hostile.main
-        ),
-    )
-    .unwrap();
+    let set = select_everything(&hostile, home.path());
     let dir = home.path().join("b").display().to_string();
     let set_arg = set.display().to_string();
     let mut args = vec!["--no-progress", "pull", &dir, "--images", &set_arg];
@@ -347,18 +353,7 @@ fn huge_tags_are_refused_at_the_first_page() {
 fn escape_sequences_in_tags_never_reach_the_terminal() {
     let hostile = Hostile::start("escape-tags");
     let home = tempfile::tempdir().unwrap();
-    let set = home.path().join("set.yaml");
-    std::fs::write(
-        &set,
-        format!(
-            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {0}/x\n    \
-             selector: {{ regex: {{ pattern: '.*' }}, sortBy: alphabetical, limit: 0 }}\n\
-             hosts:\n  - host: {0}\n    username: robot\n    \
-             credential: {{ value: S3cretPassw0rd }}\n",
-            hostile.main
-        ),
-    )
-    .unwrap();
+    let set = select_everything(&hostile, home.path());
     let (code, stdout, stderr) = outcome(
         ferry(home.path())
             .args(["--no-progress", "pull"])

@@ -10,24 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-fn verify(dir: &Path, extra: &[&str]) -> (i32, String) {
-    let home = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = outcome(
-        ferry(home.path())
-            .args(["--no-progress", "verify"])
-            .arg(dir)
-            .args(extra),
-    );
-    (code, format!("{stdout}{stderr}"))
-}
-
-fn ls_json(dir: &Path) -> serde_json::Value {
-    let home = tempfile::tempdir().unwrap();
-    let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
-
 /// d8 writes a blob's bytes before entries whose paths sort first (index.json last, blobs in
 /// the order it fetched them); verify walked a file's blobs in path order and sliced out of
 /// range. Any order is a tar like any other.
@@ -42,7 +24,7 @@ fn verify_reads_an_unchunked_d8_bundle_whose_entries_are_not_in_path_order() {
     d8_tar(&tree, &bundle.join("platform.tar"), TarOrder::Reversed);
     let names = files_under(&tree);
 
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     assert!(out.contains("3 tags checked"), "{out}");
@@ -78,7 +60,7 @@ fn verify_reads_an_unchunked_d8_bundle_whose_entries_are_not_in_path_order() {
     let mut damaged = bytes.clone();
     damaged[data] ^= 0xff;
     std::fs::write(&tar, &damaged).unwrap();
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     let hex = blob.rsplit('/').next().unwrap();
@@ -105,7 +87,7 @@ fn a_tar_without_its_end_marker_is_named() {
         bytes.truncate(bytes.len() - 512);
     }
     std::fs::write(&tar, &bytes).unwrap();
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("end-of-archive marker") && out.contains("platform.tar"),
@@ -289,21 +271,21 @@ fn a_d8_style_bundle_lists_and_verifies() {
     assert_eq!(listed[0]["digest"], pinned["digest"]);
     assert_eq!(listed[0]["media_type"], pinned["mediaType"]);
 
-    let (code, out) = verify(&bundle, &["--gost"]);
+    let (code, out) = verify_output(&bundle, &["--gost"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("3 tags checked"), "{out}");
 
     // A .gostsum that disagrees is named; so is a gap in the chunk numbering.
     let sum = bundle.join(format!("{}.gostsum", chunks[1]));
     std::fs::write(&sum, "00".repeat(32)).unwrap();
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("{}: GOST sum is", chunks[1])),
         "{out}"
     );
     std::fs::remove_file(bundle.join(&chunks[1])).unwrap();
-    let (code, out) = verify(&bundle, &[]);
+    let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("{} is missing", chunks[1])), "{out}");
 }

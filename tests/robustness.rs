@@ -77,13 +77,7 @@ fn valid_bundle(dir: &Path) {
         },
     )
     .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let images = runtime
-        .block_on(ferry::list::packed_images(dir, &records))
-        .unwrap();
-    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
-        .seal(dir)
-        .unwrap();
+    seal_bundle(dir, records);
 }
 
 fn copy_dir(from: &Path, to: &Path) {

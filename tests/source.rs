@@ -304,19 +304,6 @@ fn by_channels(source: &Source, name: &str) -> Rows {
     module_rows(source, name, &versions, channels, false)
 }
 
-/// Runs `ferry pull -q --insecure --dry-run` from `root` of `registry` with `args`; returns
-/// (exit code, stdout, stderr).
-fn run_plan(registry: &Registry, root: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = ferry(home);
-    cmd.args(["pull", "-q"])
-        .arg(home.join("bundle"))
-        .arg("--source")
-        .arg(registry.at(root))
-        .args(["--insecure", "--dry-run"])
-        .args(args);
-    outcome(&mut cmd)
-}
-
 /// Runs `ferry pull --dry-run --json` with `args` and returns its JSON.
 fn dry_run(source: &Source, home: &Path, args: &[&str]) -> Value {
     let (code, stdout, stderr) = run_plan(

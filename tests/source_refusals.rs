@@ -4,21 +4,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use serde_json::Value;
-
-fn run_plan(registry: &Registry, root: &str, home: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = ferry(home);
-    cmd.args(["pull", "-q"])
-        .arg(home.join("bundle"))
-        .arg("--source")
-        .arg(registry.at(root))
-        .args(["--insecure", "--dry-run"])
-        .args(args);
-    outcome(&mut cmd)
-}
 
 #[test]
 fn a_suspended_channel_stops_the_platform_but_not_the_rest() {

@@ -43,6 +43,21 @@ impl Source {
     }
 }
 
+/// A state file of a pull of something else, with nothing planned, in `work`.
+fn plant_state(work: &Path) {
+    let state = serde_json::json!({
+        "version": 2,
+        "request": {"source": "somewhere else"},
+        "created": 4_000_000_000u64,
+        "chunk_size": 0,
+        "gost": false,
+        "images": [],
+        "warnings": [],
+        "manifests": [],
+    });
+    std::fs::write(work.join("state.json"), state.to_string()).unwrap();
+}
+
 /// A directory of the user's with files that must survive.
 fn victim(parent: &Path) -> PathBuf {
     let dir = parent.join("precious");
@@ -128,17 +143,7 @@ fn a_planted_journal_cannot_make_starting_over_delete_anything_else() {
     let bundle = home.path().join("bundle");
     let work = bundle.join(".tmp/ferry-pull");
     std::fs::create_dir_all(&work).unwrap();
-    let state = serde_json::json!({
-        "version": 2,
-        "request": {"source": "somewhere else"},
-        "created": 4_000_000_000u64,
-        "chunk_size": 0,
-        "gost": false,
-        "images": [],
-        "warnings": [],
-        "manifests": [],
-    });
-    std::fs::write(work.join("state.json"), state.to_string()).unwrap();
+    plant_state(&work);
     std::fs::write(
         work.join("journal"),
         format!(
@@ -174,17 +179,7 @@ fn a_journal_cannot_claim_a_file_its_plan_does_not_have() {
     let work = bundle.join(".tmp/ferry-pull");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(bundle.join("precious.tar"), "the user's").unwrap();
-    let state = serde_json::json!({
-        "version": 2,
-        "request": {"source": "somewhere else"},
-        "created": 4_000_000_000u64,
-        "chunk_size": 0,
-        "gost": false,
-        "images": [],
-        "warnings": [],
-        "manifests": [],
-    });
-    std::fs::write(work.join("state.json"), state.to_string()).unwrap();
+    plant_state(&work);
     std::fs::write(
         work.join("journal"),
         format!("sealed precious.tar 10 {} -\n", "0".repeat(64)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferry::bundle::pack::{PackOptions, layout_entries};
 
-use super::{ferry, make_layout, names_in, outcome, pack_archives, run};
+use super::{ferry, make_layout, names_in, outcome, pack_archives, run, seal_bundle};
 
 /// Rewrites a layout's index.json the way d8 writes it: full source references in `ref.name`,
 /// the push tag in `short_tag` (or only `ref.name`), and d8's index media type.
@@ -178,13 +178,7 @@ pub fn sealed_bundle(dir: &Path, gost: bool) {
         },
     )
     .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let images = runtime
-        .block_on(ferry::list::packed_images(dir, &records))
-        .unwrap();
-    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
-        .seal(dir)
-        .unwrap();
+    seal_bundle(dir, records);
 }
 
 pub fn edit_metadata(dir: &Path, change: impl FnOnce(&mut serde_json::Value)) {

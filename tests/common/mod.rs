@@ -303,3 +303,41 @@ pub fn measured(home: &Path, args: &[&str]) -> Measured {
         seconds: secs.parse().unwrap(),
     }
 }
+
+/// `ferry verify DIR EXTRA…`: (exit code, stdout and stderr together).
+pub fn verify_output(dir: &Path, extra: &[&str]) -> (i32, String) {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "verify"])
+            .arg(dir)
+            .args(extra),
+    );
+    (code, format!("{stdout}{stderr}"))
+}
+
+/// `ferry ls --json DIR`, parsed whole.
+pub fn ls_json(dir: &Path) -> serde_json::Value {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(ferry(home.path()).arg("ls").arg("--json").arg(dir));
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// `ferry pull -q --insecure --dry-run` of `root` at `registry` with `args`, into `home/bundle`:
+/// (exit code, stdout, stderr).
+pub fn run_plan(
+    registry: &Registry,
+    root: &str,
+    home: &Path,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = ferry(home);
+    cmd.args(["pull", "-q"])
+        .arg(home.join("bundle"))
+        .arg("--source")
+        .arg(registry.at(root))
+        .args(["--insecure", "--dry-run"])
+        .args(args);
+    outcome(&mut cmd)
+}

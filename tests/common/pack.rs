@@ -27,6 +27,17 @@ pub fn pack_archive(
     ))
 }
 
+/// Writes `SHA256SUMS`, `GOSTSUMS` and `bundle.json` for archives packed into `dir`, the tags
+/// read back from the files, as a pull seals a bundle.
+pub fn seal_bundle(dir: &Path, records: Vec<ArchiveRecord>) {
+    let images = runtime()
+        .block_on(ferry::list::packed_images(dir, &records))
+        .unwrap();
+    ferry::bundle::BundleMetadata::new("test".into(), serde_json::json!({}), records, images)
+        .seal(dir)
+        .unwrap();
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("a tokio runtime")
 }
