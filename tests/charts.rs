@@ -22,6 +22,20 @@ fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `ferry pull DIR --images CONFIG` under GNU time.
+fn measured_pull(home: &Path, dir: &Path, config: &Path) -> Measured {
+    measured(
+        home,
+        &[
+            "--no-progress",
+            "pull",
+            dir.to_str().unwrap(),
+            "--images",
+            config.to_str().unwrap(),
+        ],
+    )
+}
+
 /// The manifest of `path:tag` in a bundle's archive, read from the tar.
 fn manifest_in_bundle(home: &Path, dir: &Path, archive: &str, path: &str, tag: &str) -> Value {
     let listed = listed(home, dir);
@@ -219,16 +233,7 @@ fn a_chart_with_a_huge_long_name_is_refused_without_eating_memory() {
         stderr,
         rss_kib,
         ..
-    } = measured(
-        home.path(),
-        &[
-            "--no-progress",
-            "pull",
-            dir.to_str().unwrap(),
-            "--images",
-            config.to_str().unwrap(),
-        ],
-    );
+    } = measured_pull(home.path(), &dir, &config);
     assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB: {stderr}");
     assert_eq!(code, 1, "{stderr}");
     for needle in ["huge", "1.0.0", "huge-1.0.0.tgz", "long name", "64 KiB"] {
@@ -264,16 +269,7 @@ fn charts_stream_with_flat_memory() {
         stderr,
         rss_kib,
         ..
-    } = measured(
-        home.path(),
-        &[
-            "--no-progress",
-            "pull",
-            dir.to_str().unwrap(),
-            "--images",
-            config.to_str().unwrap(),
-        ],
-    );
+    } = measured_pull(home.path(), &dir, &config);
     assert_eq!(code, 0, "{stderr}");
     verified(home.path(), &dir);
     // Memory stays flat: within ferry's 64 MiB goal, whatever the charts weigh (160 MiB here;

@@ -345,22 +345,13 @@ fn referrers_come_from_the_api_where_the_source_has_one() {
         "application/vnd.dev.cosign.artifact.sig.v1+json,application/spdx+json",
         "1",
     );
-    run(Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!("docker://{}/apps/app:v1", api.host)));
+    skopeo_push(&layout, "v1", &format!("{}/apps/app:v1", api.host));
     // The referrers alone, no schema tag: only the API knows them.
-    run(Command::new("python3")
-        .arg(repo_root().join("scripts/push-layout.py"))
-        .arg(&layout)
-        .arg(format!("sha256-{hex}"))
-        .arg(format!("{}/apps/app", api.host))
-        .arg("--children-only"));
+    push_layout_children(
+        &layout,
+        &format!("sha256-{hex}"),
+        &format!("{}/apps/app", api.host),
+    );
 
     let list = work.path().join("list.txt");
     std::fs::write(&list, format!("{}/apps/app:v1\n", api.host)).unwrap();
@@ -448,15 +439,7 @@ fn referrers_too_many_for_one_index_are_refused_at_pull() {
         .args(["--artifact-types", &types.join(",")])
         .args(["--annotation-bytes", &(1 << 20).to_string()]));
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 6);
-    run(Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!("docker://{}/apps/big:v1", api.host)));
+    skopeo_push(&layout, "v1", &format!("{}/apps/big:v1", api.host));
     push_layout_children(
         &layout,
         &format!("sha256-{hex}"),
@@ -491,4 +474,17 @@ fn push_layout_children(layout: &Path, tag: &str, dest: &str) {
         .arg(tag)
         .arg(dest)
         .arg("--children-only"));
+}
+
+/// skopeo pushes a layout tag, byte for byte, to `dest` (`host:port/repo:tag`), plain HTTP.
+fn skopeo_push(layout: &Path, tag: &str, dest: &str) {
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{dest}")));
 }
