@@ -11,6 +11,9 @@ use crate::registry::SourceMirror;
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (bundle format 1)");
 use crate::source::{ModuleFilter, PlatformSpec, SourceRoot, parse_version};
 
+mod serve;
+pub use serve::{LogFormatArg, ServeArgs};
+
 /// ferry carries container images across an air gap.
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +77,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// List every tag a bundle holds: repository path, tag, digest, size.
     Ls(LsArgs),
+    /// Serve bundles as a read-only registry, straight from their archives and chunks.
+    Serve(Box<ServeArgs>),
     /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
     Completions {
         /// The shell.

@@ -8,6 +8,7 @@ use ferry::layout::LayoutError;
 use ferry::pull::{PullError, WorkError};
 use ferry::push::PushError;
 use ferry::registry::{MirrorError, RegistryError};
+use ferry::serve::ServeError;
 use ferry::source::SourceError;
 use ferry::store::StoreError;
 
@@ -260,5 +261,27 @@ pub fn chart(e: &ChartError) -> Option<String> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// What to do when `ferry serve` cannot start.
+pub fn serve(e: &ServeError) -> Option<String> {
+    match e {
+        ServeError::Bundle { source, .. } => bundle(source),
+        ServeError::Refused { .. } | ServeError::Unverified { .. } => Some(
+            "copy the files named above again from the pull host, or pull again; \
+             `ferry verify` checks the whole bundle"
+                .into(),
+        ),
+        ServeError::Listen { .. } => {
+            Some("pick a free port with --listen ADDR:PORT (ports below 1024 need root)".into())
+        }
+        ServeError::Tls { .. } => {
+            Some("--tls-cert takes a PEM certificate chain, --tls-key its PEM private key".into())
+        }
+        ServeError::Conflict { .. }
+        | ServeError::BaseMissing { .. }
+        | ServeError::Htpasswd { .. }
+        | ServeError::RootNeedsPrefix { .. } => None,
     }
 }

@@ -18,6 +18,7 @@ pub mod referrer_tags;
 pub mod registry;
 pub mod report;
 pub mod segment;
+pub mod serve;
 pub mod settings;
 pub mod small_file;
 pub mod source;

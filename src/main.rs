@@ -55,7 +55,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A server stops on Ctrl-C by itself, letting the requests under way finish.
+    let serving = matches!(cli.command, Command::Serve(_));
     runtime.block_on(async move {
+        let interrupted = async {
+            if serving {
+                std::future::pending::<()>().await;
+            }
+            let _ = tokio::signal::ctrl_c().await;
+        };
         tokio::select! {
             result = run(cli.command, reporter, cli.global.quiet) => match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -71,7 +79,7 @@ fn main() -> ExitCode {
                     }
                 }
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted => {
                 eprintln!("interrupted; nothing unfinished was left under a final name (a pull continues where it stopped when run again)");
                 // Now, not when the runtime has waited for hashing threads to finish: files
                 // under temporary names are safe to leave as they are.
@@ -79,6 +87,30 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// `ferry serve`'s lines (readiness, then one per request) on stdout.
+struct StdoutLog;
+
+impl ferry::serve::LogSink for StdoutLog {
+    fn line(&self, text: &str) {
+        out!("{text}");
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM: a server stops on either.
+async fn stop_asked() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// A failed command: its message, the hint that usually fixes it, and whether the command
@@ -204,6 +236,16 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 message: format!("cannot write the man page: {e}"),
                 ..Failure::default()
             }),
+        Command::Serve(args) => {
+            let options = settings::serve_options(*args).map_err(source_failure)?;
+            ferry::serve::serve(options, Arc::new(StdoutLog), reporter, stop_asked())
+                .await
+                .map_err(|e| Failure {
+                    hint: hints::serve(&e),
+                    message: e.to_string(),
+                    ..Failure::default()
+                })
+        }
         Command::Ls(args) => {
             let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
             if args.json {

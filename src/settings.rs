@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use crate::bundle::{Base, BundleMetadata};
-use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
+use crate::cli::{
+    CopyArgs, GlobalArgs, LogFormatArg, PullArgs, PushArgs, ServeArgs, TransportArgs,
+};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
@@ -14,6 +16,7 @@ use crate::push::{Aliases, PushOptions};
 use crate::reference::Reference;
 use crate::registry::registries_conf::ConfigFiles;
 use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptions, UploadMode};
+use crate::serve::{Limits, LogFormat, ServeOptions, ServedBundle, TlsFiles};
 use crate::source::description::DEFAULT_LAYOUT;
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
 
@@ -378,6 +381,49 @@ pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
         no_overwrite: args.no_overwrite,
         receipt: args.receipt,
         dry_run: args.dry_run,
+    })
+}
+
+/// `ferry serve` arguments resolved into the server's options; each bundle's module catalog
+/// from the layout description it was pulled with, as for push.
+pub fn serve_options(args: ServeArgs) -> Result<ServeOptions, SourceError> {
+    let bundles = args
+        .dirs
+        .into_iter()
+        .map(|dir| {
+            let description = push_description(&dir)?;
+            Ok(ServedBundle {
+                catalog: description
+                    .modules
+                    .path_suffix
+                    .trim_matches('/')
+                    .to_string(),
+                dir,
+            })
+        })
+        .collect::<Result<Vec<_>, SourceError>>()?;
+    Ok(ServeOptions {
+        bundles,
+        listen: args.listen,
+        prefix: args.prefix.trim_matches('/').to_string(),
+        modules_path: args
+            .modules_path_suffix
+            .map(|s| s.trim_matches('/').to_string()),
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+        htpasswd: args.htpasswd,
+        verify: args.verify,
+        log_format: match args.log_format {
+            LogFormatArg::Common => LogFormat::Common,
+            LogFormatArg::Json => LogFormat::Json,
+        },
+        limits: Limits {
+            connections: usize::from(args.max_connections),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+            ..Limits::default()
+        },
     })
 }
 

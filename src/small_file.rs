@@ -10,7 +10,21 @@ use std::path::Path;
 /// Reads `path` whole: `Ok(None)` when it does not exist; an error when it is a link, not a
 /// regular file, or larger than `limit` bytes.
 pub fn read_small(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    read_opened(path, limit, rustix::fs::OFlags::NOFOLLOW)
+}
+
+/// Like [`read_small`], but a link is followed: for files the user names on the command line
+/// (a TLS certificate is usually a link into a store of renewed ones).
+pub fn read_small_linked(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    read_opened(path, limit, rustix::fs::OFlags::empty())
+}
+
+fn read_opened(
+    path: &Path,
+    limit: u64,
+    follow: rustix::fs::OFlags,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let flags = follow | rustix::fs::OFlags::NONBLOCK;
     let file = match std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags.bits() as i32)
@@ -74,5 +88,7 @@ mod tests {
         .unwrap();
         assert!(read_small(&fifo, 100).is_err(), "a FIFO is refused at once");
         assert!(read_small(Path::new("/dev/zero"), 100).is_err());
+        assert_eq!(read_small_linked(&link, 100).unwrap().unwrap(), b"hello");
+        assert!(read_small_linked(&fifo, 100).is_err());
     }
 }

@@ -39,6 +39,18 @@ pub fn parse_archive_file(name: &str) -> Option<ArchiveFileName> {
         .then(|| ArchiveFileName::Whole(name.to_string()))
 }
 
+/// Where a layout at `path` in a bundle appears at a registry: the same path, except that
+/// `modules_path` (`--modules-path-suffix`) replaces a leading module `catalog` path. Push and
+/// serve name repositories alike.
+pub fn target_path(path: &str, catalog: &str, modules_path: Option<&str>) -> String {
+    match (modules_path, path.strip_prefix(catalog)) {
+        (Some(to), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{to}{rest}").trim_start_matches('/').to_string()
+        }
+        _ => path.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +88,15 @@ mod tests {
         ] {
             assert_eq!(parse_archive_file(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn only_the_modules_tree_moves() {
+        let remap = |path, to| target_path(path, "modules", to);
+        assert_eq!(remap("modules/console", Some("mods")), "mods/console");
+        assert_eq!(remap("modules", Some("x/mods")), "x/mods");
+        assert_eq!(remap("modulesque", Some("mods")), "modulesque");
+        assert_eq!(remap("install", Some("mods")), "install");
+        assert_eq!(remap("modules/a", None), "modules/a");
     }
 }

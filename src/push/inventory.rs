@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::options::Aliases;
 use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::names::target_path;
 use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::{Graph, Manifest};
@@ -138,7 +139,7 @@ impl Inventory {
                     layout: layout.path.clone(),
                     reason,
                 };
-                let path = remap(&layout.path, &aliases.catalog, modules_path);
+                let path = target_path(&layout.path, &aliases.catalog, modules_path);
                 let repository = join(target, &path);
                 validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
                 let mut manifests: Vec<Manifest> = Vec::new();
@@ -260,29 +261,4 @@ fn needs_of(
     }
     needs.insert(manifest.digest.clone(), own);
     Ok(())
-}
-
-/// A layout path with its leading `catalog` replaced by `modules_path`.
-fn remap(path: &str, catalog: &str, modules_path: Option<&str>) -> String {
-    match (modules_path, path.strip_prefix(catalog)) {
-        (Some(to), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
-            format!("{to}{rest}").trim_start_matches('/').to_string()
-        }
-        _ => path.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_modules_tree_moves() {
-        let remap = |path, to| remap(path, "modules", to);
-        assert_eq!(remap("modules/console", Some("mods")), "mods/console");
-        assert_eq!(remap("modules", Some("x/mods")), "x/mods");
-        assert_eq!(remap("modulesque", Some("mods")), "modulesque");
-        assert_eq!(remap("install", Some("mods")), "install");
-        assert_eq!(remap("modules/a", None), "modules/a");
-    }
 }

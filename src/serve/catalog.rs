@@ -1,0 +1,343 @@
+//! What `ferry serve` answers from, built once at start: every repository of the served
+//! bundles with its tags, its manifests (small, checked against their digests, kept in memory),
+//! where each of its blobs lies in the archive files, and its referrers. Bundles are checked as
+//! `push` checks them, so a registry fed by `serve` gets what `push` would have sent.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::error::ServeError;
+use super::options::ServedBundle;
+use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::names::target_path;
+use crate::bundle::{ArchiveLayouts, Bundle};
+use crate::digest::Digest;
+use crate::manifest::{Descriptor, Manifest};
+use crate::reference::{join, validate_repository};
+use crate::segment::BlobSource;
+
+/// One repository as served.
+#[derive(Debug, Default)]
+pub struct Repository {
+    /// Tag → the manifest it names.
+    pub tags: BTreeMap<String, Digest>,
+    /// Every manifest a tag reaches, by digest.
+    pub manifests: HashMap<Digest, Arc<Manifest>>,
+    /// Every blob a manifest names, by digest: where its bytes lie.
+    pub blobs: HashMap<Digest, BlobSource>,
+    /// Subject digest → the manifests of this repository that name it, as descriptors.
+    pub referrers: HashMap<Digest, Vec<Descriptor>>,
+}
+
+/// Every repository of the served bundles.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Repositories by name.
+    pub repositories: BTreeMap<String, Repository>,
+}
+
+/// What the catalog holds, for the readiness line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatalogSize {
+    /// Repositories.
+    pub repositories: usize,
+    /// Tags.
+    pub tags: usize,
+    /// Distinct manifests.
+    pub manifests: usize,
+    /// Distinct blobs.
+    pub blobs: usize,
+}
+
+/// Where a tag came from, to name both sides of a conflict.
+struct Origin {
+    dir: PathBuf,
+    archive: String,
+}
+
+/// A blob a differential bundle left out: served from whichever bundle holds it.
+struct Wanted {
+    repository: String,
+    digest: Digest,
+    size: u64,
+    dir: PathBuf,
+}
+
+impl Catalog {
+    /// Opens and checks every bundle and indexes what it holds under `prefix`. Refuses, naming
+    /// the problem: a bundle whose files do not match `bundle.json` or whose tags do not check
+    /// out, one name held by two bundles with different digests, and a blob left out of a
+    /// differential bundle that no served bundle holds. Blocking (call it on a blocking thread
+    /// inside the runtime).
+    pub fn build(
+        bundles: &[ServedBundle],
+        prefix: &str,
+        modules_path: Option<&str>,
+        handle: &tokio::runtime::Handle,
+    ) -> Result<Catalog, ServeError> {
+        let mut catalog = Catalog::default();
+        let mut origins: HashMap<(String, String), Origin> = HashMap::new();
+        let mut held: HashMap<(Digest, u64), BlobSource> = HashMap::new();
+        let mut wanted: Vec<Wanted> = Vec::new();
+        for served in bundles {
+            let refused = |problems: Vec<String>| ServeError::Refused {
+                dir: served.dir.clone(),
+                problems,
+            };
+            let bundle = Bundle::open(&served.dir).map_err(|source| ServeError::Bundle {
+                dir: served.dir.clone(),
+                source,
+            })?;
+            let problems = bundle
+                .inconsistencies()
+                .map_err(|source| ServeError::Bundle {
+                    dir: served.dir.clone(),
+                    source,
+                })?;
+            if !problems.is_empty() {
+                return Err(refused(problems));
+            }
+            let left_out: BTreeMap<Digest, u64> = bundle
+                .metadata
+                .iter()
+                .flat_map(|m| &m.base)
+                .flat_map(|b| &b.left_out)
+                .map(|b| (b.digest.clone(), b.size))
+                .collect();
+            let mut opened = Vec::new();
+            let mut contents = Vec::new();
+            for archive in &bundle.archives {
+                let layouts =
+                    ArchiveLayouts::open(archive).map_err(|source| ServeError::Bundle {
+                        dir: served.dir.clone(),
+                        source,
+                    })?;
+                contents.push(check_archive(&layouts, &left_out, handle));
+                opened.push(layouts);
+            }
+            let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
+            let problems = tag_problems(listed, &contents);
+            if !problems.is_empty() {
+                return Err(refused(problems));
+            }
+            for (layouts, found) in opened.iter().zip(contents) {
+                for tag in found.tags {
+                    let layout = &layouts.layouts[tag.layout];
+                    let name = join(
+                        prefix,
+                        &target_path(&layout.path, &served.catalog, modules_path),
+                    );
+                    if name.is_empty() {
+                        return Err(ServeError::RootNeedsPrefix {
+                            dir: served.dir.clone(),
+                            archive: layouts.archive.clone(),
+                        });
+                    }
+                    validate_repository(&name).map_err(|reason| {
+                        refused(vec![format!(
+                            "{}: layout '{}' cannot be served as '{name}': {reason}",
+                            layouts.archive, layout.path
+                        )])
+                    })?;
+                    let key = (name.clone(), tag.image.tag.clone());
+                    let repository = catalog.repositories.entry(name.clone()).or_default();
+                    if let Some(first) = repository.tags.get(&tag.image.tag) {
+                        if first != &tag.image.digest {
+                            let origin = &origins[&key];
+                            return Err(ServeError::Conflict {
+                                name: format!("{name}:{}", tag.image.tag),
+                                first: format!(
+                                    "{} in {} ({})",
+                                    first,
+                                    origin.archive,
+                                    origin.dir.display()
+                                ),
+                                second: format!(
+                                    "{} in {} ({})",
+                                    tag.image.digest,
+                                    layouts.archive,
+                                    served.dir.display()
+                                ),
+                            });
+                        }
+                    } else {
+                        repository
+                            .tags
+                            .insert(tag.image.tag.clone(), tag.image.digest.clone());
+                        origins.insert(
+                            key,
+                            Origin {
+                                dir: served.dir.clone(),
+                                archive: layouts.archive.clone(),
+                            },
+                        );
+                    }
+                    for manifest in &tag.graph.manifests {
+                        if repository.manifests.contains_key(&manifest.digest) {
+                            continue;
+                        }
+                        if let Some((subject, descriptor)) = referrer(manifest) {
+                            repository
+                                .referrers
+                                .entry(subject)
+                                .or_default()
+                                .push(descriptor);
+                        }
+                        repository
+                            .manifests
+                            .insert(manifest.digest.clone(), Arc::new(manifest.clone()));
+                    }
+                    for blob in &tag.graph.blobs {
+                        match layouts.blob(&layout.path, &blob.digest) {
+                            Some(source) => {
+                                held.entry((blob.digest.clone(), blob.size))
+                                    .or_insert_with(|| source.clone());
+                                repository.blobs.insert(blob.digest.clone(), source);
+                            }
+                            None => wanted.push(Wanted {
+                                repository: name.clone(),
+                                digest: blob.digest.clone(),
+                                size: blob.size,
+                                dir: served.dir.clone(),
+                            }),
+                        }
+                    }
+                }
+            }
+        }
+        catalog.fill_left_out(wanted, &held)?;
+        for repository in catalog.repositories.values_mut() {
+            for list in repository.referrers.values_mut() {
+                list.sort_by(|a, b| a.digest.cmp(&b.digest));
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Serves the blobs differential bundles left out from the bundles that hold them (their
+    /// base, given beside them); one that none holds makes the catalog incomplete.
+    fn fill_left_out(
+        &mut self,
+        wanted: Vec<Wanted>,
+        held: &HashMap<(Digest, u64), BlobSource>,
+    ) -> Result<(), ServeError> {
+        let mut missing: BTreeMap<PathBuf, (usize, Digest)> = BTreeMap::new();
+        for blob in wanted {
+            match held.get(&(blob.digest.clone(), blob.size)) {
+                Some(source) => {
+                    self.repositories
+                        .get_mut(&blob.repository)
+                        .expect("a wanted blob's repository is in the catalog")
+                        .blobs
+                        .insert(blob.digest, source.clone());
+                }
+                None => {
+                    missing.entry(blob.dir).or_insert((0, blob.digest)).0 += 1;
+                }
+            }
+        }
+        match missing.into_iter().next() {
+            None => Ok(()),
+            Some((dir, (count, example))) => Err(ServeError::BaseMissing {
+                dir,
+                count,
+                example,
+            }),
+        }
+    }
+
+    /// How much it holds.
+    pub fn size(&self) -> CatalogSize {
+        let mut manifests = std::collections::HashSet::new();
+        let mut blobs = std::collections::HashSet::new();
+        let mut tags = 0;
+        for repository in self.repositories.values() {
+            tags += repository.tags.len();
+            manifests.extend(repository.manifests.keys());
+            blobs.extend(repository.blobs.keys());
+        }
+        CatalogSize {
+            repositories: self.repositories.len(),
+            tags,
+            manifests: manifests.len(),
+            blobs: blobs.len(),
+        }
+    }
+}
+
+/// The fields of a manifest the referrers API reports.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferrerShape {
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    subject: Option<Descriptor>,
+}
+
+/// For a manifest with a `subject`: the subject's digest and the descriptor the referrers API
+/// lists, its `artifactType` that of the manifest, else its config's media type (as the
+/// distribution spec says), its annotations those of the manifest.
+fn referrer(manifest: &Manifest) -> Option<(Digest, Descriptor)> {
+    let shape: ReferrerShape = serde_json::from_slice(&manifest.bytes).ok()?;
+    let subject = shape.subject?;
+    let mut descriptor = manifest.descriptor();
+    let artifact_type = shape
+        .artifact_type
+        .or_else(|| shape.config.map(|c| c.media_type));
+    if let Some(artifact_type) = artifact_type {
+        descriptor
+            .extra
+            .insert("artifactType".into(), artifact_type.into());
+    }
+    descriptor.annotations = shape.annotations;
+    Some((subject.digest, descriptor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::OCI_MANIFEST;
+
+    #[test]
+    fn a_referrer_is_described_by_its_artifact_type_or_config() {
+        let subject = Digest::of(b"image");
+        let config = Digest::of(b"{}");
+        let with_type = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"application/x-sbom",
+            "config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{config}","size":2}},
+            "layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":5}},
+            "annotations":{{"a":"b"}}}}"#
+        );
+        let manifest = Manifest::from_bytes(with_type.into_bytes(), None).unwrap();
+        let (of, descriptor) = referrer(&manifest).unwrap();
+        assert_eq!(of, subject);
+        assert_eq!(descriptor.extra["artifactType"], "application/x-sbom");
+        assert_eq!(descriptor.annotations["a"], "b");
+        assert_eq!(descriptor.digest, manifest.digest);
+
+        let by_config = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",
+            "config":{{"mediaType":"application/x-sig","digest":"{config}","size":2}},
+            "layers":[],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject}","size":5}}}}"#
+        );
+        let manifest = Manifest::from_bytes(by_config.into_bytes(), None).unwrap();
+        assert_eq!(
+            referrer(&manifest).unwrap().1.extra["artifactType"],
+            "application/x-sig"
+        );
+
+        let plain = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",
+            "config":{{"mediaType":"application/x-sig","digest":"{config}","size":2}},"layers":[]}}"#
+        );
+        assert!(referrer(&Manifest::from_bytes(plain.into_bytes(), None).unwrap()).is_none());
+    }
+}
