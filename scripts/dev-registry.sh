@@ -2,7 +2,9 @@
 # Real OCI registries on 127.0.0.1 for ferry's tests and for trying ferry by hand.
 #
 #   scripts/dev-registry.sh install                 install what the tests need (Debian/apt)
-#   scripts/dev-registry.sh start VARIANT DIR [--token-ttl S] [--token-expires-in S]
+#   scripts/dev-registry.sh start VARIANT DIR [--token-ttl S] [--token-expires-in S] [--proxy URL]
+#                                                   (--proxy: a pull-through cache of URL)
+#   scripts/dev-registry.sh certs DIR               a CA and a 127.0.0.1 server certificate in DIR
 #   scripts/dev-registry.sh front DIR UPSTREAM MAX_BODY   nginx on 127.0.0.1 in front of UPSTREAM
 #                                                   (host:port), refusing bodies over MAX_BODY (413)
 #   scripts/dev-registry.sh stop DIR
@@ -95,13 +97,15 @@ wait_for() {
 }
 
 cmd_start() {
-    [ $# -ge 2 ] || die "usage: start VARIANT DIR [--token-ttl S] [--token-expires-in S]"
+    [ $# -ge 2 ] || die "usage: start VARIANT DIR [--token-ttl S] [--token-expires-in S] [--proxy URL]"
     local variant=$1 dir=$2
     shift 2
-    local token_ttl=300 token_expires_in=0
+    local token_ttl=300 token_expires_in=0 proxy=""
     while [ $# -gt 0 ]; do
         case $1 in
         --token-ttl) token_ttl=$2; shift 2 ;;
+        # A pull-through cache of another registry.
+        --proxy) proxy=$2; shift 2 ;;
         --token-expires-in) token_expires_in=$2; shift 2 ;;
         *) die "unknown option $1" ;;
         esac
@@ -139,6 +143,7 @@ cmd_start() {
         echo "http:"
         echo "  addr: 127.0.0.1:0"
         echo "  secret: ferry-test-secret"
+        [ -z "$proxy" ] || echo "proxy: {remoteurl: $proxy}"
         if [ $tls = yes ]; then
             make_certs "$dir/certs"
             echo "  tls: {certificate: $dir/certs/server.crt, key: $dir/certs/server.key}"
@@ -286,8 +291,10 @@ cmd_stop() {
 
 case ${1:-} in
 install) shift; cmd_install "$@" ;;
+# A CA and a server certificate for 127.0.0.1 in DIR, for servers a test starts itself.
+certs) shift; [ $# -eq 1 ] || die "usage: certs DIR"; make_certs "$1" ;;
 start) shift; cmd_start "$@" ;;
 front) shift; cmd_front "$@" ;;
 stop) shift; cmd_stop "$@" ;;
-*) die "usage: $0 install | start VARIANT DIR [options] | front DIR UPSTREAM MAX_BODY | stop DIR" ;;
+*) die "usage: $0 install | certs DIR | start VARIANT DIR [options] | front DIR UPSTREAM MAX_BODY | stop DIR" ;;
 esac

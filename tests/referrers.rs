@@ -14,57 +14,6 @@ use std::process::Command;
 use common::*;
 use serde_json::Value;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// Runs `scripts/mkoci.py … referrers` and returns (index digest, [(digest, size)] of each
-/// artifact).
-fn attach(
-    layout: &Path,
-    subject: &str,
-    subject_size: u64,
-    types: &str,
-    seed: &str,
-) -> (String, Vec<(String, u64)>) {
-    let tag = format!("sha256-{}", subject.trim_start_matches("sha256:"));
-    let out = run(Command::new("python3")
-        .arg(repo_root().join("scripts/mkoci.py"))
-        .arg(layout)
-        .arg(&tag)
-        .arg("referrers")
-        .arg("--subject")
-        .arg(format!("{subject}:{subject_size}:{OCI_MANIFEST}"))
-        .args(["--artifact-types", types, "--seed", seed]));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let index = lines.next().unwrap().to_string();
-    let artifacts = lines
-        .map(|l| {
-            let (d, s) = l.split_once(' ').unwrap();
-            (d.to_string(), s.parse().unwrap())
-        })
-        .collect();
-    (index, artifacts)
-}
-
-/// Pushes a layout tag with scripts/push-layout.py (byte for byte, artifactType kept).
-fn push_layout(layout: &Path, tag: &str, dest: &str) {
-    run(Command::new("python3")
-        .arg(repo_root().join("scripts/push-layout.py"))
-        .arg(layout)
-        .arg(tag)
-        .arg(dest));
-}
-
-fn size_of(layout: &Path, digest: &str) -> u64 {
-    std::fs::metadata(
-        layout
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")),
-    )
-    .unwrap()
-    .len()
-}
-
 fn listed_digests(raw: &[u8]) -> Vec<String> {
     let index: Value = serde_json::from_slice(raw).unwrap();
     let mut digests: Vec<String> = index["manifests"]

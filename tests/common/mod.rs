@@ -3,13 +3,17 @@
 //! client, and the `ferry` binary run as a user runs it.
 #![allow(dead_code)] // each test binary uses its own part of the bench
 
+mod artifacts;
 mod bundles;
 mod fuzz;
 mod helm;
 mod pack;
 mod registry;
+mod serve;
 
 #[allow(unused_imports)] // each test binary uses its own part of the bench
+pub use artifacts::*;
+#[allow(unused_imports)]
 pub use bundles::*;
 #[allow(unused_imports)]
 pub use fuzz::*;
@@ -19,6 +23,8 @@ pub use helm::*;
 pub use pack::*;
 #[allow(unused_imports)]
 pub use registry::*;
+#[allow(unused_imports)]
+pub use serve::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
