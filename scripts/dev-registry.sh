@@ -34,6 +34,7 @@ cmd_install() {
     command -v umoci >/dev/null || need+=(umoci)
     command -v openssl >/dev/null || need+=(openssl)
     command -v curl >/dev/null || need+=(curl)
+    command -v strace >/dev/null || need+=(strace)
     command -v python3 >/dev/null || need+=(python3)
     [ -x /usr/bin/time ] || need+=(time)
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -78,7 +78,17 @@ pub fn sample_layout() -> tempfile::TempDir {
 
 /// The `ferry` binary, isolated from the machine's credentials, certificates and proxies.
 pub fn ferry(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    isolated(Command::new(env!("CARGO_BIN_EXE_ferry")), home)
+}
+
+/// `ferry` run by `wrapper` (e.g. strace and its options), isolated as [`ferry`] is.
+pub fn ferry_under(home: &Path, wrapper: &[&str]) -> Command {
+    let mut cmd = Command::new(wrapper[0]);
+    cmd.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_ferry"));
+    isolated(cmd, home)
+}
+
+fn isolated(mut cmd: Command, home: &Path) -> Command {
     for var in [
         "SSL_CERT_FILE",
         "SSL_CERT_DIR",

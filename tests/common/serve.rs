@@ -8,7 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::ferry;
+use super::{ferry, ferry_under};
 
 /// A running `ferry serve`, stopped with SIGTERM when dropped.
 pub struct Server {
@@ -32,7 +32,30 @@ impl Server {
 
     /// Like [`Server::start`], but a server that exits before it is ready gives its stderr.
     pub fn try_start(home: &Path, args: &[&str]) -> Result<Server, String> {
-        let mut child = ferry(home)
+        Self::spawn(ferry(home), args)
+    }
+
+    /// Starts the server under strace, which writes every file it opens to `trace`.
+    pub fn traced(home: &Path, trace: &Path, args: &[&str]) -> Server {
+        let trace = trace.to_str().unwrap();
+        let cmd = ferry_under(
+            home,
+            &[
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=open,openat,openat2",
+                "-o",
+                trace,
+            ],
+        );
+        Self::spawn(cmd, args)
+            .unwrap_or_else(|stderr| panic!("ferry serve did not start:\n{stderr}"))
+    }
+
+    fn spawn(mut cmd: std::process::Command, args: &[&str]) -> Result<Server, String> {
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
