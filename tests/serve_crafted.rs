@@ -98,7 +98,7 @@ fn crafted_requests_get_clear_answers_and_nothing_outside_is_read() {
             "NAME_INVALID",
         ),
         (
-            format!("/v2/deckhouse/ee/blobs/..%2f..%2fsecret%2fblobs"),
+            "/v2/deckhouse/ee/blobs/..%2f..%2fsecret%2fblobs".to_string(),
             400,
             "DIGEST_INVALID",
         ),
