@@ -5,6 +5,7 @@
 #
 #   scripts/bench.sh pull [SIZE_MIB] [ROUNDS]   (default 1024 MiB, 3 rounds)
 #   scripts/bench.sh push [SIZE_MIB] [ROUNDS]
+#   scripts/bench.sh serve [SIZE_MIB] [ROUNDS]
 #
 # pull: SIZE_MIB of random layers in four images (four layers each) in a local registry, pulled
 #   - by ferry into one tar, and by `skopeo sync --all --preserve-digests` to a dir plus
@@ -22,6 +23,15 @@
 #   - peak RSS (goal <= 64 MiB) and bytes ferry writes to disk during a push (goal 0);
 #   - ferry verify --gost against `sha256sum -c SHA256SUMS` + `rhash -c GOSTSUMS`
 #     (goal: <= 0.3x).
+# serve: the same images pulled into a bundle (256 MB chunks, GOST sums), then four parallel
+#   `skopeo copy --all --preserve-digests` (one per image, to dir:) from
+#   - `ferry serve` of the bundle (bytes straight from the chunks), and
+#   - the distribution registry holding the same images on its filesystem storage (filled by
+#     ferry push) (goal: ferry <= 0.8x);
+#   the same blobs fetched by four parallel curl to /dev/null from each (what the servers
+#   themselves can give, with skopeo's digest checks and disk writes out of the way);
+#   peak RSS of ferry serve over all rounds (goal <= 64 MiB) and its start-up time (launch to
+#   the readiness line).
 #
 # FERRY_BASELINE_BIN=/path/to/an/older/ferry also runs that binary in every round, alternating
 # with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push), and
@@ -289,11 +299,120 @@ bench_push() {
     fi
 }
 
+bench_serve() {
+    local src layout_file sync_file
+    seed_source
+    local bundle="$work/bundle"
+    "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure --layout "$layout_file" \
+        --no-platform --no-modules -c 0.256 --gost-digest
+    local bytes
+    bytes=$(du -cb "$bundle"/*.chunk | tail -n 1 | cut -f1)
+    start_registry stored
+    local stored=$REGISTRY
+    "$ferry" -q push "$bundle" "$stored/bench/ee" --insecure
+
+    # ferry serve under GNU time (its peak RSS), until the end of the benchmark.
+    local log="$work/serve.log"
+    /usr/bin/time -f '%M' -o "$work/serve.rss" "$ferry" serve --listen 127.0.0.1:0 \
+        --prefix bench/ee "$bundle" >"$log" 2>"$work/serve.err" &
+    serve_pid=$!
+    trap 'kill "$serve_pid" 2>/dev/null || true; cleanup' EXIT
+    local served="" i
+    for i in $(seq 600); do
+        served=$(sed -n 's|.*listening on http://\([0-9.:]*\).*|\1|p' "$log" | head -n 1)
+        [ -n "$served" ] && break
+        sleep 0.05
+    done
+    [ -n "$served" ] || { cat "$work/serve.err" >&2; exit 1; }
+
+    copy_all() { # prints seconds for four parallel copies from $1
+        local start end i pids=()
+        rm -rf "$work/out"
+        mkdir -p "$work/out"
+        sync
+        start=$(now)
+        for i in 1 2 3 4; do
+            skopeo copy -q --all --preserve-digests --src-tls-verify=false \
+                "docker://$1/bench/ee/security/img$i:1" "dir:$work/out/$i" &
+            pids+=($!)
+        done
+        for i in "${pids[@]}"; do wait "$i"; done
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f\n", b - a }'
+    }
+    # Every blob of image N, as "repository/blobs/digest" paths.
+    local i
+    for i in 1 2 3 4; do
+        skopeo inspect --raw --tls-verify=false "docker://$stored/bench/ee/security/img$i:1" |
+            python3 -c 'import json, sys
+m = json.load(sys.stdin)
+for d in [m["config"]] + m["layers"]:
+    print("bench/ee/security/img'"$i"'/blobs/" + d["digest"])' >"$work/blobs.$i"
+    done
+    fetch_all() { # prints seconds for four parallel curls (one per image) from $1
+        local start end i pids=()
+        start=$(now)
+        for i in 1 2 3 4; do
+            (while read -r blob; do
+                curl -sf -o /dev/null "http://$1/v2/$blob"
+            done <"$work/blobs.$i") &
+            pids+=($!)
+        done
+        for i in "${pids[@]}"; do wait "$i"; done
+        end=$(now)
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+    }
+    startup() { # prints seconds from launch to the readiness line
+        local start end out="$work/startup.log" pid
+        start=$(now)
+        "$ferry" serve --listen 127.0.0.1:0 --prefix bench/ee "$bundle" >"$out" 2>/dev/null &
+        pid=$!
+        while ! grep -q 'listening on' "$out" 2>/dev/null; do sleep 0.01; done
+        end=$(now)
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
+    }
+
+    : >"$work/r.ferry" >"$work/r.registry" >"$work/r.startup" >"$work/r.fcurl" >"$work/r.rcurl"
+    for round in $(seq "$rounds"); do
+        echo "round $round of $rounds..."
+        copy_all "$served" >>"$work/r.ferry"
+        copy_all "$stored" >>"$work/r.registry"
+        fetch_all "$served" >>"$work/r.fcurl"
+        fetch_all "$stored" >>"$work/r.rcurl"
+        startup >>"$work/r.startup"
+    done
+    # GNU time reports once its child, ferry, has stopped.
+    pkill -TERM -P "$serve_pid" || true
+    wait "$serve_pid" || true
+    local f r up rss fc rc
+    f=$(median <"$work/r.ferry")
+    r=$(median <"$work/r.registry")
+    fc=$(median <"$work/r.fcurl")
+    rc=$(median <"$work/r.rcurl")
+    up=$(median <"$work/r.startup")
+    rss=$(cat "$work/serve.rss")
+    echo
+    awk -v b="$bytes" -v r="$rounds" 'BEGIN { printf "serving %.0f MB (four images, 256 MB chunks), medians of %d runs\n", b / 1e6, r }'
+    awk -v b="$bytes" -v f="$f" -v r="$r" -v up="$up" -v rss="$rss" -v fc="$fc" -v rc="$rc" 'BEGIN {
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "4x skopeo copy from ferry serve", f, b / f / 1e6
+        printf "%-44s %7.2f s  %5.0f MB/s\n", "4x skopeo copy from the registry", r, b / r / 1e6
+        printf "%-44s %7.2fx   (goal <= 0.8x)\n", "  ferry / registry", f / r
+        printf "%-44s %7.3f s  %5.0f MB/s\n", "4x curl of every blob from ferry serve", fc, b / fc / 1e6
+        printf "%-44s %7.3f s  %5.0f MB/s\n", "4x curl of every blob from the registry", rc, b / rc / 1e6
+        printf "%-44s %7.2fx\n", "  ferry / registry", fc / rc
+        printf "%-44s %7.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry serve", rss / 1024
+        printf "%-44s %7.3f s\n", "ferry serve start-up (launch to ready)", up
+    }'
+}
+
 case $what in
 pull) bench_pull ;;
 push) bench_push ;;
+serve) bench_serve ;;
 *)
-    echo "usage: scripts/bench.sh pull|push [SIZE_MIB] [ROUNDS]" >&2
+    echo "usage: scripts/bench.sh pull|push|serve [SIZE_MIB] [ROUNDS]" >&2
     exit 2
     ;;
 esac

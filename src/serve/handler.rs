@@ -24,8 +24,6 @@ use crate::segment::BlobSource;
 /// A response body: small ones whole, blobs streamed.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-/// Bytes read from an archive file at a time for one response.
-const READ_BUFFER: usize = 64 * 1024;
 /// The most entries a listing returns in one page when the client sets no `n`.
 const PAGE_LIMIT: usize = 10_000;
 
@@ -241,18 +239,9 @@ fn blob(repo: &Repository, digest: &Digest, headers: &HeaderMap) -> Result<Answe
             });
         }
     };
-    let body = match source.body(start, len) {
-        Ok(body) => body,
-        Err(e) => {
-            return Err(Refusal {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "UNKNOWN",
-                message: format!("the bundle's file cannot be read: {e}").into(),
-                length: None,
-            });
-        }
-    };
-    let mut response = Response::new(body);
+    // A file that cannot be read after all (the bundle changed under the server) ends the
+    // body early: the client sees a broken transfer, never a short blob.
+    let mut response = Response::new(source.body(start, len));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, header("application/octet-stream"));
@@ -286,18 +275,14 @@ impl Source {
         }
     }
 
-    fn body(&self, start: u64, len: u64) -> std::io::Result<Body> {
+    fn body(&self, start: u64, len: u64) -> Body {
         match self {
-            Source::Memory(bytes) => Ok(Full::new(
-                bytes.slice(start as usize..(start + len) as usize),
-            )
-            .map_err(|never| match never {})
-            .boxed_unsync()),
+            Source::Memory(bytes) => Full::new(bytes.slice(start as usize..(start + len) as usize))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
             Source::File(source) => {
-                let reader = source.slice(start, len).open_at(0)?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER)
-                    .map_ok(Frame::data);
-                Ok(StreamBody::new(stream).boxed_unsync())
+                let stream = super::body::pieces(source.slice(start, len)).map_ok(Frame::data);
+                StreamBody::new(stream).boxed_unsync()
             }
         }
     }

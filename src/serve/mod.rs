@@ -4,6 +4,7 @@
 //! unpacked and no temporary file written.
 
 mod access_log;
+mod body;
 mod catalog;
 mod error;
 mod handler;
