@@ -405,7 +405,10 @@ pub fn serve_options(args: ServeArgs) -> Result<ServeOptions, SourceError> {
     Ok(ServeOptions {
         bundles,
         listen: args.listen,
-        prefix: args.prefix.trim_matches('/').to_string(),
+        prefix: args
+            .prefix
+            .map(|p| p.trim_matches('/').to_string())
+            .unwrap_or_default(),
         modules_path: args
             .modules_path_suffix
             .map(|s| s.trim_matches('/').to_string()),

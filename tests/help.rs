@@ -11,7 +11,16 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 use common::*;
 
-const COMMANDS: [&str; 7] = ["", "copy", "pull", "push", "verify", "ls", "completions"];
+const COMMANDS: [&str; 8] = [
+    "",
+    "copy",
+    "pull",
+    "push",
+    "serve",
+    "verify",
+    "ls",
+    "completions",
+];
 
 fn help_file(command: &str) -> PathBuf {
     let name = if command.is_empty() { "ferry" } else { command };
@@ -104,6 +113,7 @@ fn the_readme_lists_every_flag_and_nothing_else() {
         ("pull", "`ferry pull`"),
         ("push", "`ferry push`"),
         ("copy", "`ferry copy`"),
+        ("serve", "`ferry serve`"),
     ] {
         let readme = readme_table(heading);
         let clap = clap_flags(command);

@@ -7,11 +7,11 @@ use clap::Args;
 /// `ferry serve BUNDLE_DIR…`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  ferry serve /mnt/bundle
-  ferry serve --listen 0.0.0.0:5000 --tls-cert srv.crt --tls-key srv.key \\
-      --htpasswd htpasswd /mnt/bundle
-  ferry serve /mnt/diff-bundle /mnt/base-bundle    (a differential bundle with its base)
-  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/install:v1.2.3")]
+  ferry serve --prefix deckhouse/ee /mnt/bundle
+  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/deckhouse/ee/install:stable
+  ferry serve --listen 0.0.0.0:5000 --prefix deckhouse/ee --tls-cert srv.crt \\
+      --tls-key srv.key --htpasswd htpasswd /mnt/bundle
+  ferry serve --prefix deckhouse/ee /mnt/diff-bundle /mnt/base-bundle   (with its base)")]
 pub struct ServeArgs {
     /// The bundle directories (written by `ferry pull` or `d8 mirror pull`), served as one
     /// registry.
@@ -20,9 +20,10 @@ pub struct ServeArgs {
     /// Where to listen.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
     pub listen: std::net::SocketAddr,
-    /// A repository path every image is served under, e.g. deckhouse/ee.
-    #[arg(long, value_name = "PATH", default_value = "")]
-    pub prefix: String,
+    /// A repository path every image is served under, e.g. deckhouse/ee (needed when a bundle
+    /// holds images at its root, as platform bundles do).
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
     /// Where modules appear (default /modules), as for push.
     #[arg(long, value_name = "SUFFIX")]
     pub modules_path_suffix: Option<String>,
@@ -42,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value = "common")]
     pub log_format: LogFormatArg,
     /// Connections served at once.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_connections: u16,
     /// Seconds a connection may stay without moving a byte.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]

@@ -4,9 +4,9 @@
 //! buffers costs a thread hop every 64 KiB and was a quarter slower in `bench.sh serve`.)
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::segment::BlobSource;
@@ -36,13 +36,18 @@ impl Cursor {
                 self.file = None;
                 continue;
             }
-            let file = match &self.file {
+            let file = match &mut self.file {
                 Some(file) => file,
-                None => self.file.insert(File::open(&segment.path)?),
+                None => {
+                    let mut file = File::open(&segment.path)?;
+                    file.seek(SeekFrom::Start(segment.offset))?;
+                    self.file.insert(file)
+                }
             };
-            let want = (segment.len - self.done).min(PIECE as u64) as usize;
-            let mut buffer = BytesMut::zeroed(want);
-            let read = file.read_at(&mut buffer, segment.offset + self.done)?;
+            let want = (segment.len - self.done).min(PIECE as u64);
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buffer = Vec::with_capacity(want as usize);
+            let read = file.take(want).read_to_end(&mut buffer)?;
             if read == 0 {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
@@ -52,9 +57,8 @@ impl Cursor {
                     ),
                 ));
             }
-            buffer.truncate(read);
             self.done += read as u64;
-            return Ok(Some(buffer.freeze()));
+            return Ok(Some(Bytes::from(buffer)));
         }
     }
 }
