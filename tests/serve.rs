@@ -269,6 +269,63 @@ fn the_sample_bundle_is_served_as_push_would_write_it() {
     // SIGTERM stops it cleanly.
     let (code, stderr) = server.stop();
     assert_eq!(code, Some(0), "{stderr}");
+
+    // --modules-path-suffix moves the module tree as it does for push; nothing else moves.
+    let server = Server::start(
+        home.path(),
+        &[
+            "--prefix",
+            "mirror/ee",
+            "--modules-path-suffix",
+            "/mods/",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let moved: BTreeMap<String, BTreeMap<String, String>> = paths
+        .iter()
+        .map(|(path, tags)| {
+            let path = match path.strip_prefix("modules") {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("mods{rest}"),
+                _ => path.clone(),
+            };
+            (path, tags.clone())
+        })
+        .collect();
+    assert!(moved.contains_key("mods/console"), "{:?}", moved.keys());
+    listings_match(&server, "mirror/ee", &moved);
+    let gone = raw_request(
+        &server.host,
+        "GET",
+        "/v2/mirror/ee/modules/console/tags/list",
+        &[],
+    );
+    assert_eq!(gone.status, 404);
+    // HEAD of a manifest: its digest, type and length, no body.
+    let (tag, digest) = moved["mods/console"].iter().next().unwrap();
+    let head = raw_request(
+        &server.host,
+        "HEAD",
+        &format!("/v2/mirror/ee/mods/console/manifests/{tag}"),
+        &[],
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("docker-content-digest"), Some(digest.as_str()));
+    assert!(
+        head.header("content-type").unwrap().contains("manifest"),
+        "{head:?}"
+    );
+    assert!(head.body.is_empty());
+    let get = raw_request(
+        &server.host,
+        "GET",
+        &format!("/v2/mirror/ee/mods/console/manifests/{digest}"),
+        &[],
+    );
+    assert_eq!(sha256_of(&get.body), *digest);
+    assert_eq!(
+        head.header("content-length"),
+        Some(get.body.len().to_string().as_str())
+    );
 }
 
 #[test]
