@@ -114,6 +114,7 @@ fn nothing_below_the_commands_knows_the_command_line() {
         let core = [
             "pull/",
             "push/",
+            "serve/",
             "source/",
             "bundle/",
             "registry/",
@@ -156,6 +157,36 @@ fn the_registry_knows_no_bundle_and_the_bundle_no_registry() {
         }
     }
     assert!(offenders.is_empty(), "layers crossed: {offenders:?}");
+}
+
+#[test]
+fn no_command_imports_another() {
+    let commands = ["pull", "push", "serve", "copy", "verify", "list"];
+    let mut offenders = Vec::new();
+    for (file, text) in sources() {
+        let own = file
+            .split(['/', '.'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if !commands.contains(&own.as_str()) {
+            continue;
+        }
+        let code = code_of(&text);
+        // verify.rs is also the full check of a bundle's bytes that `serve --verify` runs
+        // first; it imports no command itself.
+        for other in commands.iter().filter(|c| **c != own && **c != "verify") {
+            if code.contains(&format!("crate::{other}::"))
+                || code.contains(&format!("crate::{other};"))
+            {
+                offenders.push(format!("{file} uses {other}"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "commands importing each other: {offenders:?}"
+    );
 }
 
 #[test]
