@@ -461,3 +461,113 @@ fn a_damaged_bundle_is_refused_at_start() {
         "{refused}"
     );
 }
+
+#[test]
+fn stalled_readers_and_dribbled_handshakes_hold_bounded_resources() {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    make_big_layout(&layout, "v1", 64);
+    let bundle = work.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    d8_tar(&layout, &bundle.join("platform.tar"), TarOrder::Sorted);
+    let certs = work.path().join("certs");
+    run(Command::new(repo_root().join("scripts/dev-registry.sh"))
+        .arg("certs")
+        .arg(&certs));
+    let server = Server::start(
+        home.path(),
+        &[
+            "--prefix",
+            "big",
+            "--max-connections",
+            "200",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let (_, layer, size) = {
+        let got = raw_request(&server.host, "GET", "/v2/big/manifests/v1", &[]);
+        let manifest: Value = serde_json::from_slice(&got.body).unwrap();
+        let layer = &manifest["layers"][0];
+        (
+            (),
+            layer["digest"].as_str().unwrap().to_string(),
+            layer["size"].as_u64().unwrap(),
+        )
+    };
+    assert!(size >= 64 << 20);
+    let before = server.rss_kib();
+    // 190 clients ask for the 64 MiB layer and read nothing: what the server reads ahead for
+    // them is bounded by one budget (32 MiB), not by the number of clients.
+    let request = format!("GET /v2/big/blobs/{layer} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let stalled: Vec<TcpStream> = (0..190)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&server.host).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let during = server.rss_kib();
+    println!("RSS {before} KiB before, {during} KiB with 190 stalled readers");
+    assert!(
+        during < before + 48 * 1024,
+        "RSS grew from {before} KiB to {during} KiB with 190 stalled readers"
+    );
+    // Others are still served, whole.
+    let got = raw_request(&server.host, "GET", &format!("/v2/big/blobs/{layer}"), &[]);
+    assert_eq!(got.status, 200);
+    assert_eq!(sha256_of(&got.body), layer);
+    drop(stalled);
+
+    // HTTP/2 is not spoken: a client that starts with its preface gets no stream, at most an
+    // HTTP/1 error, and the server goes on.
+    let mut h2 = TcpStream::connect(&server.host).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let _ = h2.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
+    assert_eq!(raw_request(&server.host, "GET", "/v2/", &[]).status, 200);
+    drop(server);
+
+    // A TLS handshake dribbled a byte a second keeps no connection past the 10 s deadline,
+    // though every byte resets the idle clock.
+    let server = Server::start(
+        home.path(),
+        &[
+            "--prefix",
+            "big",
+            "--idle-timeout",
+            "3",
+            "--tls-cert",
+            certs.join("server.crt").to_str().unwrap(),
+            "--tls-key",
+            certs.join("server.key").to_str().unwrap(),
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let mut stream = TcpStream::connect(&server.host).unwrap();
+    let started = Instant::now();
+    let mut cut = None;
+    // The first bytes of a ClientHello record, then padding, one at a time.
+    for byte in [0x16u8, 0x03, 0x01, 0x02, 0x00]
+        .iter()
+        .chain([0u8; 40].iter())
+    {
+        if stream.write_all(&[*byte]).is_err() {
+            cut = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let cut = cut.unwrap_or_else(|| started.elapsed());
+    assert!(
+        cut < Duration::from_secs(16),
+        "the handshake was held for {cut:?}"
+    );
+}

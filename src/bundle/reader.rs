@@ -278,7 +278,8 @@ fn missing_chunks(name: &str, chunks: &BTreeMap<usize, (String, u64)>) -> Vec<St
                 break;
             }
         }
-        expected = number + 1;
+        // A name can carry usize::MAX; nothing follows it.
+        expected = number.saturating_add(1);
     }
     if more > 0 {
         problems.push(format!("and {more} more chunks of {name} are missing"));
@@ -295,6 +296,7 @@ struct Found {
 fn scan(dir: &Path) -> Result<Vec<Archive>, BundleError> {
     let listing = std::fs::read_dir(dir).map_err(io_error("cannot list", dir))?;
     let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let mut duplicates = Vec::new();
     for item in listing {
         let item = item.map_err(io_error("cannot list", dir))?;
         let name = item.file_name().to_string_lossy().into_owned();
@@ -312,15 +314,26 @@ fn scan(dir: &Path) -> Result<Vec<Archive>, BundleError> {
                 found.entry(archive).or_default().whole = Some(meta.len())
             }
             ArchiveFileName::Chunk(archive, number) => {
-                found
-                    .entry(archive)
-                    .or_default()
-                    .chunks
-                    .insert(number, (name, meta.len()));
+                // `x.tar.0003.chunk` and `x.tar.00003.chunk` both say "chunk 3": which one
+                // would be read would depend on the order of the directory listing.
+                let chunks = &mut found.entry(archive.clone()).or_default().chunks;
+                if let Some((other, _)) = chunks.get(&number) {
+                    let (first, second) = if *other < name {
+                        (other.clone(), name.clone())
+                    } else {
+                        (name.clone(), other.clone())
+                    };
+                    duplicates.push(format!(
+                        "{first} and {second} are both chunk {number} of {archive}; remove the \
+                         one that does not belong"
+                    ));
+                }
+                chunks.insert(number, (name, meta.len()));
             }
         }
     }
-    let mut problems = Vec::new();
+    duplicates.sort();
+    let mut problems = duplicates;
     let mut archives = Vec::new();
     for (name, found) in found {
         let file = |file_name: String, size: u64| ArchiveFile {
@@ -381,6 +394,26 @@ mod tests {
                 "and {} more chunks of x.tar are missing",
                 99_999_999_999u64 - 4 - 6
             )
+        );
+        // The largest number a name can carry does not overflow the count.
+        let chunks: BTreeMap<usize, (String, u64)> = [0usize, usize::MAX]
+            .into_iter()
+            .map(|n| (n, (chunk_name("x.tar", n), 1)))
+            .collect();
+        let missing = missing_chunks("x.tar", &chunks);
+        assert_eq!(missing.len(), 9, "{missing:?}");
+    }
+
+    #[test]
+    fn two_names_for_one_chunk_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["p.tar.0000.chunk", "p.tar.0001.chunk", "p.tar.00001.chunk"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let err = Bundle::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("p.tar.00001.chunk and p.tar.0001.chunk are both chunk 1 of p.tar"),
+            "{err}"
         );
     }
 }

@@ -224,7 +224,7 @@ impl Catalog {
         wanted: Vec<Wanted>,
         held: &HashMap<(Digest, u64), BlobSource>,
     ) -> Result<(), ServeError> {
-        let mut missing: BTreeMap<PathBuf, (usize, Digest)> = BTreeMap::new();
+        let mut missing: BTreeMap<PathBuf, std::collections::BTreeSet<Digest>> = BTreeMap::new();
         for blob in wanted {
             match held.get(&(blob.digest.clone(), blob.size)) {
                 Some(source) => {
@@ -235,16 +235,16 @@ impl Catalog {
                         .insert(blob.digest, source.clone());
                 }
                 None => {
-                    missing.entry(blob.dir).or_insert((0, blob.digest)).0 += 1;
+                    missing.entry(blob.dir).or_default().insert(blob.digest);
                 }
             }
         }
         match missing.into_iter().next() {
             None => Ok(()),
-            Some((dir, (count, example))) => Err(ServeError::BaseMissing {
+            Some((dir, digests)) => Err(ServeError::BaseMissing {
                 dir,
-                count,
-                example,
+                count: digests.len(),
+                example: digests.into_iter().next().expect("missing ones are listed"),
             }),
         }
     }

@@ -7,19 +7,29 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http::header::{
     ACCEPT_RANGES, ALLOW, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LINK, RANGE,
-    WWW_AUTHENTICATE,
+    WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
 
+use super::body::{Budget, pieces};
 use super::catalog::{Catalog, Repository};
 use super::htpasswd::Htpasswd;
 use super::range::{Span, span};
 use super::route::{ManifestRef, Page, Route, Unroutable, route};
 use crate::digest::Digest;
-use crate::manifest::OCI_INDEX;
+use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::segment::BlobSource;
+
+/// The media types a manifest is served as; any other goes out as bytes.
+const MANIFEST_TYPES: [&str; 5] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_LIST,
+    "application/vnd.oci.artifact.manifest.v1+json",
+];
 
 /// A response body: small ones whole, blobs streamed.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -33,6 +43,8 @@ pub struct Shared {
     pub catalog: Catalog,
     /// Who may log in, when logins are required.
     pub htpasswd: Option<Htpasswd>,
+    /// Blob bytes read and not yet sent, for all clients together.
+    pub budget: Budget,
 }
 
 /// A response, and what the access log says of it.
@@ -84,13 +96,7 @@ pub async fn answer(
         }
     }
     let mut answer = if method == Method::GET || method == Method::HEAD {
-        read(
-            &shared.catalog,
-            path,
-            query,
-            headers,
-            method == Method::HEAD,
-        )
+        read(&shared, path, query, headers, method == Method::HEAD)
     } else {
         let mut answer = error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -108,12 +114,13 @@ pub async fn answer(
 }
 
 fn read(
-    catalog: &Catalog,
+    shared: &Shared,
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     head: bool,
 ) -> Answer {
+    let catalog = &shared.catalog;
     let route = match route(path, query) {
         Ok(route) => route,
         Err(Unroutable::NotFound) => {
@@ -176,7 +183,7 @@ fn read(
             repository(&name).and_then(|repo| manifest(repo, &reference))
         }
         Route::Blob(name, digest) => {
-            repository(&name).and_then(|repo| blob(repo, &digest, headers))
+            repository(&name).and_then(|repo| blob(repo, &digest, headers, &shared.budget))
         }
         Route::Referrers(name, digest, filter) => {
             repository(&name).map(|repo| referrers(repo, &digest, filter.as_deref()))
@@ -191,6 +198,7 @@ fn read(
     let mut answer = result.unwrap_or_else(Refusal::answer);
     if head {
         answer.response = answer.response.map(|_| empty());
+        answer.bytes = 0;
     }
     answer
 }
@@ -206,12 +214,24 @@ fn manifest(repo: &Repository, reference: &ManifestRef) -> Result<Answer, Refusa
         message: "no such manifest".into(),
         length: None,
     })?;
-    let mut answer = json(StatusCode::OK, &manifest.media_type, manifest.bytes.clone());
+    // Only a manifest type goes out as the type: a crafted bundle must not make a browser
+    // render a "manifest" typed text/html.
+    let media_type = if MANIFEST_TYPES.contains(&manifest.media_type.as_str()) {
+        manifest.media_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
+    let mut answer = json(StatusCode::OK, media_type, manifest.bytes.clone());
     content_digest(answer.response.headers_mut(), &manifest.digest);
     Ok(answer)
 }
 
-fn blob(repo: &Repository, digest: &Digest, headers: &HeaderMap) -> Result<Answer, Refusal> {
+fn blob(
+    repo: &Repository,
+    digest: &Digest,
+    headers: &HeaderMap,
+    budget: &Budget,
+) -> Result<Answer, Refusal> {
     // A manifest is a blob too, and some clients fetch it as one.
     let source = match (repo.blobs.get(digest), repo.manifests.get(digest)) {
         (Some(source), _) => Source::File(source.clone()),
@@ -226,7 +246,12 @@ fn blob(repo: &Repository, digest: &Digest, headers: &HeaderMap) -> Result<Answe
         }
     };
     let total = source.len();
-    let range = headers.get(RANGE).and_then(|v| v.to_str().ok());
+    // Two Range headers are no single range: the whole blob, as for anything else unclear.
+    let mut ranges = headers.get_all(RANGE).iter();
+    let range = match (ranges.next(), ranges.next()) {
+        (Some(only), None) => only.to_str().ok(),
+        _ => None,
+    };
     let (status, start, len) = match span(range, total) {
         Span::Whole => (StatusCode::OK, 0, total),
         Span::Part { start, len } => (StatusCode::PARTIAL_CONTENT, start, len),
@@ -241,10 +266,11 @@ fn blob(repo: &Repository, digest: &Digest, headers: &HeaderMap) -> Result<Answe
     };
     // A file that cannot be read after all (the bundle changed under the server) ends the
     // body early: the client sees a broken transfer, never a short blob.
-    let mut response = Response::new(source.body(start, len));
+    let mut response = Response::new(source.body(start, len, budget));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, header("application/octet-stream"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, header("nosniff"));
     headers.insert(CONTENT_LENGTH, header(&len.to_string()));
     headers.insert(ACCEPT_RANGES, header("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -275,13 +301,13 @@ impl Source {
         }
     }
 
-    fn body(&self, start: u64, len: u64) -> Body {
+    fn body(&self, start: u64, len: u64, budget: &Budget) -> Body {
         match self {
             Source::Memory(bytes) => Full::new(bytes.slice(start as usize..(start + len) as usize))
                 .map_err(|never| match never {})
                 .boxed_unsync(),
             Source::File(source) => {
-                let stream = super::body::pieces(source.slice(start, len)).map_ok(Frame::data);
+                let stream = pieces(source.slice(start, len), budget).map_ok(Frame::data);
                 StreamBody::new(stream).boxed_unsync()
             }
         }
@@ -390,6 +416,7 @@ fn json(status: StatusCode, media_type: &str, bytes: Vec<u8>) -> Answer {
             .unwrap_or_else(|_| http::HeaderValue::from_static("application/octet-stream")),
     );
     headers.insert(CONTENT_LENGTH, header(&len.to_string()));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, header("nosniff"));
     Answer {
         response,
         user: None,

@@ -65,13 +65,22 @@ impl Htpasswd {
     /// The user an `Authorization` header logs in, if it is a `Basic` one with a user and
     /// password the file accepts. Blocking: a bcrypt check takes milliseconds.
     pub fn login(&self, header: Option<&str>) -> Option<String> {
-        let encoded = header?.trim().strip_prefix("Basic ")?.trim();
+        // The scheme's name is case-insensitive (RFC 9110).
+        let (scheme, encoded) = header?.trim().split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let encoded = encoded.trim();
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, password) = decoded.split_once(':')?;
-        let hash = self.users.get(user)?;
+        let Some(hash) = self.users.get(user) else {
+            // As slow as a wrong password, so timing does not tell which users exist.
+            let _ = bcrypt::verify(password, unknown_user_hash());
+            return None;
+        };
         let key = (user.to_string(), Digest::of(password.as_bytes()));
         if self.passed.lock().expect("not poisoned").contains(&key) {
             return Some(key.0);
@@ -86,6 +95,15 @@ impl Htpasswd {
         passed.insert(key.clone());
         Some(key.0)
     }
+}
+
+/// A bcrypt hash no password matches in practice, of the cost `htpasswd -B` uses.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        bcrypt::hash(Digest::of(b"ferry: no such user").to_string(), 5)
+            .expect("bcrypt hashes any password")
+    })
 }
 
 /// Reads a small file the server is configured with (links followed), naming what is wrong.
@@ -127,6 +145,8 @@ mod tests {
         assert_eq!(file.login(Some(&basic("alice:wrong"))), None);
         assert_eq!(file.login(Some(&basic("bob:s3cret"))), None);
         assert_eq!(file.login(Some("Bearer x")), None);
+        let lower = basic("alice:s3cret").replace("Basic", "basic");
+        assert_eq!(file.login(Some(&lower)), Some("alice".into()));
         assert_eq!(file.login(Some("Basic !!!")), None);
         assert_eq!(file.login(None), None);
     }

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -90,19 +90,22 @@ pub async fn serve(
         size,
         started.elapsed(),
     ));
-    let shared = Arc::new(Shared { catalog, htpasswd });
+    let shared = Arc::new(Shared {
+        catalog,
+        htpasswd,
+        budget: body::Budget::new(options.limits.budget_bytes),
+    });
     let slots = Arc::new(Semaphore::new(options.limits.connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: every registry client speaks it, and one request at a time per
+    // connection keeps what a client can make the server hold to what the connection slots
+    // allow (HTTP/2 lets one connection open hundreds of streams and keep itself alive with
+    // PINGs alone).
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.limits.header_timeout)
         .max_buf_size(options.limits.header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(options.limits.header_bytes as u32);
     tokio::pin!(stop);
     loop {
         let slot = tokio::select! {
@@ -160,9 +163,7 @@ pub async fn serve(
         });
         match &tls {
             None => {
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     let _ = connection.await;
@@ -173,12 +174,13 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
+                let deadline = options.limits.header_timeout;
                 tokio::spawn(async move {
-                    // The handshake is bounded by the idle guard below it.
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        let connection = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .into_owned();
+                    // A handshake dribbled a byte at a time would keep the idle guard happy:
+                    // it gets the header deadline as a whole.
+                    let handshake = tokio::time::timeout(deadline, acceptor.accept(stream)).await;
+                    if let Ok(Ok(stream)) = handshake {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(connection).await;
                     }
                     drop(slot);

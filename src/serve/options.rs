@@ -43,6 +43,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The largest header section accepted, in bytes.
     pub header_bytes: usize,
+    /// Blob bytes read from the bundle and not yet sent, for all clients together; past it,
+    /// reading waits for clients to take what they were sent.
+    pub budget_bytes: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +55,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             header_bytes: 16 * 1024,
+            budget_bytes: 8 << 20,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The TLS side of the listener: a certificate chain and key from PEM files, offered with
-//! HTTP/2 and HTTP/1.1 by ALPN.
+//! The TLS side of the listener: a certificate chain and key from PEM files, offering
+//! HTTP/1.1 by ALPN.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,6 +51,6 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
                 ),
             )
         })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -111,6 +111,22 @@ impl Server {
         self.lines.lock().unwrap().clone()
     }
 
+    /// The process id (of strace, for a traced server).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Its resident memory now, in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
     /// True while the process runs.
     pub fn running(&mut self) -> bool {
         self.child
