@@ -20,6 +20,9 @@ pub const FORMAT_VERSION: u32 = 1;
 const METADATA_LIMIT: u64 = 128 << 20;
 /// The metadata file's name.
 pub const BUNDLE_FILE: &str = "bundle.json";
+/// The signature of `bundle.json` (`pull --sign-key`): base64 of an ECDSA P-256 signature over
+/// SHA-256, as `cosign sign-blob` writes it.
+pub const BUNDLE_SIGNATURE: &str = "bundle.json.sig";
 /// The `sha256sum -c` list.
 pub const SHA256SUMS: &str = "SHA256SUMS";
 /// The `rhash -c` list of Streebog-256 sums.
@@ -48,6 +51,9 @@ pub struct BundleMetadata {
     /// blobs left out because that one holds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<BaseRecord>,
+    /// With `--verify-signatures`: the policy every image passed (its file name and SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_policy: Option<PolicyRecord>,
 }
 
 /// The earlier bundle a differential bundle leaves blobs out against.
@@ -79,6 +85,17 @@ impl BaseRecord {
             .iter()
             .fold(0, |sum, b| sum.saturating_add(b.size))
     }
+}
+
+/// The signature policy a pull held every image to (`--verify-signatures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// The policy file's name (no directory: the path on the pull host means nothing later).
+    pub file: String,
+    /// SHA-256 of its bytes, lowercase hex: the same file can be named at the checkpoint.
+    pub sha256: String,
+    /// How many images it accepted.
+    pub images: usize,
 }
 
 /// One archive: a whole `.tar` or a sequence of chunks.
@@ -187,6 +204,7 @@ impl BundleMetadata {
             archives,
             images,
             base: None,
+            signature_policy: None,
         }
     }
 
