@@ -109,7 +109,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             })
         }
         Command::Pull(args) => {
-            let settings = PullSettings::from_args(*args).map_err(source_failure)?;
+            let settings = PullSettings::from_args(*args).map_err(settings_failure)?;
             if settings.dry_run {
                 let plan = ferry::pull::dry_run(&settings.options, reporter.as_ref())
                     .await
@@ -139,7 +139,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Push(args) => {
-            let options = settings::push_options(*args).map_err(source_failure)?;
+            let options = settings::push_options(*args).map_err(settings_failure)?;
             let summary = ferry::push::push(&options, reporter)
                 .await
                 .map_err(|e| Failure {
@@ -153,10 +153,32 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Verify(args) => {
-            let options = ferry::verify::VerifyOptions { gost: args.gost };
+            let options = ferry::verify::VerifyOptions {
+                gost: args.gost,
+                key: args
+                    .key
+                    .as_deref()
+                    .map(ferry::trust::PublicKey::read)
+                    .transpose()
+                    .map_err(trust_failure)?,
+                policy: args
+                    .verify_signatures
+                    .as_deref()
+                    .map(ferry::trust::Policy::load)
+                    .transpose()
+                    .map_err(trust_failure)?,
+            };
+            let signed = options.key.is_some();
+            let policy = options.policy.as_ref().map(|p| p.file.clone());
             let report = ferry::verify::verify(&args.dir, options, reporter)
                 .await
-                .map_err(bundle_failure)?;
+                .map_err(|e| match e {
+                    ferry::verify::VerifyError::Bundle(e) => bundle_failure(e),
+                    ferry::verify::VerifyError::Trust(e) => trust_failure(e),
+                })?;
+            if signed {
+                out!("bundle.json.sig: signed by the key given");
+            }
             for problem in &report.problems {
                 eprintln!("problem: {}", ferry::report::terminal_safe(problem));
             }
@@ -168,6 +190,15 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     human_bytes(base.left_out_bytes()),
                     base.describe(),
                     base.source
+                );
+            }
+            if let Some(policy) = &policy
+                && report.problems.is_empty()
+            {
+                out!(
+                    "{} image(s) accepted by {}",
+                    report.signed_images,
+                    policy.display()
                 );
             }
             if report.problems.is_empty() {
@@ -204,6 +235,25 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 message: format!("cannot write the man page: {e}"),
                 ..Failure::default()
             }),
+        Command::Keygen(args) => {
+            let mut key_path = args.prefix.as_os_str().to_owned();
+            key_path.push(".key");
+            let passphrase = settings::new_key_passphrase(std::path::Path::new(&key_path))
+                .map_err(trust_failure)?;
+            let key = ferry::trust::PrivateKey::generate();
+            let (private, public) =
+                ferry::trust::write_key_pair(&args.prefix, &key, passphrase.as_bytes())
+                    .map_err(trust_failure)?;
+            if !quiet {
+                out!(
+                    "wrote {} (encrypted private key) and {} (public key {})",
+                    private.display(),
+                    public.display(),
+                    key.public().fingerprint()
+                );
+            }
+            Ok(())
+        }
         Command::Ls(args) => {
             let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
             if args.json {
@@ -222,6 +272,21 @@ fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
         hint: hints::bundle(&e),
         message: e.to_string(),
         ..Failure::default()
+    }
+}
+
+fn trust_failure(e: ferry::trust::TrustError) -> Failure {
+    Failure {
+        hint: hints::trust(&e),
+        message: e.to_string(),
+        ..Failure::default()
+    }
+}
+
+fn settings_failure(e: ferry::settings::SettingsError) -> Failure {
+    match e {
+        ferry::settings::SettingsError::Source(e) => source_failure(e),
+        ferry::settings::SettingsError::Trust(e) => trust_failure(e),
     }
 }
 
@@ -330,6 +395,20 @@ fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary)
         ));
     }
     out!("{fetched}");
+    if let Some(policy) = &options.signature_policy {
+        out!(
+            "every image was accepted by {} (sha256 {}); their signatures are in the bundle",
+            policy.file.display(),
+            &policy.sha256[..12]
+        );
+    }
+    if let Some(key) = &options.sign_key {
+        out!(
+            "bundle.json signed: {} (key {})",
+            options.dir.join(ferry::trust::BUNDLE_SIGNATURE_FILE).display(),
+            key.public().fingerprint()
+        );
+    }
     if let Some(base) = &summary.base {
         out!(
             "differential against {}: {} blobs ({}) left out; the bundle is {}, {:.1}% of the {} \

@@ -13,7 +13,9 @@ use super::work::WorkDir;
 use super::write::Written;
 use crate::bundle::replace::remove_stale;
 use crate::bundle::{BaseRecord, BlobRecord, BundleMetadata};
+use crate::referrer_tags::subject_of;
 use crate::source::Plan;
+use crate::trust::sign_bundle;
 
 /// Seals the bundle of `plan` from what was `written`, then removes the work directory.
 pub fn seal(
@@ -36,8 +38,18 @@ pub fn seal(
     let tags = images.len();
     let files = written.records.iter().map(|r| r.files.len()).sum();
     let bundle_bytes = written.records.iter().map(|r| r.size()).sum();
+    // Every image left in the plan passed the policy (the refused ones left it).
+    let signature_policy = options.signature_policy.as_ref().map(|policy| {
+        policy.record(
+            plan.images
+                .iter()
+                .filter(|i| subject_of(&i.tag).is_none())
+                .count(),
+        )
+    });
     BundleMetadata {
         base: base.clone(),
+        signature_policy,
         ..BundleMetadata::new(
             options.source_name(),
             options.request_record.clone(),
@@ -46,6 +58,9 @@ pub fn seal(
         )
     }
     .seal(&options.dir)?;
+    if let Some(key) = &options.sign_key {
+        sign_bundle(&options.dir, key)?;
+    }
     work.remove()?;
     if options.default_tmp_dir() {
         // The default work place is ferry's own; leave nothing behind.

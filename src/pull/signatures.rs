@@ -1,0 +1,191 @@
+//! `--verify-signatures`: every image of the plan held to the policy before any of its layers
+//! is fetched. Its signatures are found among the referrers the plan already carries (the
+//! policy turns `--include-referrers` on), their small payloads read from the source, and the
+//! verdict taken by [`crate::trust`]. A refused image leaves the plan with everything that
+//! refers to it; the pull then fails naming each, or with `--skip-unsigned` goes on without
+//! them and says so.
+
+use std::collections::{BTreeSet, HashMap};
+
+use futures_util::StreamExt;
+
+use super::error::PullError;
+use super::options::PullOptions;
+use crate::bundle::PolicyRecord;
+use crate::digest::Digest;
+use crate::manifest::Manifest;
+use crate::referrer_tags::subject_of;
+use crate::registry::RegistryError;
+use crate::report::Reporter;
+use crate::source::{Plan, PlannedImage};
+use crate::trust::{
+    Checker, DockerReference, ImageSignature, Manifests, PAYLOAD_LIMIT, Policy, Verdict,
+    signature_layers,
+};
+
+/// Holds the plan's images to `policy`: refused ones are left out (and the pull fails unless
+/// `--skip-unsigned`). Returns what `bundle.json` records of the policy.
+pub async fn hold_to_policy(
+    options: &PullOptions,
+    policy: &Policy,
+    plan: &mut Plan,
+    reporter: &dyn Reporter,
+) -> Result<PolicyRecord, PullError> {
+    let checker = Checker::new(policy);
+    let mut payloads: HashMap<Digest, Option<Vec<u8>>> = HashMap::new();
+    let mut refused: Vec<(usize, String)> = Vec::new();
+    let mut accepted = 0;
+    for (at, image) in plan.images.iter().enumerate() {
+        if subject_of(&image.tag).is_some() {
+            continue;
+        }
+        let refuse = |reason: String| (at, reason);
+        let reference = match DockerReference::parse(&image.source) {
+            Ok(reference) => reference,
+            Err(reason) => {
+                refused.push(refuse(reason));
+                continue;
+            }
+        };
+        if image.source_digest.is_some() {
+            refused.push(refuse(
+                "--platform rewrites its index, and a signature names the index the source \
+                 has; pull it without --platform"
+                    .into(),
+            ));
+            continue;
+        }
+        let held = InPlan { plan, image };
+        let mut signatures = Vec::new();
+        for layer in signature_layers(&image.digest, &held) {
+            if !payloads.contains_key(&layer.payload) {
+                let bytes = payload(options, image, &layer.payload, layer.size).await?;
+                payloads.insert(layer.payload.clone(), bytes);
+            }
+            if let Some(bytes) = &payloads[&layer.payload] {
+                signatures.push(ImageSignature {
+                    payload: bytes.clone(),
+                    signature: layer.signature,
+                    found: layer.found,
+                });
+            }
+        }
+        match checker.check(&reference, &image.digest, &signatures)? {
+            Verdict::Accepted(_) => accepted += 1,
+            Verdict::Refused(reason) => refused.push(refuse(reason)),
+        }
+    }
+    let lines: Vec<String> = refused
+        .iter()
+        .map(|(at, reason)| format!("{}: {reason}", plan.images[*at].source))
+        .collect();
+    if !lines.is_empty() && !options.skip_unsigned {
+        return Err(PullError::Refused {
+            policy: policy.file.clone(),
+            refused: lines,
+        });
+    }
+    for line in &lines {
+        reporter.warn(&format!("left out (--skip-unsigned): {line}"));
+    }
+    let gone: BTreeSet<usize> = refused.iter().map(|(at, _)| *at).collect();
+    leave_out(plan, &gone);
+    Ok(policy.record(accepted))
+}
+
+/// The manifests of the plan beside one image: its path's tags, and every manifest by digest.
+struct InPlan<'a> {
+    plan: &'a Plan,
+    image: &'a PlannedImage,
+}
+
+impl Manifests for InPlan<'_> {
+    fn tagged(&self, tag: &str) -> Option<Manifest> {
+        let tagged = self
+            .plan
+            .images
+            .iter()
+            .find(|i| i.path == self.image.path && i.tag == tag)?;
+        self.plan.manifests.get(&tagged.digest).cloned()
+    }
+
+    fn by_digest(&self, digest: &Digest) -> Option<Manifest> {
+        self.plan.manifests.get(digest).cloned()
+    }
+}
+
+/// A payload blob from the image's repository, checked against its digest; `None` when the
+/// source does not have it or it is not what the digest says (the signature then does not
+/// count).
+async fn payload(
+    options: &PullOptions,
+    image: &PlannedImage,
+    digest: &Digest,
+    size: u64,
+) -> Result<Option<Vec<u8>>, PullError> {
+    if size > PAYLOAD_LIMIT {
+        return Ok(None);
+    }
+    let client = options.access.client(&image.registry, &image.repository)?;
+    let mut stream = match client.blob_stream(&image.repository, digest).await {
+        Ok(stream) => Box::pin(stream),
+        Err(RegistryError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| RegistryError::Unreachable {
+            target: client.target(Some(&image.repository)),
+            detail: format!("reading signature payload {digest}: {e}"),
+        })?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > size {
+            return Ok(None);
+        }
+    }
+    Ok((Digest::of(&bytes) == *digest).then_some(bytes))
+}
+
+/// Removes the images at `gone` from the plan, with every tag that refers to them (and what
+/// refers to those), unless a kept image at the same path has the same manifest; then the
+/// manifests and blobs nothing needs any more.
+fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
+    if gone.is_empty() {
+        return;
+    }
+    let mut removed: Vec<PlannedImage> = Vec::new();
+    let mut kept: Vec<PlannedImage> = Vec::new();
+    for (at, image) in std::mem::take(&mut plan.images).into_iter().enumerate() {
+        if gone.contains(&at) {
+            removed.push(image);
+        } else {
+            kept.push(image);
+        }
+    }
+    loop {
+        let dropped: BTreeSet<(String, Digest)> = removed
+            .iter()
+            .flat_map(|i| i.parts.keys().map(move |d| (i.path.clone(), d.clone())))
+            .filter(|(path, digest)| {
+                !kept
+                    .iter()
+                    .any(|k| k.path == *path && subject_of(&k.tag).is_none() && k.digest == *digest)
+            })
+            .collect();
+        let (refer, stay): (Vec<PlannedImage>, Vec<PlannedImage>) =
+            kept.into_iter().partition(|k| {
+                subject_of(&k.tag).is_some_and(|s| dropped.contains(&(k.path.clone(), s)))
+            });
+        kept = stay;
+        if refer.is_empty() {
+            break;
+        }
+        removed.extend(refer);
+    }
+    plan.images = kept;
+    let needed: BTreeSet<&Digest> = plan.images.iter().flat_map(|i| i.parts.keys()).collect();
+    plan.manifests.retain(|d, _| needed.contains(d));
+    plan.generated.retain(|d, _| needed.contains(d));
+    plan.web_blobs.retain(|d, _| needed.contains(d));
+    plan.left_out.retain(|d, _| needed.contains(d));
+}
