@@ -331,12 +331,14 @@ pub struct VerifyArgs {
 
 /// `ferry keygen PREFIX`.
 #[derive(Debug, Args)]
-#[command(after_help = "Writes PREFIX.key (the sigstore encrypted format cosign and skopeo read; passphrase from FERRY_KEY_PASSWORD, else asked twice on the terminal) and PREFIX.pub (PEM). Existing files are never overwritten.
+#[command(
+    after_help = "Writes PREFIX.key (the sigstore encrypted format cosign and skopeo read; passphrase from FERRY_KEY_PASSWORD, else asked twice on the terminal) and PREFIX.pub (PEM). Existing files are never overwritten.
 
 Examples:
   ferry keygen /secure/ferry
   ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee --sign-key /secure/ferry.key
-  ferry push /mnt/bundle registry.internal:5000/deckhouse/ee --key ferry.pub")]
+  ferry push /mnt/bundle registry.internal:5000/deckhouse/ee --key ferry.pub"
+)]
 pub struct KeygenArgs {
     /// Where the keys go: PREFIX.key and PREFIX.pub.
     #[arg(value_name = "PREFIX")]

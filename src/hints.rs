@@ -236,9 +236,9 @@ pub fn push(e: &PushError) -> Option<String> {
 /// The fix for a TrustError, when one is known.
 pub fn trust(e: &TrustError) -> Option<String> {
     match e {
-        TrustError::WrongPassphrase { .. } => {
-            Some("give the passphrase the key was made with (FERRY_KEY_PASSWORD or the prompt)".into())
-        }
+        TrustError::WrongPassphrase { .. } => Some(
+            "give the passphrase the key was made with (FERRY_KEY_PASSWORD or the prompt)".into(),
+        ),
         TrustError::NoPassphrase { .. } => Some(
             "set FERRY_KEY_PASSWORD (e.g. read -rs FERRY_KEY_PASSWORD; export \
              FERRY_KEY_PASSWORD), or run ferry on a terminal"
@@ -247,9 +247,9 @@ pub fn trust(e: &TrustError) -> Option<String> {
         TrustError::Exists { .. } => {
             Some("choose another PREFIX, or move the old key pair away first".into())
         }
-        TrustError::Policy { .. } => Some(
-            "fix the field named above; containers-policy.json(5) describes the format".into(),
-        ),
+        TrustError::Policy { .. } => {
+            Some("fix the field named above; containers-policy.json(5) describes the format".into())
+        }
         TrustError::Unsigned { .. } => Some(
             "the pull host signs bundles with ferry pull --sign-key KEY; without --key the \
              bundle is checked by its sums only"

@@ -405,7 +405,10 @@ fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary)
     if let Some(key) = &options.sign_key {
         out!(
             "bundle.json signed: {} (key {})",
-            options.dir.join(ferry::trust::BUNDLE_SIGNATURE_FILE).display(),
+            options
+                .dir
+                .join(ferry::trust::BUNDLE_SIGNATURE_FILE)
+                .display(),
             key.public().fingerprint()
         );
     }

@@ -93,7 +93,13 @@ pub async fn verify(
                 }
             })
             .collect();
-        read_everything(&bundle, &indexes, options.gost, reporter.as_ref(), &mut report)?;
+        read_everything(
+            &bundle,
+            &indexes,
+            options.gost,
+            reporter.as_ref(),
+            &mut report,
+        )?;
         let handle = tokio::runtime::Handle::current();
         report.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
         let left_out: BTreeMap<Digest, u64> = report
@@ -119,9 +125,11 @@ pub async fn verify(
                 InBundleError::Trust(e) => VerifyError::Trust(e),
             })?;
             report.signed_images = verdicts.accepted.len();
-            report.problems.extend(verdicts.refused.into_iter().map(|(name, why)| {
-                format!("{name}: refused by {}: {why}", policy.file.display())
-            }));
+            report.problems.extend(
+                verdicts.refused.into_iter().map(|(name, why)| {
+                    format!("{name}: refused by {}: {why}", policy.file.display())
+                }),
+            );
         }
         Ok(report)
     })

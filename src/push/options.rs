@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use crate::reference::Reference;
-use crate::trust::{Policy, PublicKey};
 use crate::registry::{ClientOptions, UploadMode};
+use crate::trust::{Policy, PublicKey};
 
 /// How to push a bundle.
 #[derive(Debug, Clone)]

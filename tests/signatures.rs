@@ -1,0 +1,331 @@
+//! Trust across the gap, checked by tools that are not ferry. Signatures are made by
+//! `scripts/cosign-sign.py` from cosign's published format (Python's `cryptography`), pushed
+//! over the registry API; OpenSSL checks what ferry carries and signs; Python's hashlib.scrypt
+//! and PyNaCl open the key `ferry keygen` writes. Debian's own modules are used, so the scripts
+//! run with /usr/bin/python3 whatever python3 comes first in PATH.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use common::*;
+use serde_json::Value;
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// An ECDSA P-256 key pair made by Python: (PKCS#8 private PEM, public PEM).
+fn python_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (private, public) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.pub")),
+    );
+    run(Command::new(PYTHON)
+        .arg(repo_root().join("scripts/cosign-sign.py"))
+        .arg("keygen")
+        .arg(&private)
+        .arg(&public));
+    (private, public)
+}
+
+/// Signs `repo:tag` at `registry` the way cosign does; `extra` as cosign-sign.py takes them.
+fn cosign_sign(registry: &Registry, repo: &str, tag: &str, key: &Path, extra: &[&str]) -> String {
+    let out = run(Command::new(PYTHON)
+        .arg(repo_root().join("scripts/cosign-sign.py"))
+        .arg("sign")
+        .arg(&registry.host)
+        .arg(repo)
+        .arg(tag)
+        .arg(key)
+        .args(extra));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `openssl dgst -sha256 -verify PUB -signature SIG.der FILE` on `data` and base64 `signature`.
+fn openssl_verifies(public: &Path, data: &[u8], signature_b64: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, sig) = (dir.path().join("data"), dir.path().join("sig.der"));
+    std::fs::write(&file, data).unwrap();
+    std::fs::write(
+        &sig,
+        base64::engine::general_purpose::STANDARD
+            .decode(signature_b64.trim())
+            .unwrap(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = outcome(
+        Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(public)
+            .arg("-signature")
+            .arg(&sig)
+            .arg(&file),
+    );
+    assert!(
+        code == 0 && stdout.contains("Verified OK") || code != 0,
+        "{stdout}{stderr}"
+    );
+    code == 0
+}
+
+/// The requests a registry's access log holds so far.
+fn requests(registry: &Registry) -> usize {
+    registry
+        .log()
+        .lines()
+        .filter(|l| l.contains("HTTP/1.1\""))
+        .count()
+}
+
+/// A policy: everything rejected but `scope`, which needs a signature by `key` naming the
+/// repository (as cosign names it).
+fn policy_file(dir: &Path, name: &str, scope: &str, key: &Path) -> PathBuf {
+    let path = dir.join(name);
+    let policy = serde_json::json!({
+        "default": [{"type": "reject"}],
+        "transports": {"docker": {scope: [{
+            "type": "sigstoreSigned",
+            "keyPath": key,
+            "signedIdentity": {"type": "matchRepository"},
+        }]}},
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&policy).unwrap()).unwrap();
+    path
+}
+
+/// A blob of a pushed repository, over the registry API.
+fn blob(registry: &Registry, repo: &str, digest: &str) -> Vec<u8> {
+    run(Command::new("curl")
+        .args(["-sf", "--noproxy", "*"])
+        .arg(format!("http://{}/v2/{repo}/blobs/{digest}", registry.host)))
+    .stdout
+}
+
+/// The payload and signature of the one layer of a signature manifest.
+fn payload_and_signature(registry: &Registry, repo: &str, manifest: &[u8]) -> (Vec<u8>, String) {
+    let manifest: Value = serde_json::from_slice(manifest).unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let signature = layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (
+        blob(registry, repo, layer["digest"].as_str().unwrap()),
+        signature,
+    )
+}
+
+#[test]
+fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
+    let source = Registry::start("plain");
+    let target = Registry::start("plain");
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (ours, ours_pub) = python_key(work.path(), "ours");
+    let (theirs, theirs_pub) = python_key(work.path(), "theirs");
+
+    // Five images: two signed by our key (one by tag, one as an OCI 1.1 referrer), one
+    // unsigned, one signed by another key, one whose signed payload names another digest.
+    let layout = work.path().join("layout");
+    let mut digests = std::collections::BTreeMap::new();
+    for (i, (name, kind)) in [
+        ("signed", "image"),
+        ("referred", "index"),
+        ("unsigned", "image"),
+        ("stranger", "image"),
+        ("swapped", "image"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seed = (i + 11).to_string();
+        let digest = make_layout(&layout, name, kind, &["--seed", &seed]);
+        source.seed(&layout, name, &format!("apps/{name}:v1"));
+        digests.insert(*name, digest);
+    }
+    cosign_sign(&source, "apps/signed", "v1", &ours, &[]);
+    cosign_sign(&source, "apps/referred", "v1", &ours, &["--referrer"]);
+    cosign_sign(&source, "apps/stranger", "v1", &theirs, &[]);
+    cosign_sign(
+        &source,
+        "apps/swapped",
+        "v1",
+        &ours,
+        &["--payload-digest", &digests["signed"]],
+    );
+
+    let list = work.path().join("images.txt");
+    let names = ["signed", "referred", "unsigned", "stranger", "swapped"];
+    std::fs::write(
+        &list,
+        names
+            .iter()
+            .map(|n| format!("{}\n", source.at(&format!("apps/{n}:v1"))))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let policy = policy_file(work.path(), "policy.json", &source.at("apps"), &ours_pub);
+    let dir = home.path().join("bundle");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            dir.display().to_string(),
+            "--images-from-list".into(),
+            list.display().to_string(),
+            "--verify-signatures".into(),
+            policy.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+
+    // Without --skip-unsigned: exit 1, every refused image named with its reason, no bundle.
+    let strings = args(&[]);
+    let argv: Vec<&str> = strings.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = pull_insecure(home.path(), &argv);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("3 image(s) refused"), "{stderr}");
+    let line = |name: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(&format!("apps/{name}:v1")))
+            .unwrap_or_else(|| panic!("{name} not named:\n{stderr}"))
+            .to_string()
+    };
+    assert!(
+        line("unsigned").contains("unsigned: no sigstore signature"),
+        "{stderr}"
+    );
+    assert!(
+        line("stranger").contains("not signed by the policy's key"),
+        "{stderr}"
+    );
+    assert!(
+        line("swapped").contains(&format!("names manifest {}", digests["signed"])),
+        "{stderr}"
+    );
+    for accepted in ["apps/signed:", "apps/referred:"] {
+        assert!(!stderr.contains(accepted), "{accepted} refused:\n{stderr}");
+    }
+    assert!(!dir.join("bundle.json").exists());
+
+    // With --skip-unsigned: the signed ones and their signatures, the others listed.
+    let strings = args(&["--skip-unsigned"]);
+    let argv: Vec<&str> = strings.iter().map(String::as_str).collect();
+    let (code, stdout, stderr) = pull_insecure(home.path(), &argv);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for name in ["unsigned", "stranger", "swapped"] {
+        assert!(
+            stderr.contains("left out (--skip-unsigned)")
+                && stderr.contains(&format!("apps/{name}:v1")),
+            "{name} not listed:\n{stderr}"
+        );
+    }
+    let prefix = source.host.replace(':', "_");
+    let tags: Vec<(String, String)> = ls_json(&dir)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let hex = |name: &str| digests[name].trim_start_matches("sha256:").to_string();
+    let mut expected = vec![
+        (
+            format!("{prefix}/apps/referred"),
+            format!("sha256-{}", hex("referred")),
+        ),
+        (format!("{prefix}/apps/referred"), "v1".to_string()),
+        (
+            format!("{prefix}/apps/signed"),
+            format!("sha256-{}.sig", hex("signed")),
+        ),
+        (format!("{prefix}/apps/signed"), "v1".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(tags, expected);
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bundle.json")).unwrap()).unwrap();
+    // SHA-256 by sha256sum, not by ferry's own hasher.
+    let summed = run(Command::new("sha256sum").arg(&policy)).stdout;
+    let policy_sha = String::from_utf8(summed).unwrap()[..64].to_string();
+    assert_eq!(metadata["signature_policy"]["file"], "policy.json");
+    assert_eq!(metadata["signature_policy"]["sha256"], policy_sha);
+    assert_eq!(metadata["signature_policy"]["images"], 2);
+
+    // The same check offline.
+    let (code, text) = verify_output(&dir, &["--verify-signatures", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("2 image(s) accepted"), "{text}");
+    let strict = policy_file(work.path(), "theirs.json", &source.at("apps"), &theirs_pub);
+    let (code, text) = verify_output(&dir, &["--verify-signatures", strict.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("apps/signed:v1") && text.contains("apps/referred:v1"),
+        "{text}"
+    );
+
+    // A push held to a policy the bundle does not meet: refused before the target hears a word.
+    let before = requests(&target);
+    let (code, stdout, stderr) = outcome(&mut push_cmd(
+        home.path(),
+        &target,
+        &dir,
+        "mirror",
+        &["--verify-signatures", strict.to_str().unwrap()],
+    ));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(requests(&target), before, "{}", target.log());
+
+    // Pushed with the right policy, the signatures are at the target, and OpenSSL checks them.
+    ferry_ok(&mut push_cmd(
+        home.path(),
+        &target,
+        &dir,
+        "mirror",
+        &["--verify-signatures", policy.to_str().unwrap()],
+    ));
+    // The access log does count requests: the refusal above is not a log that says nothing.
+    assert!(requests(&target) > before + 10, "{}", target.log());
+    let signed_repo = format!("mirror/{prefix}/apps/signed");
+    assert!(
+        target
+            .skopeo_tags(&signed_repo)
+            .contains(&format!("sha256-{}.sig", hex("signed")))
+    );
+    let sig_manifest = target.raw_manifest(&format!("{signed_repo}:sha256-{}.sig", hex("signed")));
+    let (payload, signature) = payload_and_signature(&target, &signed_repo, &sig_manifest);
+    assert!(openssl_verifies(&ours_pub, &payload, &signature));
+    assert!(!openssl_verifies(&theirs_pub, &payload, &signature));
+    let payload: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        payload["critical"]["image"]["docker-manifest-digest"],
+        digests["signed"]
+    );
+
+    let referred_repo = format!("mirror/{prefix}/apps/referred");
+    let index: Value = serde_json::from_slice(
+        &target.raw_manifest(&format!("{referred_repo}:sha256-{}", hex("referred"))),
+    )
+    .unwrap();
+    let entry = &index["manifests"][0];
+    assert_eq!(
+        entry["artifactType"],
+        "application/vnd.dev.cosign.artifact.sig.v1+json"
+    );
+    let sig_manifest = target.raw_manifest(&format!(
+        "{referred_repo}@{}",
+        entry["digest"].as_str().unwrap()
+    ));
+    let (payload, signature) = payload_and_signature(&target, &referred_repo, &sig_manifest);
+    assert!(openssl_verifies(&ours_pub, &payload, &signature));
+}
