@@ -329,3 +329,227 @@ fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
     let (payload, signature) = payload_and_signature(&target, &referred_repo, &sig_manifest);
     assert!(openssl_verifies(&ours_pub, &payload, &signature));
 }
+
+/// Opens a sigstore encrypted key with Python (hashlib.scrypt, PyNaCl's SecretBox) and prints
+/// the public half of the PKCS#8 key inside, as PEM.
+const OPEN_KEY: &str = r#"
+import base64, hashlib, json, sys
+import nacl.secret
+from cryptography.hazmat.primitives import serialization
+text = open(sys.argv[1]).read().splitlines()
+assert text[0] == "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----", text[0]
+envelope = json.loads(base64.b64decode("".join(l for l in text if not l.startswith("-----"))))
+kdf = envelope["kdf"]
+assert kdf["name"] == "scrypt" and envelope["cipher"]["name"] == "nacl/secretbox"
+params = kdf["params"]
+assert (params["N"], params["r"], params["p"]) == (32768, 8, 1), params
+key = hashlib.scrypt(sys.argv[2].encode(), salt=base64.b64decode(kdf["salt"]), n=params["N"],
+                     r=params["r"], p=params["p"], dklen=32, maxmem=64 << 20)
+der = nacl.secret.SecretBox(key).decrypt(base64.b64decode(envelope["ciphertext"]),
+                                         base64.b64decode(envelope["cipher"]["nonce"]))
+private = serialization.load_der_private_key(der, None)
+assert private.curve.name == "secp256r1", private.curve.name
+sys.stdout.write(private.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+"#;
+
+/// One image at `registry`, and a list file naming it.
+fn one_image_list(registry: &Registry, work: &Path) -> PathBuf {
+    let layout = work.join("one");
+    make_layout(&layout, "v1", "image", &["--seed", "5"]);
+    registry.seed(&layout, "v1", "tools/one:v1");
+    let list = work.join("one.txt");
+    std::fs::write(&list, format!("{}\n", registry.at("tools/one:v1"))).unwrap();
+    list
+}
+
+#[test]
+fn keygen_keys_sign_the_bundle_and_the_checkpoint_refuses_what_changed() {
+    let source = Registry::start("plain");
+    let target = Registry::start("plain");
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    // keygen: an encrypted key Python opens to a P-256 key whose public half is the .pub.
+    let prefix = work.path().join("pullhost");
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .env("FERRY_KEY_PASSWORD", "correct horse")
+            .arg("keygen")
+            .arg(&prefix),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains("correct horse"));
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let opened = run(Command::new(PYTHON)
+        .args(["-c", OPEN_KEY])
+        .arg(&key)
+        .arg("correct horse"));
+    assert_eq!(
+        String::from_utf8(opened.stdout).unwrap(),
+        std::fs::read_to_string(&public).unwrap()
+    );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the private key is readable by others");
+    // Never overwritten.
+    let before = std::fs::read(&key).unwrap();
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .env("FERRY_KEY_PASSWORD", "x")
+            .arg("keygen")
+            .arg(&prefix),
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("pullhost.key exists"), "{stderr}");
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    // A wrong passphrase and a key of another kind stop the pull before anything is written.
+    let list = one_image_list(&source, work.path());
+    let dir = home.path().join("bundle");
+    let pull = |key: &Path, passphrase: &str, extra: &[&str]| {
+        let mut cmd = ferry(home.path());
+        cmd.env("FERRY_KEY_PASSWORD", passphrase)
+            .args(["--no-progress", "pull", "--insecure"])
+            .arg(&dir)
+            .arg("--images-from-list")
+            .arg(&list)
+            .arg("--sign-key")
+            .arg(key)
+            .args(extra);
+        outcome(&mut cmd)
+    };
+    let (code, _, stderr) = pull(&key, "wrong horse", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("{}: wrong passphrase", key.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong horse") && !dir.exists(), "{stderr}");
+    let rsa = work.path().join("rsa.pem");
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&rsa));
+    let (code, _, stderr) = pull(&rsa, "", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!(
+            "{}: not an ECDSA P-256 key (an RSA key)",
+            rsa.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.exists());
+
+    // Signed at the seal; OpenSSL checks bundle.json.sig as the README says.
+    let (code, stdout, stderr) = pull(&key, "correct horse", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    verified(home.path(), &dir);
+    let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
+    let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
+    assert!(openssl_verifies(&public, &metadata, &signature));
+    let (code, text) = verify_output(&dir, &["--key", public.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("bundle.json.sig: signed by the key given"),
+        "{text}"
+    );
+
+    // Another key, a changed byte, no signature: verify and push refuse, the target hears nothing.
+    let (other, other_pub) = python_key(work.path(), "other");
+    let refused = |public: &Path, what: &str| {
+        let (code, text) = verify_output(&dir, &["--key", public.to_str().unwrap()]);
+        assert_eq!(code, 1, "{text}");
+        assert!(text.contains(what), "{text}");
+        let before = requests(&target);
+        let (code, stdout, stderr) = outcome(&mut push_cmd(
+            home.path(),
+            &target,
+            &dir,
+            "mirror",
+            &["--key", public.to_str().unwrap()],
+        ));
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(stderr.contains(what), "{stderr}");
+        assert_eq!(requests(&target), before, "{}", target.log());
+    };
+    refused(&other_pub, "does not verify with key");
+    let mut changed = metadata.clone();
+    let at = changed.iter().position(|b| *b == b'1').unwrap();
+    changed[at] = b'2';
+    std::fs::write(dir.join("bundle.json"), &changed).unwrap();
+    refused(&public, "bundle.json changed after it was signed");
+    std::fs::write(dir.join("bundle.json"), &metadata).unwrap();
+    std::fs::rename(dir.join("bundle.json.sig"), work.path().join("kept.sig")).unwrap();
+    refused(&public, "is not signed: bundle.json.sig is missing");
+    std::fs::rename(work.path().join("kept.sig"), dir.join("bundle.json.sig")).unwrap();
+    ferry_ok(&mut push_cmd(
+        home.path(),
+        &target,
+        &dir,
+        "mirror",
+        &["--key", public.to_str().unwrap()],
+    ));
+    assert!(requests(&target) > 0);
+
+    // --force re-seals and re-signs, here with a plain PKCS#8 key made by Python.
+    let (code, stdout, stderr) = pull(&other, "", &["--force"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
+    let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
+    assert!(openssl_verifies(&other_pub, &metadata, &signature));
+    assert!(!openssl_verifies(&public, &metadata, &signature));
+}
+
+#[test]
+fn a_policy_with_an_unknown_field_is_named_before_anything_is_done() {
+    let home = tempfile::tempdir().unwrap();
+    let policy = home.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"default": [{"type": "reject"}],
+            "transports": {"docker": {"registry.example/apps": [
+                {"type": "sigstoreSigned", "keyPath": "/k.pub", "signedIdenity": {"type": "matchRepository"}}
+            ]}}}"#,
+    )
+    .unwrap();
+    let dir = home.path().join("bundle");
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .args(["pull", "--insecure"])
+            .arg(&dir)
+            .args(["--images", "nonexistent.yaml", "--verify-signatures"])
+            .arg(&policy),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: transports.docker[\"registry.example/apps\"][0].signedIdenity: unknown field",
+            policy.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.exists());
+    std::fs::write(&policy, r#"{"default": [{"type": "signedByAnyone"}]}"#).unwrap();
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .args(["verify", "--verify-signatures"])
+            .arg(&policy)
+            .arg(home.path()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: default[0].type: unknown requirement type 'signedByAnyone'",
+            policy.display()
+        )),
+        "{stderr}"
+    );
+}
