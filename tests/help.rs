@@ -11,7 +11,16 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 use common::*;
 
-const COMMANDS: [&str; 7] = ["", "copy", "pull", "push", "verify", "ls", "completions"];
+const COMMANDS: [&str; 8] = [
+    "",
+    "copy",
+    "pull",
+    "push",
+    "verify",
+    "ls",
+    "keygen",
+    "completions",
+];
 
 fn help_file(command: &str) -> PathBuf {
     let name = if command.is_empty() { "ferry" } else { command };
