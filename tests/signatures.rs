@@ -79,6 +79,16 @@ fn requests(registry: &Registry) -> usize {
         .count()
 }
 
+/// `ferry push DIR TARGET/mirror ARGS` must fail without a single request reaching the target:
+/// its stderr.
+fn push_refused_unheard(home: &Path, target: &Registry, dir: &Path, args: &[&str]) -> String {
+    let before = requests(target);
+    let (code, stdout, stderr) = outcome(&mut push_cmd(home, target, dir, "mirror", args));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(requests(target), before, "{}", target.log());
+    stderr
+}
+
 /// A policy: everything rejected but `scope`, which needs a signature by `key` naming the
 /// repository (as cosign names it).
 fn policy_file(dir: &Path, name: &str, scope: &str, key: &Path) -> PathBuf {
@@ -276,16 +286,13 @@ fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
 
     // A push held to a policy the bundle does not meet: refused before the target hears a word.
     let before = requests(&target);
-    let (code, stdout, stderr) = outcome(&mut push_cmd(
+    let stderr = push_refused_unheard(
         home.path(),
         &target,
         &dir,
-        "mirror",
         &["--verify-signatures", strict.to_str().unwrap()],
-    ));
-    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    );
     assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert_eq!(requests(&target), before, "{}", target.log());
 
     // Pushed with the right policy, the signatures are at the target, and OpenSSL checks them.
     ferry_ok(&mut push_cmd(
@@ -469,17 +476,13 @@ fn keygen_keys_sign_the_bundle_and_the_checkpoint_refuses_what_changed() {
         let (code, text) = verify_output(&dir, &["--key", public.to_str().unwrap()]);
         assert_eq!(code, 1, "{text}");
         assert!(text.contains(what), "{text}");
-        let before = requests(&target);
-        let (code, stdout, stderr) = outcome(&mut push_cmd(
+        let stderr = push_refused_unheard(
             home.path(),
             &target,
             &dir,
-            "mirror",
             &["--key", public.to_str().unwrap()],
-        ));
-        assert_eq!(code, 1, "{stdout}{stderr}");
+        );
         assert!(stderr.contains(what), "{stderr}");
-        assert_eq!(requests(&target), before, "{}", target.log());
     };
     refused(&other_pub, "does not verify with key");
     let mut changed = metadata.clone();

@@ -242,16 +242,7 @@ fn pkcs8_key(der: &[u8]) -> Result<SigningKey, String> {
         .map(SigningKey::from)
         .map_err(|_| {
             let found = p256::pkcs8::PrivateKeyInfo::try_from(der)
-                .map(|info| {
-                    algorithm_name(
-                        &info.algorithm.oid.to_string(),
-                        info.algorithm
-                            .parameters_oid()
-                            .ok()
-                            .map(|o| o.to_string())
-                            .as_deref(),
-                    )
-                })
+                .map(|info| algorithm_name(&info.algorithm))
                 .unwrap_or_else(|_| "not PKCS#8 at all".into());
             format!("not an ECDSA P-256 key ({found})")
         })
@@ -259,22 +250,15 @@ fn pkcs8_key(der: &[u8]) -> Result<SigningKey, String> {
 
 fn public_algorithm(der: &[u8]) -> String {
     p256::pkcs8::spki::SubjectPublicKeyInfoRef::try_from(der)
-        .map(|info| {
-            algorithm_name(
-                &info.algorithm.oid.to_string(),
-                info.algorithm
-                    .parameters_oid()
-                    .ok()
-                    .map(|o| o.to_string())
-                    .as_deref(),
-            )
-        })
+        .map(|info| algorithm_name(&info.algorithm))
         .unwrap_or_else(|_| "not a SubjectPublicKeyInfo".into())
 }
 
 /// A readable name for the key algorithms people are likely to hand over by mistake.
-fn algorithm_name(oid: &str, curve: Option<&str>) -> String {
-    match (oid, curve) {
+fn algorithm_name(algorithm: &p256::pkcs8::spki::AlgorithmIdentifierRef) -> String {
+    let oid = algorithm.oid.to_string();
+    let curve = algorithm.parameters_oid().ok().map(|o| o.to_string());
+    match (oid.as_str(), curve.as_deref()) {
         ("1.2.840.113549.1.1.1", _) => "an RSA key".into(),
         ("1.3.101.112", _) => "an Ed25519 key".into(),
         ("1.3.101.113", _) => "an Ed448 key".into(),
