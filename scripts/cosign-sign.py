@@ -7,12 +7,17 @@ from `cryptography`. Debian's skopeo is built without sigstore, so it cannot mak
     cosign-sign.py keygen PRIVATE.pem PUBLIC.pem
         an ECDSA P-256 key: PKCS#8 PEM (unencrypted) and its SubjectPublicKeyInfo PEM
     cosign-sign.py sign HOST:PORT REPO TAG KEY.pem [--identity REF] [--payload-digest D]
-                        [--referrer]
+                        [--referrer [--api-only]]
         signs the manifest REPO:TAG names. The payload names REF (default HOST:PORT/REPO, the
         repository without tag, as cosign writes it) and digest D (default the manifest's).
         Without --referrer the signature manifest is tagged sha256-<hex>.sig; with it, the
         manifest carries a `subject` and cosign's signature artifact type, is pushed by digest
-        and listed in the sha256-<hex> referrers tag-schema index. Prints the manifest digest.
+        and listed in the sha256-<hex> referrers tag-schema index (with --api-only it is not:
+        only a registry's OCI 1.1 referrers API then finds it). Prints the manifest digest.
+    cosign-sign.py seal PRIVATE.pem PASSPHRASE LABEL OUT.key
+        the key sealed as cosign seals it (scrypt N=32768 r=8 p=1, NaCl secretbox), under the
+        PEM label LABEL (ENCRYPTED SIGSTORE PRIVATE KEY, or cosign 1's ENCRYPTED COSIGN PRIVATE
+        KEY)
 """
 
 import base64
@@ -71,7 +76,30 @@ def put_manifest(base, reference, document, media_type):
     return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
 
 
-def sign(host, repo, tag, key_path, identity, payload_digest, referrer):
+def seal(private_path, passphrase, label, out_path):
+    import os
+    import nacl.secret
+    with open(private_path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    salt, nonce = os.urandom(32), os.urandom(24)
+    box_key = hashlib.scrypt(passphrase.encode(), salt=salt, n=32768, r=8, p=1, dklen=32,
+                             maxmem=64 << 20)
+    sealed = nacl.secret.SecretBox(box_key).encrypt(der, nonce).ciphertext
+    envelope = json.dumps({
+        "kdf": {"name": "scrypt", "params": {"N": 32768, "r": 8, "p": 1},
+                "salt": base64.b64encode(salt).decode()},
+        "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+        "ciphertext": base64.b64encode(sealed).decode(),
+    }).encode()
+    body = base64.b64encode(envelope).decode()
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    with open(out_path, "w") as f:
+        f.write(f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n")
+
+
+def sign(host, repo, tag, key_path, identity, payload_digest, referrer, api_only):
     base = f"http://{host}/v2/{repo}"
     _, headers, body = request("GET", f"{base}/manifests/{tag}", headers={"Accept": ACCEPT})
     subject = {"mediaType": headers["Content-Type"].split(";")[0],
@@ -104,6 +132,8 @@ def sign(host, repo, tag, key_path, identity, payload_digest, referrer):
     manifest["subject"] = subject
     digest, size = put_manifest(base, "sha256:" + hashlib.sha256(
         json.dumps(manifest, separators=(",", ":")).encode()).hexdigest(), manifest, OCI_MANIFEST)
+    if api_only:
+        return digest
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": digest, "size": size,
          "artifactType": SIG_ARTIFACT}]}
@@ -116,6 +146,9 @@ def main():
     if args[:1] == ["keygen"]:
         keygen(args[1], args[2])
         return
+    if args[:1] == ["seal"]:
+        seal(args[1], args[2], args[3], args[4])
+        return
     if args[:1] != ["sign"] or len(args) < 5:
         sys.exit(__doc__)
     host, repo, tag, key = args[1:5]
@@ -127,7 +160,7 @@ def main():
         return None
 
     print(sign(host, repo, tag, key, option("--identity"), option("--payload-digest"),
-               "--referrer" in rest))
+               "--referrer" in rest, "--api-only" in rest))
 
 
 if __name__ == "__main__":

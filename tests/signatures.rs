@@ -557,3 +557,280 @@ fn a_policy_with_an_unknown_field_is_named_before_anything_is_done() {
         "{stderr}"
     );
 }
+
+#[test]
+fn signatures_only_the_referrers_api_knows_are_found() {
+    let registry = Registry::start("plain");
+    // distribution 2.8 has no referrers API: the proxy adds it, indexing what is pushed through.
+    let source = FaultProxy::start(&registry, &["--referrers-api"]);
+    let proxied = Registry {
+        dir: tempfile::tempdir().unwrap(),
+        host: source.host.clone(),
+        tls: false,
+        user: None,
+        password: None,
+        ca: None,
+        cert_dir: None,
+    };
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (ours, ours_pub) = python_key(work.path(), "ours");
+    let layout = work.path().join("layout");
+    let digest = make_layout(&layout, "v1", "image", &["--seed", "31"]);
+    registry.seed(&layout, "v1", "apps/api:v1");
+    let signature = cosign_sign(
+        &proxied,
+        "apps/api",
+        "v1",
+        &ours,
+        &["--referrer", "--api-only"],
+    );
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(
+        !registry
+            .skopeo_tags("apps/api")
+            .iter()
+            .any(|t| t.contains(hex))
+    );
+
+    let list = work.path().join("images.txt");
+    std::fs::write(&list, format!("{}/apps/api:v1\n", source.host)).unwrap();
+    let policy = policy_file(
+        work.path(),
+        "policy.json",
+        &format!("{}/apps", source.host),
+        &ours_pub,
+    );
+    let dir = home.path().join("bundle");
+    let (code, stdout, stderr) = pull_insecure(
+        home.path(),
+        &[
+            dir.to_str().unwrap(),
+            "--images-from-list",
+            list.to_str().unwrap(),
+            "--verify-signatures",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        source
+            .requests()
+            .iter()
+            .any(|r| r.contains(&format!("/referrers/{digest}")))
+    );
+    let tags: Vec<String> = ls_json(&dir)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tag"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tags, [format!("sha256-{hex}"), "v1".to_string()]);
+    let (code, text) = verify_output(&dir, &["--verify-signatures", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("1 image(s) accepted"), "{text}");
+
+    // The signature manifest is what the bundle carries, byte for byte.
+    let extracted = tempfile::tempdir().unwrap();
+    let archive = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "tar"))
+        .unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(extracted.path()));
+    let held = walk_files(extracted.path())
+        .into_iter()
+        .find(|p| p.ends_with(signature.trim_start_matches("sha256:")))
+        .expect("the signature manifest is in the archive");
+    let bytes = std::fs::read(held).unwrap();
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&bytes)),
+        signature,
+        "the signature manifest changed on the way"
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// SHA-256 by `sha256sum`, not by ferry's own hasher.
+fn sha256_hex(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, bytes).unwrap();
+    String::from_utf8(run(Command::new("sha256sum").arg(&file)).stdout).unwrap()[..64].to_string()
+}
+
+/// Runs a command on a pseudo-terminal, typing each of `ANSWERS` (comma-separated) after a
+/// prompt ending in ": ", once the terminal's echo is off (what is typed before may be flushed);
+/// prints what the terminal showed and exits as the command did.
+const ON_A_TERMINAL: &str = r#"
+import os, pty, select, sys, termios, time
+answers = [a for a in os.environ.pop("ANSWERS").split(",") if a]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+shown = b""
+def read():
+    global shown
+    # A command that waits for something never typed fails the test instead of hanging it.
+    if not select.select([fd], [], [], 30)[0]:
+        os.kill(pid, 9)
+        return False
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return False
+    shown += data
+    return bool(data)
+for answer in answers:
+    while not shown.rstrip().endswith(b":"):
+        if not read():
+            break
+    for _ in range(500):
+        if not termios.tcgetattr(fd)[3] & termios.ECHO:
+            break
+        time.sleep(0.01)
+    shown += b"<typed>\n"
+    os.write(fd, answer.encode() + b"\n")
+while read():
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(shown.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+fn on_a_terminal(home: &Path, args: &[&str], answers: &[&str]) -> (i32, String) {
+    let inner = ferry(home);
+    let mut cmd = Command::new(PYTHON);
+    cmd.args(["-c", ON_A_TERMINAL])
+        .arg(inner.get_program())
+        .args(args);
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.env_remove("FERRY_KEY_PASSWORD")
+        .env("ANSWERS", answers.join(","));
+    let (code, stdout, stderr) = outcome(&mut cmd);
+    (code, format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn passphrases_typed_at_a_terminal_and_keys_sealed_elsewhere() {
+    let source = Registry::start("plain");
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+
+    // keygen asks twice on the terminal, shows neither, and refuses two different answers.
+    let prefix = work.path().join("typed");
+    let prefix_arg = prefix.to_str().unwrap();
+    let (code, shown) = on_a_terminal(
+        home.path(),
+        &["keygen", prefix_arg],
+        &["tic tac", "tic toc"],
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("the two passphrases differ"), "{shown}");
+    assert!(!prefix.with_extension("key").exists());
+    let (code, shown) = on_a_terminal(
+        home.path(),
+        &["keygen", prefix_arg],
+        &["tic tac", "tic tac"],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("passphrase for") && !shown.contains("tic tac"),
+        "{shown}"
+    );
+    let opened = run(Command::new(PYTHON)
+        .args(["-c", OPEN_KEY])
+        .arg(prefix.with_extension("key"))
+        .arg("tic tac"));
+    assert_eq!(
+        String::from_utf8(opened.stdout).unwrap(),
+        std::fs::read_to_string(prefix.with_extension("pub")).unwrap()
+    );
+
+    // Off a terminal and without FERRY_KEY_PASSWORD there is nobody to ask.
+    let list = one_image_list(&source, work.path());
+    let dir = home.path().join("bundle");
+    let key = prefix.with_extension("key");
+    let pull_args = |key: &Path| -> Vec<String> {
+        [
+            "--no-progress",
+            "pull",
+            "--insecure",
+            dir.to_str().unwrap(),
+            "--images-from-list",
+            list.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let (code, _, stderr) = outcome(
+        ferry(home.path())
+            .env_remove("FERRY_KEY_PASSWORD")
+            .args(pull_args(&key))
+            .stdin(std::process::Stdio::null()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("a passphrase is needed and none was given"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("FERRY_KEY_PASSWORD"), "{stderr}");
+
+    // The pull asks for the passphrase on the terminal, then signs.
+    let args = pull_args(&key);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, shown) = on_a_terminal(home.path(), &argv, &["tic tac"]);
+    assert_eq!(code, 0, "{shown}");
+    let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
+    let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
+    assert!(openssl_verifies(
+        &prefix.with_extension("pub"),
+        &metadata,
+        &signature
+    ));
+
+    // A key sealed by another implementation (Python, cosign 1's PEM label) signs the same way.
+    let (plain, plain_pub) = python_key(work.path(), "elsewhere");
+    let sealed = work.path().join("elsewhere.key");
+    run(Command::new(PYTHON)
+        .arg(repo_root().join("scripts/cosign-sign.py"))
+        .arg("seal")
+        .arg(&plain)
+        .arg("far away")
+        .arg("ENCRYPTED COSIGN PRIVATE KEY")
+        .arg(&sealed));
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .env("FERRY_KEY_PASSWORD", "far away")
+            .args(pull_args(&sealed))
+            .arg("--force"),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
+    let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
+    assert!(openssl_verifies(&plain_pub, &metadata, &signature));
+}

@@ -26,7 +26,7 @@ pub enum TrustError {
         path: PathBuf,
     },
     /// No passphrase could be had for an encrypted key.
-    #[error("{}: the key is encrypted and no passphrase was given ({reason})", path.display())]
+    #[error("{}: a passphrase is needed and none was given ({reason})", path.display())]
     NoPassphrase {
         /// The key file.
         path: PathBuf,
