@@ -834,3 +834,45 @@ fn passphrases_typed_at_a_terminal_and_keys_sealed_elsewhere() {
     let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
     assert!(openssl_verifies(&plain_pub, &metadata, &signature));
 }
+
+#[test]
+fn a_resumed_pull_signs_what_it_seals() {
+    let registry = Registry::start("plain");
+    let proxy = FaultProxy::start(&registry, &["--rate", "20"]);
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    make_big_layout(&work.path().join("layout"), "v1", 48);
+    registry.seed(&work.path().join("layout"), "v1", "big/app:v1");
+    let list = work.path().join("images.txt");
+    std::fs::write(&list, format!("{}/big/app:v1\n", proxy.host)).unwrap();
+    let (key, public) = python_key(work.path(), "pullhost");
+    let dir = home.path().join("bundle");
+    let pull = || {
+        let mut cmd = ferry(home.path());
+        cmd.args(["--no-progress", "pull", "--insecure"])
+            .arg(&dir)
+            .arg("--images-from-list")
+            .arg(&list)
+            .arg("--sign-key")
+            .arg(&key);
+        cmd
+    };
+    // Cut off mid-blob: the journal says how far it got, nothing is signed yet.
+    let mut child = pull().spawn().unwrap();
+    let journal = dir.join(".tmp/ferry-pull/journal");
+    let reached = wait_until(60, || {
+        std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().any(|l| l.starts_with("at ")))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(reached, "the pull never got far enough to be cut");
+    assert!(!dir.join("bundle.json").exists() && !dir.join("bundle.json.sig").exists());
+
+    let (code, stdout, stderr) = outcome(&mut pull());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("resuming the pull started"), "{stderr}");
+    verified(home.path(), &dir);
+    let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
+    let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
+    assert!(openssl_verifies(&public, &metadata, &signature));
+}
