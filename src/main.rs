@@ -169,7 +169,10 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     .map_err(trust_failure)?,
             };
             let signed = options.key.is_some();
-            let policy = options.policy.as_ref().map(|p| p.file.clone());
+            let policy = options
+                .policy
+                .as_ref()
+                .map(|p| (p.file.clone(), p.sha256.clone()));
             let report = ferry::verify::verify(&args.dir, options, reporter)
                 .await
                 .map_err(|e| match e {
@@ -192,14 +195,31 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     base.source
                 );
             }
-            if let Some(policy) = &policy
-                && report.problems.is_empty()
-            {
+            if let Some(record) = &report.pulled_under {
                 out!(
-                    "{} image(s) accepted by {}",
-                    report.signed_images,
-                    policy.display()
+                    "pulled under the signature policy {} (sha256 {}), which accepted {} image(s)",
+                    record.file,
+                    record.sha256,
+                    record.images
                 );
+            }
+            if let Some((file, sha256)) = &policy {
+                if report.problems.is_empty() {
+                    out!(
+                        "{} image(s) accepted by {}",
+                        report.signed_images,
+                        file.display()
+                    );
+                }
+                if let Some(record) = report.pulled_under.as_ref().filter(|r| r.sha256 != *sha256) {
+                    out!(
+                        "note: {} is not the policy the pull used ({}, sha256 {}); the verdict \
+                         above is this policy's",
+                        file.display(),
+                        record.file,
+                        record.sha256.get(..12).unwrap_or(&record.sha256)
+                    );
+                }
             }
             if report.problems.is_empty() {
                 out!(

@@ -62,6 +62,8 @@ pub struct VerifyReport {
     pub base: Option<crate::bundle::BaseRecord>,
     /// With `--verify-signatures`: the images the policy accepted.
     pub signed_images: usize,
+    /// The policy the pull held the images to, as `bundle.json` records it.
+    pub pulled_under: Option<crate::bundle::PolicyRecord>,
 }
 
 /// Checks the bundle in `dir`. An error means the bundle could not be checked at all (or is
@@ -102,6 +104,10 @@ pub async fn verify(
         )?;
         let handle = tokio::runtime::Handle::current();
         report.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
+        report.pulled_under = bundle
+            .metadata
+            .as_ref()
+            .and_then(|m| m.signature_policy.clone());
         let left_out: BTreeMap<Digest, u64> = report
             .base
             .iter()

@@ -276,11 +276,22 @@ fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
     let (code, text) = verify_output(&dir, &["--verify-signatures", policy.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("2 image(s) accepted"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "pulled under the signature policy policy.json (sha256 {policy_sha}), which accepted 2 image(s)"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("note:"), "{text}");
     let strict = policy_file(work.path(), "theirs.json", &source.at("apps"), &theirs_pub);
     let (code, text) = verify_output(&dir, &["--verify-signatures", strict.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("apps/signed:v1") && text.contains("apps/referred:v1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: ") && text.contains("is not the policy the pull used"),
         "{text}"
     );
 
