@@ -887,3 +887,94 @@ fn a_resumed_pull_signs_what_it_seals() {
     let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
     assert!(openssl_verifies(&public, &metadata, &signature));
 }
+
+#[test]
+fn the_signed_identity_is_held_to_the_policys_rule() {
+    let source = Registry::start("plain");
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (ours, ours_pub) = python_key(work.path(), "ours");
+    let layout = work.path().join("layout");
+    for (i, name) in ["moved", "exact"].iter().enumerate() {
+        make_layout(&layout, name, "image", &["--seed", &(41 + i).to_string()]);
+        source.seed(&layout, name, &format!("apps/{name}:v1"));
+    }
+    // Signed upstream under the vendor's name, with a tag; and here under its own full name.
+    cosign_sign(
+        &source,
+        "apps/moved",
+        "v1",
+        &ours,
+        &["--identity", "upstream.example/vendor/moved:v1"],
+    );
+    let exact_name = source.at("apps/exact:v1");
+    cosign_sign(
+        &source,
+        "apps/exact",
+        "v1",
+        &ours,
+        &["--identity", &exact_name],
+    );
+    let list = work.path().join("images.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n{exact_name}\n", source.at("apps/moved:v1")),
+    )
+    .unwrap();
+
+    let scope = source.at("apps");
+    let plan_under = |identity: Option<Value>| {
+        let mut requirement = serde_json::json!({"type": "sigstoreSigned", "keyPath": ours_pub});
+        if let Some(identity) = identity {
+            requirement["signedIdentity"] = identity;
+        }
+        let policy = work.path().join("policy.json");
+        let document = serde_json::json!({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {scope.as_str(): [requirement]}},
+        });
+        std::fs::write(&policy, document.to_string()).unwrap();
+        let (code, stdout, stderr) = outcome(
+            ferry(home.path())
+                .args(["--no-progress", "pull", "--insecure", "--dry-run"])
+                .arg(home.path().join("bundle"))
+                .arg("--images-from-list")
+                .arg(&list)
+                .arg("--verify-signatures")
+                .arg(&policy),
+        );
+        let refused = |name: &str| {
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("apps/{name}:v1:")) && l.contains("signed as"))
+        };
+        (
+            code,
+            refused("moved"),
+            refused("exact"),
+            format!("{stdout}{stderr}"),
+        )
+    };
+    // Without signedIdentity (matchRepoDigestOrExact): the tag must be the one signed.
+    let (code, moved, exact, text) = plan_under(None);
+    assert_eq!((code, moved, exact), (1, true, false), "{text}");
+    assert!(
+        text.contains("which matchRepoDigestOrExact does not accept"),
+        "{text}"
+    );
+    let (code, moved, exact, text) =
+        plan_under(Some(serde_json::json!({"type": "matchRepository"})));
+    assert_eq!((code, moved, exact), (1, true, false), "{text}");
+    let (code, moved, exact, text) = plan_under(Some(serde_json::json!({
+        "type": "remapIdentity", "prefix": scope, "signedPrefix": "upstream.example/vendor",
+    })));
+    assert_eq!((code, moved, exact), (1, false, true), "{text}");
+    let (code, moved, exact, text) = plan_under(Some(serde_json::json!({
+        "type": "exactRepository", "dockerRepository": "upstream.example/vendor/moved",
+    })));
+    assert_eq!((code, moved, exact), (1, false, true), "{text}");
+    let (code, moved, exact, text) = plan_under(Some(serde_json::json!({
+        "type": "exactReference", "dockerReference": exact_name,
+    })));
+    assert_eq!((code, moved, exact), (1, true, false), "{text}");
+}
