@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::error::PullError;
 use super::options::PullOptions;
@@ -15,12 +15,12 @@ use crate::bundle::PolicyRecord;
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::referrer_tags::subject_of;
-use crate::registry::RegistryError;
+use crate::registry::{RegistryClient, RegistryError};
 use crate::report::Reporter;
 use crate::source::{Plan, PlannedImage};
 use crate::trust::{
-    Checker, DockerReference, ImageSignature, Manifests, PAYLOAD_LIMIT, Policy, Verdict,
-    signature_layers,
+    Checker, DockerReference, ImageSignature, Manifests, PAYLOAD_LIMIT, Policy, SignatureLayer,
+    Verdict, signature_layers,
 };
 
 /// Holds the plan's images to `policy`: refused ones are left out (and the pull fails unless
@@ -31,48 +31,82 @@ pub async fn hold_to_policy(
     plan: &mut Plan,
     reporter: &dyn Reporter,
 ) -> Result<PolicyRecord, PullError> {
-    let checker = Checker::new(policy);
-    let mut payloads: HashMap<Digest, Option<Vec<u8>>> = HashMap::new();
-    let mut refused: Vec<(usize, String)> = Vec::new();
-    let mut accepted = 0;
+    // Where each image's signatures are, from the manifests the plan holds.
+    let mut subjects: Vec<(usize, Result<DockerReference, String>, Vec<SignatureLayer>)> =
+        Vec::new();
     for (at, image) in plan.images.iter().enumerate() {
         if subject_of(&image.tag).is_some() {
             continue;
         }
-        let refuse = |reason: String| (at, reason);
-        let reference = match DockerReference::parse(&image.source) {
+        let reference = DockerReference::parse(&image.source);
+        let layers = signature_layers(&image.digest, &InPlan { plan, image });
+        subjects.push((at, reference, layers));
+    }
+    // Their payloads, small, fetched together, each once.
+    let mut wanted: HashMap<Digest, (usize, u64)> = HashMap::new();
+    for (at, _, layers) in &subjects {
+        for layer in layers {
+            wanted
+                .entry(layer.payload.clone())
+                .or_insert((*at, layer.size));
+        }
+    }
+    // One client per registry: its tokens serve every payload there.
+    let mut clients: HashMap<&str, RegistryClient> = HashMap::new();
+    for (at, _) in wanted.values() {
+        let image = &plan.images[*at];
+        if !clients.contains_key(image.registry.as_str()) {
+            let client = options.access.client(&image.registry, &image.repository)?;
+            clients.insert(&image.registry, client);
+        }
+    }
+    let payloads: HashMap<Digest, Option<Vec<u8>>> =
+        futures_util::stream::iter(wanted.iter().map(|(digest, (at, size))| {
+            let image = &plan.images[*at];
+            let client = &clients[image.registry.as_str()];
+            async move {
+                let bytes = payload(client, &image.repository, digest, *size).await?;
+                Ok::<_, PullError>((digest.clone(), bytes))
+            }
+        }))
+        .buffer_unordered(options.concurrency.max(1))
+        .try_collect()
+        .await?;
+    let checker = Checker::new(policy);
+    let mut refused: Vec<(usize, String)> = Vec::new();
+    let mut accepted = 0;
+    for (at, reference, layers) in subjects {
+        let image = &plan.images[at];
+        let reference = match reference {
             Ok(reference) => reference,
             Err(reason) => {
-                refused.push(refuse(reason));
+                refused.push((at, reason));
                 continue;
             }
         };
         if image.source_digest.is_some() {
-            refused.push(refuse(
+            refused.push((
+                at,
                 "--platform rewrites its index, and a signature names the index the source \
                  has; pull it without --platform"
                     .into(),
             ));
             continue;
         }
-        let held = InPlan { plan, image };
-        let mut signatures = Vec::new();
-        for layer in signature_layers(&image.digest, &held) {
-            if !payloads.contains_key(&layer.payload) {
-                let bytes = payload(options, image, &layer.payload, layer.size).await?;
-                payloads.insert(layer.payload.clone(), bytes);
-            }
-            if let Some(bytes) = &payloads[&layer.payload] {
-                signatures.push(ImageSignature {
+        let signatures: Vec<ImageSignature> = layers
+            .into_iter()
+            .filter_map(|layer| {
+                let bytes = payloads.get(&layer.payload)?.as_ref()?;
+                Some(ImageSignature {
                     payload: bytes.clone(),
                     signature: layer.signature,
                     found: layer.found,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         match checker.check(&reference, &image.digest, &signatures)? {
             Verdict::Accepted(_) => accepted += 1,
-            Verdict::Refused(reason) => refused.push(refuse(reason)),
+            Verdict::Refused(reason) => refused.push((at, reason)),
         }
     }
     let lines: Vec<String> = refused
@@ -118,16 +152,15 @@ impl Manifests for InPlan<'_> {
 /// source does not have it or it is not what the digest says (the signature then does not
 /// count).
 async fn payload(
-    options: &PullOptions,
-    image: &PlannedImage,
+    client: &RegistryClient,
+    repository: &str,
     digest: &Digest,
     size: u64,
 ) -> Result<Option<Vec<u8>>, PullError> {
     if size > PAYLOAD_LIMIT {
         return Ok(None);
     }
-    let client = options.access.client(&image.registry, &image.repository)?;
-    let mut stream = match client.blob_stream(&image.repository, digest).await {
+    let mut stream = match client.blob_stream(repository, digest).await {
         Ok(stream) => Box::pin(stream),
         Err(RegistryError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
@@ -135,7 +168,7 @@ async fn payload(
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| RegistryError::Unreachable {
-            target: client.target(Some(&image.repository)),
+            target: client.target(Some(repository)),
             detail: format!("reading signature payload {digest}: {e}"),
         })?;
         bytes.extend_from_slice(&chunk);
