@@ -347,6 +347,28 @@ fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
     ));
     let (payload, signature) = payload_and_signature(&target, &referred_repo, &sig_manifest);
     assert!(openssl_verifies(&ours_pub, &payload, &signature));
+
+    // An index --platform would rewrite has a signature for bytes the bundle would not hold.
+    let one = work.path().join("referred.txt");
+    std::fs::write(&one, format!("{}\n", source.at("apps/referred:v1"))).unwrap();
+    let (code, stdout, stderr) = pull_insecure(
+        home.path(),
+        &[
+            home.path().join("narrow").to_str().unwrap(),
+            "--dry-run",
+            "--images-from-list",
+            one.to_str().unwrap(),
+            "--platform",
+            "linux/amd64",
+            "--verify-signatures",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("apps/referred:v1: --platform rewrote its index"),
+        "{stderr}"
+    );
 }
 
 /// Opens a sigstore encrypted key with Python (hashlib.scrypt, PyNaCl's SecretBox) and prints

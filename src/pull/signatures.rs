@@ -19,8 +19,8 @@ use crate::registry::{RegistryClient, RegistryError};
 use crate::report::Reporter;
 use crate::source::{Plan, PlannedImage};
 use crate::trust::{
-    Checker, DockerReference, ImageSignature, Manifests, PAYLOAD_LIMIT, Policy, SignatureLayer,
-    Verdict, signature_layers,
+    Checker, DockerReference, ImageSignature, Manifests, PAYLOAD_LIMIT, Policy, REWRITTEN_INDEX,
+    SignatureLayer, Verdict, signature_layers,
 };
 
 /// Holds the plan's images to `policy`: refused ones are left out (and the pull fails unless
@@ -85,12 +85,7 @@ pub async fn hold_to_policy(
             }
         };
         if image.source_digest.is_some() {
-            refused.push((
-                at,
-                "--platform rewrites its index, and a signature names the index the source \
-                 has; pull it without --platform"
-                    .into(),
-            ));
+            refused.push((at, REWRITTEN_INDEX.into()));
             continue;
         }
         let signatures: Vec<ImageSignature> = layers

@@ -79,12 +79,7 @@ pub fn check_bundle(bundle: &Bundle, policy: &Policy) -> Result<BundleVerdicts, 
             }
         };
         if image.source_digest.is_some() {
-            refuse(
-                &mut verdicts,
-                "--platform rewrote its index: signatures name the source's index, which the \
-                 bundle does not hold"
-                    .into(),
-            );
+            refuse(&mut verdicts, super::verify::REWRITTEN_INDEX.into());
             continue;
         }
         let archive_name = image.archive.clone().unwrap_or_default();

@@ -27,4 +27,4 @@ pub use payload::PAYLOAD_LIMIT;
 pub use payload::{SIGNATURE_ANNOTATION, SIGNATURE_ARTIFACT_TYPE, SIMPLE_SIGNING};
 pub use policy::Policy;
 pub use requirement::{KeySource, Requirement};
-pub use verify::{Checker, ImageSignature, Verdict};
+pub use verify::{Checker, ImageSignature, REWRITTEN_INDEX, Verdict};

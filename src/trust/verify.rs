@@ -16,6 +16,11 @@ use super::policy::Policy;
 use super::requirement::{KeySource, Requirement};
 use crate::digest::Digest;
 
+/// Why an image whose index `--platform` rewrote cannot be checked: its signatures name the
+/// source's index, which the bundle does not hold.
+pub const REWRITTEN_INDEX: &str = "--platform rewrote its index, and its signatures name the \
+     index the source has, which the bundle does not hold; pull it without --platform";
+
 /// One signature of an image, its payload read.
 #[derive(Debug, Clone)]
 pub struct ImageSignature {
