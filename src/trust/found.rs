@@ -10,6 +10,10 @@ use crate::digest::Digest;
 use crate::manifest::Manifest;
 use crate::referrer_tags::schema_tag;
 
+/// The most signatures looked at for one image: real images have one or a few, and a source
+/// must not make a pull fetch thousands of payloads for one tag.
+pub const MAX_SIGNATURES: usize = 32;
+
 /// The manifests a plan or a bundle holds at the image's repository path.
 pub trait Manifests {
     /// The manifest tagged `tag` beside the image, if there is one.
@@ -47,7 +51,8 @@ struct Layer {
     annotations: std::collections::BTreeMap<String, String>,
 }
 
-/// Every signature layer of the image whose manifest is `subject`, each once.
+/// Every signature layer of the image whose manifest is `subject`, each once, the first
+/// [`MAX_SIGNATURES`] of them.
 pub fn signature_layers(subject: &Digest, held: &dyn Manifests) -> Vec<SignatureLayer> {
     let schema = schema_tag(subject);
     let mut manifests: Vec<(Manifest, String)> = Vec::new();
@@ -88,7 +93,73 @@ pub fn signature_layers(subject: &Digest, held: &dyn Manifests) -> Vec<Signature
                 signature: signature.clone(),
                 found: found.clone(),
             });
+            if layers.len() == MAX_SIGNATURES {
+                return layers;
+            }
         }
     }
     layers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::OCI_MANIFEST;
+
+    struct Tagged(Vec<(String, Manifest)>);
+
+    impl Manifests for Tagged {
+        fn tagged(&self, tag: &str) -> Option<Manifest> {
+            self.0
+                .iter()
+                .find(|(t, _)| t == tag)
+                .map(|(_, m)| m.clone())
+        }
+        fn by_digest(&self, digest: &Digest) -> Option<Manifest> {
+            self.0
+                .iter()
+                .find(|(_, m)| m.digest == *digest)
+                .map(|(_, m)| m.clone())
+        }
+    }
+
+    fn signature_manifest(layers: usize, media_type: &str) -> Manifest {
+        let layers: Vec<serde_json::Value> = (0..layers)
+            .map(|i| {
+                serde_json::json!({
+                    "mediaType": media_type,
+                    "digest": Digest::of(format!("payload {i}").as_bytes()),
+                    "size": 10,
+                    "annotations": {SIGNATURE_ANNOTATION: format!("sig{i}")},
+                })
+            })
+            .collect();
+        let document = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": Digest::of(b"{}"), "size": 2},
+            "layers": layers,
+        });
+        Manifest::from_bytes(serde_json::to_vec(&document).unwrap(), Some(OCI_MANIFEST)).unwrap()
+    }
+
+    #[test]
+    fn signature_layers_are_found_capped_and_only_of_cosigns_type() {
+        let subject = Digest::of(b"image");
+        let tag = format!("{}.sig", schema_tag(&subject));
+        let held = Tagged(vec![(tag.clone(), signature_manifest(3, SIMPLE_SIGNING))]);
+        let found = signature_layers(&subject, &held);
+        assert_eq!(found.len(), 3);
+        assert_eq!(found[1].signature, "sig1");
+        assert_eq!(found[0].found, format!("tag {tag}"));
+        let many = Tagged(vec![(
+            tag.clone(),
+            signature_manifest(1000, SIMPLE_SIGNING),
+        )]);
+        assert_eq!(signature_layers(&subject, &many).len(), MAX_SIGNATURES);
+        let other = Tagged(vec![(tag, signature_manifest(2, "application/x-other"))]);
+        assert!(signature_layers(&subject, &other).is_empty());
+        assert!(signature_layers(&Digest::of(b"another"), &held).is_empty());
+    }
 }

@@ -178,3 +178,104 @@ fn one(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use base64::engine::general_purpose::STANDARD;
+
+    use super::*;
+    use crate::trust::PrivateKey;
+
+    fn payload_for(reference: &str, digest: &Digest) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "critical": {"identity": {"docker-reference": reference},
+                         "image": {"docker-manifest-digest": digest.to_string()},
+                         "type": "cosign container image signature"},
+            "optional": null,
+        }))
+        .unwrap()
+    }
+
+    fn signed(key: &PrivateKey, payload: &[u8]) -> ImageSignature {
+        ImageSignature {
+            payload: payload.to_vec(),
+            signature: STANDARD.encode(key.sign(payload)),
+            found: "tag x.sig".into(),
+        }
+    }
+
+    fn policy(requirement: serde_json::Value) -> Policy {
+        let text = serde_json::json!({"default": [requirement]}).to_string();
+        Policy::from_bytes(text.as_bytes(), Path::new("p.json")).unwrap()
+    }
+
+    #[test]
+    fn any_key_of_key_datas_may_have_signed_and_nothing_else_counts() {
+        let (ours, theirs) = (PrivateKey::generate(), PrivateKey::generate());
+        let data = |k: &PrivateKey| STANDARD.encode(k.public().to_pem());
+        let p = policy(serde_json::json!({
+            "type": "sigstoreSigned",
+            "keyDatas": [data(&theirs), data(&ours)],
+            "signedIdentity": {"type": "matchRepository"},
+        }));
+        let checker = Checker::new(&p);
+        let image = DockerReference::parse("r.example/app:v1").unwrap();
+        let digest = Digest::of(b"manifest");
+        let good = payload_for("r.example/app", &digest);
+        assert_eq!(
+            checker
+                .check(&image, &digest, &[signed(&ours, &good)])
+                .unwrap(),
+            Verdict::Accepted("default".into())
+        );
+        let stranger = PrivateKey::generate();
+        let refused = |signatures: &[ImageSignature]| match checker
+            .check(&image, &digest, signatures)
+            .unwrap()
+        {
+            Verdict::Refused(reason) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(refused(&[signed(&stranger, &good)]).contains("not signed by the policy's key"));
+        assert!(refused(&[]).starts_with("unsigned"));
+        let mut tampered = signed(&ours, &good);
+        tampered.payload = payload_for("r.example/app", &Digest::of(b"other"));
+        assert!(refused(&[tampered]).contains("not signed by the policy's key"));
+        let elsewhere = payload_for("r.example/app", &Digest::of(b"other"));
+        assert!(refused(&[signed(&ours, &elsewhere)]).contains("names manifest"));
+        let mut garbled = signed(&ours, &good);
+        garbled.signature = "%%%".into();
+        assert!(refused(&[garbled]).contains("not base64"));
+        // One good signature among bad ones is enough.
+        assert_eq!(
+            checker
+                .check(
+                    &image,
+                    &digest,
+                    &[signed(&stranger, &good), signed(&ours, &good)]
+                )
+                .unwrap(),
+            Verdict::Accepted("default".into())
+        );
+    }
+
+    #[test]
+    fn a_private_key_as_key_data_is_named() {
+        let key = PrivateKey::generate();
+        let p = policy(serde_json::json!({
+            "type": "sigstoreSigned",
+            "keyData": STANDARD.encode(key.sealed(b"x")),
+        }));
+        let image = DockerReference::parse("r.example/app:v1").unwrap();
+        let error = Checker::new(&p)
+            .check(&image, &Digest::of(b"m"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("p.json: default[0].keyData: this is a private key"),
+            "{error}"
+        );
+    }
+}
