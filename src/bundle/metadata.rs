@@ -28,6 +28,9 @@ pub const SHA256SUMS: &str = "SHA256SUMS";
 /// The `rhash -c` list of Streebog-256 sums.
 pub const GOSTSUMS: &str = "GOSTSUMS";
 
+/// Makes the content of `bundle.json.sig` from the bytes of `bundle.json`.
+pub type Signer<'a> = dyn Fn(&[u8]) -> String + 'a;
+
 /// The content of `bundle.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BundleMetadata {
@@ -293,6 +296,13 @@ impl BundleMetadata {
     /// Writes `SHA256SUMS`, `GOSTSUMS` (when any file has a Streebog sum) and, last,
     /// `bundle.json`, each atomically.
     pub fn seal(&self, dir: &Path) -> Result<(), BundleError> {
+        self.seal_signed(dir, None)
+    }
+
+    /// [`BundleMetadata::seal`], with `bundle.json.sig` (what `sign` makes of `bundle.json`'s
+    /// bytes) written just before `bundle.json`: a bundle is never complete without the
+    /// signature it was asked to have.
+    pub fn seal_signed(&self, dir: &Path, sign: Option<&Signer>) -> Result<(), BundleError> {
         let store_error = |e: crate::store::StoreError| match e {
             crate::store::StoreError::Io(file) => BundleError::Io(file),
             other => unreachable!("an atomic write only fails with I/O errors: {other}"),
@@ -307,6 +317,10 @@ impl BundleMetadata {
         }
         let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");
         json.push(b'\n');
+        if let Some(sign) = sign {
+            write_atomic_blocking(&dir.join(BUNDLE_SIGNATURE), sign(&json).as_bytes())
+                .map_err(store_error)?;
+        }
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
     }
 }

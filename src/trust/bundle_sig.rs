@@ -20,10 +20,15 @@ const METADATA_LIMIT: u64 = 128 << 20;
 /// The largest signature file read (a DER P-256 signature is at most 72 bytes).
 const SIGNATURE_LIMIT: u64 = 4 << 10;
 
-/// Signs the `bundle.json` of `dir` with `key`, writing `bundle.json.sig` atomically.
+/// The content of `bundle.json.sig` for a `bundle.json` of these bytes.
+pub fn bundle_signature(key: &PrivateKey, metadata: &[u8]) -> String {
+    STANDARD.encode(key.sign(metadata))
+}
+
+/// Signs the `bundle.json` already in `dir` with `key`, writing `bundle.json.sig` atomically.
 pub fn sign_bundle(dir: &Path, key: &PrivateKey) -> Result<(), TrustError> {
     let metadata = read(&dir.join(BUNDLE_FILE), METADATA_LIMIT)?;
-    let signature = STANDARD.encode(key.sign(&metadata));
+    let signature = bundle_signature(key, &metadata);
     let path = dir.join(BUNDLE_SIGNATURE);
     crate::store::write_atomic_blocking(&path, signature.as_bytes())
         .map_err(|e| TrustError::File(FileError::other("cannot write", &path, e.to_string())))

@@ -18,7 +18,9 @@ mod requirement;
 mod sealed_key;
 mod verify;
 
-pub use bundle_sig::{BUNDLE_SIGNATURE_FILE, check_bundle_signature, sign_bundle};
+pub use bundle_sig::{
+    BUNDLE_SIGNATURE_FILE, bundle_signature, check_bundle_signature, sign_bundle,
+};
 pub use error::TrustError;
 pub use found::{Manifests, SignatureLayer, signature_layers};
 pub use identity::{DockerReference, SignedIdentity};
