@@ -181,6 +181,10 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 })?;
             if signed {
                 out!("bundle.json.sig: signed by the key given");
+            } else if args.dir.join(ferry::trust::BUNDLE_SIGNATURE_FILE).exists() {
+                out!(
+                    "bundle.json.sig is present but not checked: give the pull host's key with --key PUB"
+                );
             }
             for problem in &report.problems {
                 eprintln!("problem: {}", ferry::report::terminal_safe(problem));

@@ -492,7 +492,11 @@ fn keygen_keys_sign_the_bundle_and_the_checkpoint_refuses_what_changed() {
     // Signed at the seal; OpenSSL checks bundle.json.sig as the README says.
     let (code, stdout, stderr) = pull(&key, "correct horse", &[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    verified(home.path(), &dir);
+    let text = verified(home.path(), &dir);
+    assert!(
+        text.contains("bundle.json.sig is present but not checked"),
+        "{text}"
+    );
     let metadata = std::fs::read(dir.join("bundle.json")).unwrap();
     let signature = std::fs::read_to_string(dir.join("bundle.json.sig")).unwrap();
     assert!(openssl_verifies(&public, &metadata, &signature));
