@@ -174,9 +174,9 @@ async fn payload(
     Ok((Digest::of(&bytes) == *digest).then_some(bytes))
 }
 
-/// Removes the images at `gone` from the plan, with every tag that refers to them (and what
-/// refers to those), unless a kept image at the same path has the same manifest; then the
-/// manifests and blobs nothing needs any more.
+/// Removes the images at `gone` from the plan, with every tag that refers to one of their
+/// manifests (and what refers to those), unless an image kept at the same path needs that
+/// manifest too; then the manifests and blobs nothing needs any more.
 fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
     if gone.is_empty() {
         return;
@@ -195,9 +195,11 @@ fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
             .iter()
             .flat_map(|i| i.parts.keys().map(move |d| (i.path.clone(), d.clone())))
             .filter(|(path, digest)| {
-                !kept
-                    .iter()
-                    .any(|k| k.path == *path && subject_of(&k.tag).is_none() && k.digest == *digest)
+                !kept.iter().any(|k| {
+                    k.path == *path
+                        && subject_of(&k.tag).is_none()
+                        && (k.digest == *digest || k.parts.contains_key(digest))
+                })
             })
             .collect();
         let (refer, stay): (Vec<PlannedImage>, Vec<PlannedImage>) =
@@ -216,4 +218,87 @@ fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
     plan.generated.retain(|d, _| needed.contains(d));
     plan.web_blobs.retain(|d, _| needed.contains(d));
     plan.left_out.retain(|d, _| needed.contains(d));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::referrer_tags::schema_tag;
+
+    fn digest(name: &str) -> Digest {
+        Digest::of(name.as_bytes())
+    }
+
+    fn image(path: &str, tag: &str, root: &str, parts: &[&str]) -> PlannedImage {
+        PlannedImage {
+            archive: "a.tar".into(),
+            path: path.into(),
+            tag: tag.into(),
+            source: format!("r.example/{path}:{tag}"),
+            mirror: None,
+            registry: "r.example".into(),
+            repository: path.into(),
+            digest: digest(root),
+            media_type: crate::manifest::OCI_INDEX.into(),
+            parts: std::iter::once(root)
+                .chain(parts.iter().copied())
+                .map(|p| (digest(p), 1))
+                .collect::<BTreeMap<_, _>>(),
+            source_digest: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_image_leaves_with_what_refers_to_it_but_not_with_what_others_need() {
+        let sig = |of: &str| format!("{}.sig", schema_tag(&digest(of)));
+        let mut plan = Plan {
+            images: vec![
+                // Refused: an index with a child another tag also holds.
+                image("app", "v1", "index1", &["child", "layer1"]),
+                image("app", &sig("index1"), "sig-of-index1", &["payload1"]),
+                image("app", &sig("child"), "sig-of-child", &["payload2"]),
+                image("app", &sig("sig-of-index1"), "sig-of-sig", &["payload3"]),
+                // Kept: another index with the same child.
+                image("app", "v2", "index2", &["child", "layer2"]),
+                // Kept: the same index at another path, and its signature there.
+                image("copy", "v1", "index1", &["child", "layer1"]),
+                image("copy", &sig("index1"), "sig-of-index1", &["payload1"]),
+            ],
+            ..Plan::default()
+        };
+        for name in [
+            "index1",
+            "index2",
+            "child",
+            "sig-of-index1",
+            "sig-of-child",
+            "sig-of-sig",
+        ] {
+            let manifest = Manifest {
+                bytes: name.as_bytes().to_vec(),
+                media_type: crate::manifest::OCI_MANIFEST.into(),
+                digest: digest(name),
+            };
+            plan.manifests.insert(digest(name), manifest);
+        }
+        leave_out(&mut plan, &BTreeSet::from([0]));
+        let left: Vec<(String, String)> = plan
+            .images
+            .iter()
+            .map(|i| (i.path.clone(), i.tag.clone()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("app".to_string(), sig("child")),
+                ("app".to_string(), "v2".to_string()),
+                ("copy".to_string(), "v1".to_string()),
+                ("copy".to_string(), sig("index1")),
+            ]
+        );
+        assert!(!plan.manifests.contains_key(&digest("sig-of-sig")));
+        assert!(plan.manifests.contains_key(&digest("index1")));
+    }
 }
