@@ -76,10 +76,10 @@ pub async fn verify(
 ) -> Result<VerifyReport, VerifyError> {
     let dir: PathBuf = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        if let Some(key) = &options.key {
-            check_bundle_signature(&dir, key)?;
-        }
-        let bundle = Bundle::open(&dir)?;
+        let bundle = match &options.key {
+            Some(key) => Bundle::open_verified(&dir, &check_bundle_signature(&dir, key)?)?,
+            None => Bundle::open(&dir)?,
+        };
         let mut report = VerifyReport {
             problems: bundle.inconsistencies()?,
             ..VerifyReport::default()

@@ -231,8 +231,15 @@ impl BundleMetadata {
             }
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
         };
+        Self::from_bytes(&bytes, &path).map(Some)
+    }
+
+    /// Reads `bundle.json` from bytes already read (and checked against a signature), with
+    /// their SHA-256; `path` is named in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Self, Digest), BundleError> {
+        let path = path.to_path_buf();
         let metadata: BundleMetadata =
-            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+            serde_json::from_slice(bytes).map_err(|e| BundleError::BadMetadata {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
@@ -248,7 +255,7 @@ impl BundleMetadata {
                 ),
             });
         }
-        Ok(Some((metadata, Digest::of(&bytes))))
+        Ok((metadata, Digest::of(bytes)))
     }
 
     /// The first size no bundle can hold (over [`SIZE_LIMIT`]), described.

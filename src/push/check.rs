@@ -13,9 +13,10 @@ use crate::trust::in_bundle::{InBundleError, check_bundle};
 /// named. With `--key` its signature is checked first, before anything else is read; with
 /// `--verify-signatures` every image is held to the policy with the bundle's signatures.
 pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, PushError> {
-    if let Some(key) = &options.key {
-        check_bundle_signature(&options.dir, key)?;
-    }
+    let verified = match &options.key {
+        Some(key) => Some(check_bundle_signature(&options.dir, key)?),
+        None => None,
+    };
     let dir = options.dir.clone();
     let policy = options.signature_policy.clone();
     let target = options.target.repository.clone();
@@ -24,7 +25,10 @@ pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, Push
     // Manifests are walked with the async walker from the blocking thread.
     let handle = tokio::runtime::Handle::current();
     let inventory = tokio::task::spawn_blocking(move || {
-        let bundle = Bundle::open(&dir)?;
+        let bundle = match &verified {
+            Some(metadata) => Bundle::open_verified(&dir, metadata)?,
+            None => Bundle::open(&dir)?,
+        };
         let problems = bundle.inconsistencies()?;
         if !problems.is_empty() {
             return Err(BundleError::Inconsistent { problems }.into());

@@ -36,8 +36,9 @@ pub fn sign_bundle(dir: &Path, key: &PrivateKey) -> Result<(), TrustError> {
 
 /// Checks that `bundle.json.sig` in `dir` is `key`'s signature of the `bundle.json` there:
 /// refused when there is no signature, when another key made it, or when `bundle.json`
-/// changed since. Reads those two files and nothing else.
-pub fn check_bundle_signature(dir: &Path, key: &PublicKey) -> Result<(), TrustError> {
+/// changed since. Reads those two files and nothing else; returns the bytes of `bundle.json`
+/// it checked, for the caller to use rather than read the file again.
+pub fn check_bundle_signature(dir: &Path, key: &PublicKey) -> Result<Vec<u8>, TrustError> {
     let sig_path = dir.join(BUNDLE_SIGNATURE);
     let text = match crate::small_file::read_small(&sig_path, SIGNATURE_LIMIT) {
         Ok(Some(text)) => text,
@@ -63,7 +64,7 @@ pub fn check_bundle_signature(dir: &Path, key: &PublicKey) -> Result<(), TrustEr
             key.fingerprint()
         )));
     }
-    Ok(())
+    Ok(metadata)
 }
 
 fn read(path: &Path, limit: u64) -> Result<Vec<u8>, TrustError> {
