@@ -77,7 +77,7 @@ const ANYTHING: &str = r#"{
 }"#;
 
 fn lookup<'p>(policy: &'p Policy, image: &str) -> (String, &'p [Requirement]) {
-    policy.requirements_for(&DockerReference::parse(image).unwrap())
+    policy.requirements_for(Some(&DockerReference::parse(image).unwrap()))
 }
 
 #[test]

@@ -1004,3 +1004,48 @@ fn the_signed_identity_is_held_to_the_policys_rule() {
     })));
     assert_eq!((code, moved, exact), (1, true, false), "{text}");
 }
+
+#[test]
+fn a_helm_chart_read_over_http_answers_to_the_policys_default() {
+    let helm = HelmRepo::serve(None);
+    let tgz = chart_tgz("app", "2.0.0", 1024);
+    helm.publish(&[("app", "2.0.0", &tgz)]);
+    let work = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let config = charts_file(work.path(), &helm, "app", "*", 1);
+    let policy = work.path().join("policy.json");
+    let pull = |default: &str| {
+        std::fs::write(
+            &policy,
+            format!(
+                r#"{{"default": [{{"type": "{default}"}}],
+                     "transports": {{"docker": {{"": [{{"type": "reject"}}]}}}}}}"#
+            ),
+        )
+        .unwrap();
+        let dir = home.path().join(default);
+        let (code, stdout, stderr) = pull_insecure(
+            home.path(),
+            &[
+                dir.to_str().unwrap(),
+                "--images",
+                config.to_str().unwrap(),
+                "--verify-signatures",
+                policy.to_str().unwrap(),
+            ],
+        );
+        (code, format!("{stdout}{stderr}"), dir)
+    };
+    // It has no docker name: the docker transport's scopes do not speak for it, the default does.
+    let (code, text, dir) = pull("insecureAcceptAnything");
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = verify_output(&dir, &["--verify-signatures", policy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text, _) = pull("reject");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!("{}/", helm.url))
+            && text.contains("the policy's default rejects it"),
+        "{text}"
+    );
+}

@@ -32,13 +32,17 @@ pub async fn hold_to_policy(
     reporter: &dyn Reporter,
 ) -> Result<PolicyRecord, PullError> {
     // Where each image's signatures are, from the manifests the plan holds.
-    let mut subjects: Vec<(usize, Result<DockerReference, String>, Vec<SignatureLayer>)> =
-        Vec::new();
+    type Name = Result<Option<DockerReference>, String>;
+    let mut subjects: Vec<(usize, Name, Vec<SignatureLayer>)> = Vec::new();
     for (at, image) in plan.images.iter().enumerate() {
         if subject_of(&image.tag).is_some() {
             continue;
         }
-        let reference = DockerReference::parse(&image.source);
+        // A Helm chart read over HTTP has no registry, and no docker name.
+        let reference = match image.registry.is_empty() {
+            true => Ok(None),
+            false => DockerReference::parse(&image.source).map(Some),
+        };
         let layers = signature_layers(&image.digest, &InPlan { plan, image });
         subjects.push((at, reference, layers));
     }
@@ -99,7 +103,7 @@ pub async fn hold_to_policy(
                 })
             })
             .collect();
-        match checker.check(&reference, &image.digest, &signatures)? {
+        match checker.check(reference.as_ref(), &image.digest, &signatures)? {
             Verdict::Accepted(_) => accepted += 1,
             Verdict::Refused(reason) => refused.push((at, reason)),
         }

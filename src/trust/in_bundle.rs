@@ -71,11 +71,16 @@ pub fn check_bundle(bundle: &Bundle, policy: &Policy) -> Result<BundleVerdicts, 
             );
             continue;
         };
-        let reference = match DockerReference::parse(source) {
-            Ok(reference) => reference,
-            Err(reason) => {
-                refuse(&mut verdicts, format!("its source {reason}"));
-                continue;
+        // A Helm chart read over HTTP is named by its URL, not a docker name.
+        let reference = if source.contains("://") {
+            None
+        } else {
+            match DockerReference::parse(source) {
+                Ok(reference) => Some(reference),
+                Err(reason) => {
+                    refuse(&mut verdicts, format!("its source {reason}"));
+                    continue;
+                }
             }
         };
         if image.source_digest.is_some() {
@@ -116,7 +121,7 @@ pub fn check_bundle(bundle: &Bundle, policy: &Policy) -> Result<BundleVerdicts, 
                 found: layer.found,
             });
         }
-        match checker.check(&reference, &image.digest, &signatures)? {
+        match checker.check(reference.as_ref(), &image.digest, &signatures)? {
             Verdict::Accepted(_) => verdicts.accepted.push(name),
             Verdict::Refused(reason) => verdicts
                 .refused

@@ -105,10 +105,11 @@ impl Policy {
         })
     }
 
-    /// The requirements for an image from a registry, with the scope they come from
-    /// (`transports.docker["host/repo"]`, or `default`).
-    pub fn requirements_for(&self, image: &DockerReference) -> (String, &[Requirement]) {
-        if let Some(scopes) = self.transports.get("docker") {
+    /// The requirements for an image, with the scope they come from
+    /// (`transports.docker["host/repo"]`, or `default`). An image not from a registry (a Helm
+    /// chart read over HTTP) has no `docker` scope: the global `default` speaks for it.
+    pub fn requirements_for(&self, image: Option<&DockerReference>) -> (String, &[Requirement]) {
+        if let (Some(image), Some(scopes)) = (image, self.transports.get("docker")) {
             for scope in scopes_of(image) {
                 if let Some(list) = scopes.get(&scope) {
                     return (format!("transports.docker[\"{scope}\"]"), list);
@@ -231,7 +232,10 @@ mod tests {
                 "*.corp.example":[{"type":"insecureAcceptAnything"}],
                 "":[{"type":"reject"}]}}}"#,
         );
-        let scope = |s: &str| p.requirements_for(&DockerReference::parse(s).unwrap()).0;
+        let scope = |s: &str| {
+            p.requirements_for(Some(&DockerReference::parse(s).unwrap()))
+                .0
+        };
         assert_eq!(
             scope("reg.example:5000/ns/app:v1"),
             r#"transports.docker["reg.example:5000/ns/app:v1"]"#
@@ -249,6 +253,7 @@ mod tests {
             r#"transports.docker["*.corp.example"]"#
         );
         assert_eq!(scope("elsewhere.example/x:1"), r#"transports.docker[""]"#);
+        assert_eq!(p.requirements_for(None).0, "default");
     }
 
     #[test]

@@ -57,10 +57,12 @@ impl<'p> Checker<'p> {
     }
 
     /// The verdict on the image `image` whose manifest is `digest`, with the signatures found
-    /// for it. An error means the policy itself cannot be used (a key file missing).
+    /// for it; `None` for an image not from a registry (a Helm chart read over HTTP), which the
+    /// global `default` speaks for. An error means the policy itself cannot be used (a key
+    /// file missing).
     pub fn check(
         &self,
-        image: &DockerReference,
+        image: Option<&DockerReference>,
         digest: &Digest,
         signatures: &[ImageSignature],
     ) -> Result<Verdict, TrustError> {
@@ -148,7 +150,7 @@ fn one(
     signature: &ImageSignature,
     keys: &[PublicKey],
     identity: &SignedIdentity,
-    image: &DockerReference,
+    image: Option<&DockerReference>,
     digest: &Digest,
 ) -> Result<(), String> {
     let der = base64::engine::general_purpose::STANDARD
@@ -170,6 +172,11 @@ fn one(
     }
     let signed = DockerReference::parse(&payload.docker_reference)
         .map_err(|e| format!("the payload's docker-reference: {e}"))?;
+    let Some(image) = image else {
+        return Err(format!(
+            "signed as '{signed}', and the image is not from a registry: no name to compare"
+        ));
+    };
     if !identity.accepts(image, &signed) {
         return Err(format!(
             "signed as '{signed}', which {} does not accept for '{image}'",
@@ -226,13 +233,13 @@ mod tests {
         let good = payload_for("r.example/app", &digest);
         assert_eq!(
             checker
-                .check(&image, &digest, &[signed(&ours, &good)])
+                .check(Some(&image), &digest, &[signed(&ours, &good)])
                 .unwrap(),
             Verdict::Accepted("default".into())
         );
         let stranger = PrivateKey::generate();
         let refused = |signatures: &[ImageSignature]| match checker
-            .check(&image, &digest, signatures)
+            .check(Some(&image), &digest, signatures)
             .unwrap()
         {
             Verdict::Refused(reason) => reason,
@@ -252,13 +259,37 @@ mod tests {
         assert_eq!(
             checker
                 .check(
-                    &image,
+                    Some(&image),
                     &digest,
                     &[signed(&stranger, &good), signed(&ours, &good)]
                 )
                 .unwrap(),
             Verdict::Accepted("default".into())
         );
+    }
+
+    #[test]
+    fn an_image_not_from_a_registry_is_held_to_the_default_alone() {
+        let digest = Digest::of(b"chart");
+        let open = policy(serde_json::json!({"type": "insecureAcceptAnything"}));
+        assert_eq!(
+            Checker::new(&open).check(None, &digest, &[]).unwrap(),
+            Verdict::Accepted("default".into())
+        );
+        let key = PrivateKey::generate();
+        let strict = policy(serde_json::json!({
+            "type": "sigstoreSigned",
+            "keyData": STANDARD.encode(key.public().to_pem()),
+            "signedIdentity": {"type": "matchRepository"},
+        }));
+        let payload = payload_for("r.example/chart", &digest);
+        let Verdict::Refused(reason) = Checker::new(&strict)
+            .check(None, &digest, &[signed(&key, &payload)])
+            .unwrap()
+        else {
+            panic!("accepted")
+        };
+        assert!(reason.contains("not from a registry"), "{reason}");
     }
 
     #[test]
@@ -270,7 +301,7 @@ mod tests {
         }));
         let image = DockerReference::parse("r.example/app:v1").unwrap();
         let error = Checker::new(&p)
-            .check(&image, &Digest::of(b"m"), &[])
+            .check(Some(&image), &Digest::of(b"m"), &[])
             .unwrap_err()
             .to_string();
         assert!(
