@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 
 mod hints;
+mod trust_lines;
 
 use ferry::cli::{Cli, Command};
 use ferry::pull::PullOptions;
@@ -153,22 +154,8 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Verify(args) => {
-            let options = ferry::verify::VerifyOptions {
-                gost: args.gost,
-                key: args
-                    .key
-                    .as_deref()
-                    .map(ferry::trust::PublicKey::read)
-                    .transpose()
-                    .map_err(trust_failure)?,
-                policy: args
-                    .verify_signatures
-                    .as_deref()
-                    .map(ferry::trust::Policy::load)
-                    .transpose()
-                    .map_err(trust_failure)?,
-            };
-            let signed = options.key.is_some();
+            let options = settings::verify_options(&args).map_err(trust_failure)?;
+            let key_given = options.key.is_some();
             let policy = options
                 .policy
                 .as_ref()
@@ -179,13 +166,6 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     ferry::verify::VerifyError::Bundle(e) => bundle_failure(e),
                     ferry::verify::VerifyError::Trust(e) => trust_failure(e),
                 })?;
-            if signed {
-                out!("bundle.json.sig: signed by the key given");
-            } else if args.dir.join(ferry::trust::BUNDLE_SIGNATURE_FILE).exists() {
-                out!(
-                    "bundle.json.sig is present but not checked: give the pull host's key with --key PUB"
-                );
-            }
             for problem in &report.problems {
                 eprintln!("problem: {}", ferry::report::terminal_safe(problem));
             }
@@ -199,31 +179,9 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     base.source
                 );
             }
-            if let Some(record) = &report.pulled_under {
-                out!(
-                    "pulled under the signature policy {} (sha256 {}), which accepted {} image(s)",
-                    record.file,
-                    record.sha256,
-                    record.images
-                );
-            }
-            if let Some((file, sha256)) = &policy {
-                if report.problems.is_empty() {
-                    out!(
-                        "{} image(s) accepted by {}",
-                        report.signed_images,
-                        file.display()
-                    );
-                }
-                if let Some(record) = report.pulled_under.as_ref().filter(|r| r.sha256 != *sha256) {
-                    out!(
-                        "note: {} is not the policy the pull used ({}, sha256 {}); the verdict \
-                         above is this policy's",
-                        file.display(),
-                        record.file,
-                        record.sha256.get(..12).unwrap_or(&record.sha256)
-                    );
-                }
+            let policy = policy.as_ref().map(|(f, sha)| (f.as_path(), sha.as_str()));
+            for line in trust_lines::verify(&args.dir, &report, key_given, policy) {
+                out!("{line}");
             }
             if report.problems.is_empty() {
                 out!(
@@ -260,21 +218,9 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                 ..Failure::default()
             }),
         Command::Keygen(args) => {
-            let mut key_path = args.prefix.as_os_str().to_owned();
-            key_path.push(".key");
-            let passphrase = settings::new_key_passphrase(std::path::Path::new(&key_path))
-                .map_err(trust_failure)?;
-            let key = ferry::trust::PrivateKey::generate();
-            let (private, public) =
-                ferry::trust::write_key_pair(&args.prefix, &key, passphrase.as_bytes())
-                    .map_err(trust_failure)?;
+            let line = trust_lines::keygen(&args.prefix).map_err(trust_failure)?;
             if !quiet {
-                out!(
-                    "wrote {} (encrypted private key) and {} (public key {})",
-                    private.display(),
-                    public.display(),
-                    key.public().fingerprint()
-                );
+                out!("{line}");
             }
             Ok(())
         }
@@ -419,22 +365,8 @@ fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary)
         ));
     }
     out!("{fetched}");
-    if let Some(policy) = &options.signature_policy {
-        out!(
-            "every image was accepted by {} (sha256 {}); their signatures are in the bundle",
-            policy.file.display(),
-            &policy.sha256[..12]
-        );
-    }
-    if let Some(key) = &options.sign_key {
-        out!(
-            "bundle.json signed: {} (key {})",
-            options
-                .dir
-                .join(ferry::trust::BUNDLE_SIGNATURE_FILE)
-                .display(),
-            key.public().fingerprint()
-        );
+    for line in trust_lines::pull(options) {
+        out!("{line}");
     }
     if let Some(base) = &summary.base {
         out!(

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bundle::{Base, BundleMetadata};
-use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs};
+use crate::cli::{CopyArgs, GlobalArgs, PullArgs, PushArgs, TransportArgs, VerifyArgs};
 use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
@@ -17,6 +17,7 @@ use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptio
 use crate::source::description::DEFAULT_LAYOUT;
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
 use crate::trust::{Policy, PrivateKey, PublicKey, TrustError, check_bundle_signature};
+use crate::verify::VerifyOptions;
 
 /// Why a command's settings cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,19 @@ pub fn new_key_passphrase(key: &std::path::Path) -> Result<zeroize::Zeroizing<St
         return Err(no("the two passphrases differ".into()));
     }
     Ok(first)
+}
+
+/// `ferry verify` arguments: the public key and the policy read before the bundle is.
+pub fn verify_options(args: &VerifyArgs) -> Result<VerifyOptions, TrustError> {
+    Ok(VerifyOptions {
+        gost: args.gost,
+        key: args.key.as_deref().map(PublicKey::read).transpose()?,
+        policy: args
+            .verify_signatures
+            .as_deref()
+            .map(Policy::load)
+            .transpose()?,
+    })
 }
 
 /// Reads a signing key (`--sign-key`), asking for its passphrase only when it is encrypted.
