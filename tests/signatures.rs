@@ -488,6 +488,24 @@ fn keygen_keys_sign_the_bundle_and_the_checkpoint_refuses_what_changed() {
         "{stderr}"
     );
     assert!(!dir.exists());
+    let rsa_pub = work.path().join("rsa.pub");
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&rsa)
+        .arg("-out")
+        .arg(&rsa_pub));
+    let (code, text) = verify_output(work.path(), &["--key", rsa_pub.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}: not an ECDSA P-256 public key (an RSA key)",
+            rsa_pub.display()
+        )),
+        "{text}"
+    );
+    let (code, text) = verify_output(work.path(), &["--key", key.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("this is a private key"), "{text}");
 
     // Signed at the seal; OpenSSL checks bundle.json.sig as the README says.
     let (code, stdout, stderr) = pull(&key, "correct horse", &[]);
