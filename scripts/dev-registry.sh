@@ -36,6 +36,10 @@ cmd_install() {
     command -v curl >/dev/null || need+=(curl)
     command -v strace >/dev/null || need+=(strace)
     command -v python3 >/dev/null || need+=(python3)
+    # Signature tests make and check keys and signatures independently of ferry's code, with
+    # Debian's own modules (run by /usr/bin/python3, whatever python3 comes first in PATH).
+    dpkg-query -W python3-cryptography >/dev/null 2>&1 || need+=(python3-cryptography)
+    dpkg-query -W python3-nacl >/dev/null 2>&1 || need+=(python3-nacl)
     [ -x /usr/bin/time ] || need+=(time)
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
     if [ ${#need[@]} -eq 0 ]; then

@@ -79,6 +79,8 @@ pub enum Command {
     Ls(LsArgs),
     /// Serve bundles as a read-only registry, straight from their archives and chunks.
     Serve(Box<ServeArgs>),
+    /// Make a signing key pair: PREFIX.key (sigstore encrypted format) and PREFIX.pub.
+    Keygen(KeygenArgs),
     /// Print a shell completion script: `ferry completions bash > /etc/bash_completion.d/ferry`.
     Completions {
         /// The shell.
@@ -222,6 +224,20 @@ pub struct PullArgs {
     /// chart version range), instead of warning and taking the rest.
     #[arg(long, help_heading = "What to take")]
     pub strict: bool,
+    /// Take only images a containers-policy.json accepts: their cosign signatures (the
+    /// sha256-<digest>.sig tag, signature referrers) are checked before any layer is fetched
+    /// and travel in the bundle. Refused images fail the pull, each named.
+    #[arg(long, value_name = "POLICY", help_heading = "Signatures")]
+    pub verify_signatures: Option<PathBuf>,
+    /// With --verify-signatures: leave refused images out (listed as warnings) instead of
+    /// failing.
+    #[arg(long, requires = "verify_signatures", help_heading = "Signatures")]
+    pub skip_unsigned: bool,
+    /// Sign bundle.json once sealed, writing bundle.json.sig (cosign sign-blob format): a
+    /// ferry keygen or cosign key (passphrase from FERRY_KEY_PASSWORD or the terminal), or a
+    /// plain PKCS#8 P-256 key from OpenSSL.
+    #[arg(long, value_name = "KEY", help_heading = "Signatures")]
+    pub sign_key: Option<PathBuf>,
     /// Split archives into chunks of at most N GB (N x 10^9 bytes), or a size with a unit
     /// (500MB, 64MiB); 0 = no split.
     #[arg(short = 'c', long = "images-bundle-chunk-size", value_name = "N", default_value = "0", allow_hyphen_values = true, value_parser = parse_chunk_size, help_heading = "Bundle")]
@@ -308,6 +324,30 @@ pub struct VerifyArgs {
     /// Sums that are present are checked even without this flag.
     #[arg(long)]
     pub gost: bool,
+    /// First check bundle.json.sig with this public key (PEM); an unsigned bundle, another
+    /// key's signature or a changed bundle.json stops the check before anything else is read.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Also hold every image to a containers-policy.json with the signatures the bundle
+    /// carries.
+    #[arg(long, value_name = "POLICY")]
+    pub verify_signatures: Option<PathBuf>,
+}
+
+/// `ferry keygen PREFIX`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Writes PREFIX.key (the sigstore encrypted format cosign and skopeo read; passphrase from FERRY_KEY_PASSWORD, else asked twice on the terminal) and PREFIX.pub (PEM). Existing files are never overwritten.
+
+Examples:
+  ferry keygen /secure/ferry
+  ferry pull /mnt/bundle --source registry.example.com/deckhouse/ee --sign-key /secure/ferry.key
+  ferry push /mnt/bundle registry.internal:5000/deckhouse/ee --key ferry.pub"
+)]
+pub struct KeygenArgs {
+    /// Where the keys go: PREFIX.key and PREFIX.pub.
+    #[arg(value_name = "PREFIX")]
+    pub prefix: PathBuf,
 }
 
 /// `ferry ls BUNDLE_DIR`.
@@ -393,6 +433,14 @@ pub struct PushArgs {
     /// of moving it.
     #[arg(long, help_heading = "Target and credentials")]
     pub no_overwrite: bool,
+    /// First check bundle.json.sig with this public key (PEM): an unsigned bundle, another
+    /// key's signature or a changed bundle.json is refused before anything else is read.
+    #[arg(long, value_name = "PUB", help_heading = "Signatures")]
+    pub key: Option<PathBuf>,
+    /// Hold every image to a containers-policy.json with the signatures the bundle carries,
+    /// before the target hears a word.
+    #[arg(long, value_name = "POLICY", help_heading = "Signatures")]
+    pub verify_signatures: Option<PathBuf>,
     /// Transport options.
     #[command(flatten, next_help_heading = "Connection")]
     pub transport: TransportArgs,

@@ -11,6 +11,7 @@ use ferry::registry::{MirrorError, RegistryError};
 use ferry::serve::ServeError;
 use ferry::source::SourceError;
 use ferry::store::StoreError;
+use ferry::trust::TrustError;
 
 /// The fix for a RegistryError, when one is known.
 pub fn registry(e: &RegistryError) -> Option<String> {
@@ -143,6 +144,12 @@ pub fn pull(e: &PullError) -> Option<String> {
                 .into(),
         ),
         PullError::Work(_) => None,
+        PullError::Trust(e) => trust(e),
+        PullError::Refused { .. } => Some(
+            "have those images signed at the source, or add --skip-unsigned to pull the others \
+             without them"
+                .into(),
+        ),
         PullError::Unreadable { .. } => Some(
             "leave those items out (filters, image set entries), or fix them at the source".into(),
         ),
@@ -218,6 +225,43 @@ pub fn push(e: &PushError) -> Option<String> {
                 .into(),
         ),
         PushError::Receipt { .. } => None,
+        PushError::Trust(e) => trust(e),
+        PushError::Refused { .. } => Some(
+            "nothing was sent: check that this is the policy the bundle was pulled with (ferry \
+             verify --verify-signatures POLICY names every image), or pull again with it"
+                .into(),
+        ),
+    }
+}
+
+/// The fix for a TrustError, when one is known.
+pub fn trust(e: &TrustError) -> Option<String> {
+    match e {
+        TrustError::WrongPassphrase { .. } => Some(
+            "give the passphrase the key was made with (FERRY_KEY_PASSWORD or the prompt)".into(),
+        ),
+        TrustError::NoPassphrase { .. } => Some(
+            "set FERRY_KEY_PASSWORD (e.g. read -rs FERRY_KEY_PASSWORD; export \
+             FERRY_KEY_PASSWORD), or run ferry on a terminal"
+                .into(),
+        ),
+        TrustError::Exists { .. } => {
+            Some("choose another PREFIX, or move the old key pair away first".into())
+        }
+        TrustError::Policy { .. } => {
+            Some("fix the field named above; containers-policy.json(5) describes the format".into())
+        }
+        TrustError::Unsigned { .. } => Some(
+            "the pull host signs bundles with ferry pull --sign-key KEY; without --key the \
+             bundle is checked by its sums only"
+                .into(),
+        ),
+        TrustError::BadBundleSignature { .. } => Some(
+            "do not use this bundle: copy it again from the pull host, and check that the .pub \
+             given is the pull host's key"
+                .into(),
+        ),
+        TrustError::Key { .. } | TrustError::File(_) => None,
     }
 }
 

@@ -24,4 +24,5 @@ pub mod small_file;
 pub mod source;
 pub mod store;
 pub mod tar_entries;
+pub mod trust;
 pub mod verify;

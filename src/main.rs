@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{CommandFactory, Parser};
 
 mod hints;
+mod trust_lines;
 
 use ferry::cli::{Cli, Command};
 use ferry::pull::PullOptions;
@@ -141,7 +142,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             })
         }
         Command::Pull(args) => {
-            let settings = PullSettings::from_args(*args).map_err(source_failure)?;
+            let settings = PullSettings::from_args(*args).map_err(settings_failure)?;
             if settings.dry_run {
                 let plan = ferry::pull::dry_run(&settings.options, reporter.as_ref())
                     .await
@@ -171,7 +172,7 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Push(args) => {
-            let options = settings::push_options(*args).map_err(source_failure)?;
+            let options = settings::push_options(*args).map_err(settings_failure)?;
             let summary = ferry::push::push(&options, reporter)
                 .await
                 .map_err(|e| Failure {
@@ -185,10 +186,18 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
             Ok(())
         }
         Command::Verify(args) => {
-            let options = ferry::verify::VerifyOptions { gost: args.gost };
+            let options = settings::verify_options(&args).map_err(trust_failure)?;
+            let key_given = options.key.is_some();
+            let policy = options
+                .policy
+                .as_ref()
+                .map(|p| (p.file.clone(), p.sha256.clone()));
             let report = ferry::verify::verify(&args.dir, options, reporter)
                 .await
-                .map_err(bundle_failure)?;
+                .map_err(|e| match e {
+                    ferry::verify::VerifyError::Bundle(e) => bundle_failure(e),
+                    ferry::verify::VerifyError::Trust(e) => trust_failure(e),
+                })?;
             for problem in &report.problems {
                 eprintln!("problem: {}", ferry::report::terminal_safe(problem));
             }
@@ -201,6 +210,10 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     base.describe(),
                     base.source
                 );
+            }
+            let policy = policy.as_ref().map(|(f, sha)| (f.as_path(), sha.as_str()));
+            for line in trust_lines::verify(&args.dir, &report, key_given, policy) {
+                out!("{line}");
             }
             if report.problems.is_empty() {
                 out!(
@@ -246,6 +259,13 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
                     ..Failure::default()
                 })
         }
+        Command::Keygen(args) => {
+            let line = trust_lines::keygen(&args.prefix).map_err(trust_failure)?;
+            if !quiet {
+                out!("{line}");
+            }
+            Ok(())
+        }
         Command::Ls(args) => {
             let images = ferry::list::list(&args.dir).await.map_err(bundle_failure)?;
             if args.json {
@@ -264,6 +284,21 @@ fn bundle_failure(e: ferry::bundle::BundleError) -> Failure {
         hint: hints::bundle(&e),
         message: e.to_string(),
         ..Failure::default()
+    }
+}
+
+fn trust_failure(e: ferry::trust::TrustError) -> Failure {
+    Failure {
+        hint: hints::trust(&e),
+        message: e.to_string(),
+        ..Failure::default()
+    }
+}
+
+fn settings_failure(e: ferry::settings::SettingsError) -> Failure {
+    match e {
+        ferry::settings::SettingsError::Source(e) => source_failure(e),
+        ferry::settings::SettingsError::Trust(e) => trust_failure(e),
     }
 }
 
@@ -372,6 +407,9 @@ fn print_pull_summary(options: &PullOptions, summary: &ferry::pull::PullSummary)
         ));
     }
     out!("{fetched}");
+    for line in trust_lines::pull(options) {
+        out!("{line}");
+    }
     if let Some(base) = &summary.base {
         out!(
             "differential against {}: {} blobs ({}) left out; the bundle is {}, {:.1}% of the {} \

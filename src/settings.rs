@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::bundle::{Base, BundleMetadata};
 use crate::cli::{
-    CopyArgs, GlobalArgs, LogFormatArg, PullArgs, PushArgs, ServeArgs, TransportArgs,
+    CopyArgs, GlobalArgs, LogFormatArg, PullArgs, PushArgs, ServeArgs, TransportArgs, VerifyArgs,
 };
 use crate::copy::{CopyOptions, Endpoint};
 use crate::imageset::charts::ChartOptions;
@@ -19,6 +19,78 @@ use crate::registry::{ClientOptions, Credential, Mirrors, Secret, TransportOptio
 use crate::serve::{Limits, LogFormat, ServeOptions, ServedBundle, TlsFiles};
 use crate::source::description::DEFAULT_LAYOUT;
 use crate::source::{Description, Request, SourceError, SourceRoot, Take};
+use crate::trust::{Policy, PrivateKey, PublicKey, TrustError, check_bundle_signature};
+use crate::verify::VerifyOptions;
+
+/// Why a command's settings cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A flag, a layout or an image set that cannot be used.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A key, a policy or a bundle signature that cannot be used or does not hold.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+}
+
+/// The environment variable a key's passphrase is read from.
+pub const PASSPHRASE_VAR: &str = "FERRY_KEY_PASSWORD";
+
+/// The passphrase of the encrypted key `path`: `FERRY_KEY_PASSWORD`, else asked on the
+/// terminal (never echoed, never printed).
+pub fn key_passphrase(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, String> {
+    if let Some(value) = std::env::var_os(PASSPHRASE_VAR) {
+        return value
+            .into_string()
+            .map(zeroize::Zeroizing::new)
+            .map_err(|_| format!("{PASSPHRASE_VAR} is not UTF-8"));
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(format!(
+            "set {PASSPHRASE_VAR}, or run on a terminal to be asked"
+        ));
+    }
+    rpassword::prompt_password(format!("passphrase for {}: ", path.display()))
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| format!("cannot read it from the terminal: {e}"))
+}
+
+/// The passphrase for a new key: `FERRY_KEY_PASSWORD`, else asked twice on the terminal.
+pub fn new_key_passphrase(key: &std::path::Path) -> Result<zeroize::Zeroizing<String>, TrustError> {
+    let no = |reason: String| TrustError::NoPassphrase {
+        path: key.to_path_buf(),
+        reason,
+    };
+    if std::env::var_os(PASSPHRASE_VAR).is_some() {
+        return key_passphrase(key).map_err(no);
+    }
+    let first = key_passphrase(key).map_err(no)?;
+    let again = rpassword::prompt_password("the same passphrase again: ")
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| no(format!("cannot read it from the terminal: {e}")))?;
+    if first != again {
+        return Err(no("the two passphrases differ".into()));
+    }
+    Ok(first)
+}
+
+/// `ferry verify` arguments: the public key and the policy read before the bundle is.
+pub fn verify_options(args: &VerifyArgs) -> Result<VerifyOptions, TrustError> {
+    Ok(VerifyOptions {
+        gost: args.gost,
+        key: args.key.as_deref().map(PublicKey::read).transpose()?,
+        policy: args
+            .verify_signatures
+            .as_deref()
+            .map(Policy::load)
+            .transpose()?,
+    })
+}
+
+/// Reads a signing key (`--sign-key`), asking for its passphrase only when it is encrypted.
+pub fn sign_key(path: &std::path::Path) -> Result<PrivateKey, TrustError> {
+    PrivateKey::read(path, &mut || key_passphrase(path))
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +193,23 @@ pub struct PullSettings {
 impl PullSettings {
     /// Resolves `ferry pull` arguments; a layout description that cannot be used is an error
     /// in the command line (exit code 2).
-    pub fn from_args(args: PullArgs) -> Result<Self, SourceError> {
+    pub fn from_args(args: PullArgs) -> Result<Self, SettingsError> {
+        // Keys and policies first: a wrong passphrase is said before anything else is done.
+        let sign_key = args.sign_key.as_deref().map(sign_key).transpose()?;
+        let signature_policy = args
+            .verify_signatures
+            .as_deref()
+            .map(Policy::load)
+            .transpose()?;
+        Ok(Self::with_trust(args, sign_key, signature_policy)?)
+    }
+
+    /// The rest of [`PullSettings::from_args`], once the key and the policy are read.
+    fn with_trust(
+        args: PullArgs,
+        sign_key: Option<PrivateKey>,
+        signature_policy: Option<Policy>,
+    ) -> Result<Self, SourceError> {
         let description = Description::load(&args.layout)?;
         let credential = match &args.license {
             Some(token) => Some(Credential::Basic {
@@ -174,7 +262,8 @@ impl PullSettings {
                     platforms.dedup();
                     platforms
                 },
-                referrers: args.include_referrers,
+                // Signatures are referrers: a policy needs them found, and they travel along.
+                referrers: args.include_referrers || args.verify_signatures.is_some(),
             },
         };
         let sets_record: Vec<serde_json::Value> = args
@@ -248,6 +337,12 @@ impl PullSettings {
             "include_referrers": request.take.referrers,
             "since_bundle": since_bundle.as_ref().map(|b| b.record.bundle_sha256.clone()),
         });
+        // Another policy is another request: a rerun does not continue a plan it did not check.
+        // Recorded only when given, so that pulls without one resume as before.
+        if let Some(policy) = &signature_policy {
+            request_record["signature_policy_sha256"] = policy.sha256.clone().into();
+            request_record["skip_unsigned"] = args.skip_unsigned.into();
+        }
         // Other mirrors are another request: a rerun starts over rather than mix sources.
         // Recorded only when a rule applies, so that pulls without mirrors resume as before.
         let applied = mirrors.applied(asked.iter().map(String::as_str));
@@ -288,6 +383,9 @@ impl PullSettings {
                 no_resume: args.no_pull_resume,
                 strict: args.strict,
                 since_bundle,
+                signature_policy,
+                skip_unsigned: args.skip_unsigned,
+                sign_key,
                 request_record,
             },
             dry_run: args.dry_run,
@@ -343,7 +441,18 @@ fn read_list(file: &std::path::Path) -> Result<String, String> {
 
 /// `ferry push` arguments resolved into the push's options, the alias tags from the layout
 /// description the bundle was pulled with.
-pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
+pub fn push_options(args: PushArgs) -> Result<PushOptions, SettingsError> {
+    // The bundle's signature is checked before anything else of the bundle is read, even the
+    // layout name below.
+    let key = args.key.as_deref().map(PublicKey::read).transpose()?;
+    if let Some(key) = &key {
+        check_bundle_signature(&args.dir, key)?;
+    }
+    let signature_policy = args
+        .verify_signatures
+        .as_deref()
+        .map(Policy::load)
+        .transpose()?;
     let description = push_description(&args.dir)?;
     Ok(PushOptions {
         target: Reference {
@@ -381,6 +490,8 @@ pub fn push_options(args: PushArgs) -> Result<PushOptions, SourceError> {
         no_overwrite: args.no_overwrite,
         receipt: args.receipt,
         dry_run: args.dry_run,
+        key,
+        signature_policy,
     })
 }
 

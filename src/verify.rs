@@ -21,12 +21,30 @@ use crate::bundle::{
 use crate::digest::{Digest, GostHasher, Sha256Hasher};
 use crate::parallel::try_map;
 use crate::report::{Outcome, Reporter};
+use crate::trust::in_bundle::{InBundleError, check_bundle};
+use crate::trust::{Policy, PublicKey, TrustError, check_bundle_signature};
 
 /// What `verify` checks beyond sizes and SHA-256.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// Check Streebog-256 sums; a file without one is then a problem.
     pub gost: bool,
+    /// `--key`: `bundle.json.sig` must be this key's signature, checked before anything else
+    /// is read.
+    pub key: Option<PublicKey>,
+    /// `--verify-signatures`: every image held to this policy with the bundle's signatures.
+    pub policy: Option<Policy>,
+}
+
+/// Why a bundle could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The bundle cannot be read.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The bundle's signature does not hold, or the policy cannot be used.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 /// What `verify` found.
@@ -42,18 +60,26 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// For a differential bundle: the base, and the blobs it left out (expected at the target).
     pub base: Option<crate::bundle::BaseRecord>,
+    /// With `--verify-signatures`: the images the policy accepted.
+    pub signed_images: usize,
+    /// The policy the pull held the images to, as `bundle.json` records it.
+    pub pulled_under: Option<crate::bundle::PolicyRecord>,
 }
 
 /// Checks the bundle in `dir`. An error means the bundle could not be checked at all (or is
-/// missing files); problems found while checking are in the report.
+/// missing files, or its signature does not hold); problems found while checking are in the
+/// report.
 pub async fn verify(
     dir: &Path,
     options: VerifyOptions,
     reporter: Arc<dyn Reporter>,
-) -> Result<VerifyReport, BundleError> {
+) -> Result<VerifyReport, VerifyError> {
     let dir: PathBuf = dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let bundle = Bundle::open(&dir)?;
+        let bundle = match &options.key {
+            Some(key) => Bundle::open_verified(&dir, &check_bundle_signature(&dir, key)?)?,
+            None => Bundle::open(&dir)?,
+        };
         let mut report = VerifyReport {
             problems: bundle.inconsistencies()?,
             ..VerifyReport::default()
@@ -69,9 +95,19 @@ pub async fn verify(
                 }
             })
             .collect();
-        read_everything(&bundle, &indexes, options, reporter.as_ref(), &mut report)?;
+        read_everything(
+            &bundle,
+            &indexes,
+            options.gost,
+            reporter.as_ref(),
+            &mut report,
+        )?;
         let handle = tokio::runtime::Handle::current();
         report.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
+        report.pulled_under = bundle
+            .metadata
+            .as_ref()
+            .and_then(|m| m.signature_policy.clone());
         let left_out: BTreeMap<Digest, u64> = report
             .base
             .iter()
@@ -89,6 +125,18 @@ pub async fn verify(
         report.images = contents.iter().map(|c| c.tags.len()).sum();
         let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
         report.problems.extend(tag_problems(listed, &contents));
+        if let Some(policy) = &options.policy {
+            let verdicts = check_bundle(&bundle, policy).map_err(|e| match e {
+                InBundleError::Bundle(e) => VerifyError::Bundle(e),
+                InBundleError::Trust(e) => VerifyError::Trust(e),
+            })?;
+            report.signed_images = verdicts.accepted.len();
+            report.problems.extend(
+                verdicts.refused.into_iter().map(|(name, why)| {
+                    format!("{name}: refused by {}: {why}", policy.file.display())
+                }),
+            );
+        }
         Ok(report)
     })
     .await
@@ -108,7 +156,7 @@ struct FileWork<'a> {
 fn read_everything(
     bundle: &Bundle,
     indexes: &[Option<TarIndex>],
-    options: VerifyOptions,
+    gost: bool,
     reporter: &dyn Reporter,
     report: &mut VerifyReport,
 ) -> Result<(), BundleError> {
@@ -143,7 +191,7 @@ fn read_everything(
         .iter()
         .fold(0, |sum, a| sum.saturating_add(a.size()));
     reporter.begin("checking files and blobs", work.len() as u64, total);
-    let found = try_map(&work, |w| check_file(bundle, w, options, reporter))?;
+    let found = try_map(&work, |w| check_file(bundle, w, gost, reporter))?;
     let mut problems = Vec::new();
     for (file_problems, blobs) in found {
         problems.extend(file_problems);
@@ -164,7 +212,7 @@ fn read_everything(
 fn check_file(
     bundle: &Bundle,
     work: &FileWork,
-    options: VerifyOptions,
+    gost: bool,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<String>, usize), BundleError> {
     let file: &ArchiveFile = &work.archive.files[work.file];
@@ -177,7 +225,7 @@ fn check_file(
         expected_gost.push((sum_file.clone(), gost));
     }
     let mut problems = Vec::new();
-    if options.gost && expected_gost.is_empty() {
+    if gost && expected_gost.is_empty() {
         problems.push(format!(
             "{}: no GOST sum to check ({sum_file} is missing)",
             file.name

@@ -119,6 +119,7 @@ fn nothing_below_the_commands_knows_the_command_line() {
             "bundle/",
             "registry/",
             "imageset/",
+            "trust/",
         ]
         .iter()
         .any(|d| file.starts_with(d));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 use common::*;
 
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "",
     "copy",
     "pull",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 8] = [
     "serve",
     "verify",
     "ls",
+    "keygen",
     "completions",
 ];
 

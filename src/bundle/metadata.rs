@@ -20,10 +20,16 @@ pub const FORMAT_VERSION: u32 = 1;
 const METADATA_LIMIT: u64 = 128 << 20;
 /// The metadata file's name.
 pub const BUNDLE_FILE: &str = "bundle.json";
+/// The signature of `bundle.json` (`pull --sign-key`): base64 of an ECDSA P-256 signature over
+/// SHA-256, as `cosign sign-blob` writes it.
+pub const BUNDLE_SIGNATURE: &str = "bundle.json.sig";
 /// The `sha256sum -c` list.
 pub const SHA256SUMS: &str = "SHA256SUMS";
 /// The `rhash -c` list of Streebog-256 sums.
 pub const GOSTSUMS: &str = "GOSTSUMS";
+
+/// Makes the content of `bundle.json.sig` from the bytes of `bundle.json`.
+pub type Signer<'a> = dyn Fn(&[u8]) -> String + 'a;
 
 /// The content of `bundle.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +54,9 @@ pub struct BundleMetadata {
     /// blobs left out because that one holds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<BaseRecord>,
+    /// With `--verify-signatures`: the policy every image passed (its file name and SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_policy: Option<PolicyRecord>,
 }
 
 /// The earlier bundle a differential bundle leaves blobs out against.
@@ -79,6 +88,17 @@ impl BaseRecord {
             .iter()
             .fold(0, |sum, b| sum.saturating_add(b.size))
     }
+}
+
+/// The signature policy a pull held every image to (`--verify-signatures`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// The policy file's name (no directory: the path on the pull host means nothing later).
+    pub file: String,
+    /// SHA-256 of its bytes, lowercase hex: the same file can be named at the checkpoint.
+    pub sha256: String,
+    /// How many images it accepted.
+    pub images: usize,
 }
 
 /// One archive: a whole `.tar` or a sequence of chunks.
@@ -187,6 +207,7 @@ impl BundleMetadata {
             archives,
             images,
             base: None,
+            signature_policy: None,
         }
     }
 
@@ -210,8 +231,15 @@ impl BundleMetadata {
             }
             Err(e) => return Err(super::io_error("cannot read", &path)(e)),
         };
+        Self::from_bytes(&bytes, &path).map(Some)
+    }
+
+    /// Reads `bundle.json` from bytes already read (and checked against a signature), with
+    /// their SHA-256; `path` is named in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Self, Digest), BundleError> {
+        let path = path.to_path_buf();
         let metadata: BundleMetadata =
-            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+            serde_json::from_slice(bytes).map_err(|e| BundleError::BadMetadata {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
@@ -227,7 +255,7 @@ impl BundleMetadata {
                 ),
             });
         }
-        Ok(Some((metadata, Digest::of(&bytes))))
+        Ok((metadata, Digest::of(bytes)))
     }
 
     /// The first size no bundle can hold (over [`SIZE_LIMIT`]), described.
@@ -275,6 +303,13 @@ impl BundleMetadata {
     /// Writes `SHA256SUMS`, `GOSTSUMS` (when any file has a Streebog sum) and, last,
     /// `bundle.json`, each atomically.
     pub fn seal(&self, dir: &Path) -> Result<(), BundleError> {
+        self.seal_signed(dir, None)
+    }
+
+    /// [`BundleMetadata::seal`], with `bundle.json.sig` (what `sign` makes of `bundle.json`'s
+    /// bytes) written just before `bundle.json`: a bundle is never complete without the
+    /// signature it was asked to have.
+    pub fn seal_signed(&self, dir: &Path, sign: Option<&Signer>) -> Result<(), BundleError> {
         let store_error = |e: crate::store::StoreError| match e {
             crate::store::StoreError::Io(file) => BundleError::Io(file),
             other => unreachable!("an atomic write only fails with I/O errors: {other}"),
@@ -289,6 +324,10 @@ impl BundleMetadata {
         }
         let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");
         json.push(b'\n');
+        if let Some(sign) = sign {
+            write_atomic_blocking(&dir.join(BUNDLE_SIGNATURE), sign(&json).as_bytes())
+                .map_err(store_error)?;
+        }
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
     }
 }

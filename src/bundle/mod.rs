@@ -28,7 +28,8 @@ pub use base::Base;
 pub use index::{EntryLocation, TarIndex};
 pub use layouts::{ArchiveLayouts, BundleLayout};
 pub use metadata::{
-    ArchiveRecord, BaseRecord, BlobRecord, BundleMetadata, FileRecord, ImageRecord,
+    ArchiveRecord, BUNDLE_FILE, BUNDLE_SIGNATURE, BaseRecord, BlobRecord, BundleMetadata,
+    FileRecord, ImageRecord, PolicyRecord,
 };
 pub use plan::{ArchivePlan, EntryContent};
 pub use reader::{Archive, ArchiveFile, Bundle};

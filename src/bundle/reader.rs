@@ -105,7 +105,18 @@ impl Bundle {
     /// Opens `dir`. With `bundle.json`, every file it lists must exist with its size; without,
     /// chunk numbering must have no gaps. Every problem found is named in the error.
     pub fn open(dir: &Path) -> Result<Bundle, BundleError> {
-        let metadata = BundleMetadata::read(dir)?;
+        Self::open_with(dir, BundleMetadata::read(dir)?)
+    }
+
+    /// [`Bundle::open`] with the `bundle.json` of these bytes, read once already (to check its
+    /// signature): what was checked is what is used, whatever the file holds by now.
+    pub fn open_verified(dir: &Path, metadata: &[u8]) -> Result<Bundle, BundleError> {
+        let path = dir.join(super::metadata::BUNDLE_FILE);
+        let (metadata, _) = BundleMetadata::from_bytes(metadata, &path)?;
+        Self::open_with(dir, Some(metadata))
+    }
+
+    fn open_with(dir: &Path, metadata: Option<BundleMetadata>) -> Result<Bundle, BundleError> {
         let archives = match &metadata {
             Some(metadata) => from_metadata(dir, metadata)?,
             None => scan(dir)?,

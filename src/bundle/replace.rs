@@ -6,14 +6,14 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::metadata::{ArchiveRecord, BUNDLE_FILE, GOSTSUMS, SHA256SUMS};
+use super::metadata::{ArchiveRecord, BUNDLE_FILE, BUNDLE_SIGNATURE, GOSTSUMS, SHA256SUMS};
 use super::names::{ArchiveFileName, gostsum_name, parse_archive_file};
 use super::writer::{TEMP_SUFFIX, remove_if_present};
 use super::{BundleError, io_error};
 
 /// Removes `bundle.json` and the sum lists from `dir`, before any new archive file is there.
 pub fn remove_sums(dir: &Path) -> Result<(), BundleError> {
-    for stale in [BUNDLE_FILE, SHA256SUMS, GOSTSUMS] {
+    for stale in [BUNDLE_FILE, BUNDLE_SIGNATURE, SHA256SUMS, GOSTSUMS] {
         remove_if_present(&dir.join(stale))?;
     }
     Ok(())

@@ -93,6 +93,22 @@ pub enum PullError {
     /// The disks are too small for the bundle.
     #[error("not enough free space: {}", describe_space(.0))]
     NoSpace(Vec<SpaceCheck>),
+    /// `--verify-signatures`: images the policy does not accept (without `--skip-unsigned`).
+    #[error(
+        "{} image(s) refused by the signature policy {}:\n  {}",
+        refused.len(),
+        policy.display(),
+        refused.join("\n  ")
+    )]
+    Refused {
+        /// The policy file.
+        policy: PathBuf,
+        /// One line per image: its name and why.
+        refused: Vec<String>,
+    },
+    /// A signature policy or key that cannot be used, or the bundle cannot be signed.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     /// Some blobs could not be fetched.
     #[error(
         "{failed} blob(s) could not be fetched ({error}); {} tag(s) are incomplete: {}",

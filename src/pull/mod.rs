@@ -14,6 +14,7 @@ mod plan;
 mod readable;
 mod resume;
 mod seal;
+mod signatures;
 mod space;
 mod summary;
 mod work;

@@ -10,6 +10,7 @@ use crate::imageset::charts::ChartOptions;
 use crate::imageset::config::ImageSet;
 use crate::imageset::list::ListedImage;
 use crate::source::{Description, Request, SourceRoot};
+use crate::trust::{Policy, PrivateKey};
 
 /// How a pull (or its dry run) runs.
 #[derive(Debug, Clone)]
@@ -46,6 +47,14 @@ pub struct PullOptions {
     pub strict: bool,
     /// The earlier bundle whose blobs are left out (`--since-bundle`).
     pub since_bundle: Option<Base>,
+    /// `--verify-signatures`: every image is held to this policy before its layers are
+    /// fetched.
+    pub signature_policy: Option<Policy>,
+    /// `--skip-unsigned`: images the policy refuses are left out (and listed) instead of
+    /// failing the pull.
+    pub skip_unsigned: bool,
+    /// `--sign-key`: `bundle.json` is signed with it once sealed.
+    pub sign_key: Option<PrivateKey>,
     /// What was asked, as recorded in the state file and `bundle.json`: a rerun resumes only
     /// when this is the same.
     pub request_record: serde_json::Value,

@@ -78,6 +78,9 @@ pub async fn resolve(options: &PullOptions, reporter: &dyn Reporter) -> Result<P
         plan.merge(sets)
             .map_err(|e| PullError::Source(SourceError::Usage(e)))?;
     }
+    if let Some(policy) = &options.signature_policy {
+        super::signatures::hold_to_policy(options, policy, &mut plan, reporter).await?;
+    }
     if let Some(base) = &options.since_bundle {
         plan.leave_out(&base.held);
     }

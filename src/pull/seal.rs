@@ -11,9 +11,12 @@ use super::options::PullOptions;
 use super::summary::PullSummary;
 use super::work::WorkDir;
 use super::write::Written;
+use crate::bundle::metadata::Signer;
 use crate::bundle::replace::remove_stale;
 use crate::bundle::{BaseRecord, BlobRecord, BundleMetadata};
+use crate::referrer_tags::subject_of;
 use crate::source::Plan;
+use crate::trust::bundle_signature;
 
 /// Seals the bundle of `plan` from what was `written`, then removes the work directory.
 pub fn seal(
@@ -36,8 +39,23 @@ pub fn seal(
     let tags = images.len();
     let files = written.records.iter().map(|r| r.files.len()).sum();
     let bundle_bytes = written.records.iter().map(|r| r.size()).sum();
+    // --sign-key: bundle.json.sig is written just before bundle.json, from the same bytes.
+    let sign = options
+        .sign_key
+        .as_ref()
+        .map(|key| move |bytes: &[u8]| bundle_signature(key, bytes));
+    // Every image left in the plan passed the policy (the refused ones left it).
+    let signature_policy = options.signature_policy.as_ref().map(|policy| {
+        policy.record(
+            plan.images
+                .iter()
+                .filter(|i| subject_of(&i.tag).is_none())
+                .count(),
+        )
+    });
     BundleMetadata {
         base: base.clone(),
+        signature_policy,
         ..BundleMetadata::new(
             options.source_name(),
             options.request_record.clone(),
@@ -45,7 +63,7 @@ pub fn seal(
             images,
         )
     }
-    .seal(&options.dir)?;
+    .seal_signed(&options.dir, sign.as_ref().map(|f| f as &Signer<'_>))?;
     work.remove()?;
     if options.default_tmp_dir() {
         // The default work place is ferry's own; leave nothing behind.

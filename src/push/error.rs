@@ -11,6 +11,22 @@ use crate::report::list_some;
 /// What can go wrong in a push.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
+    /// The bundle's signature does not hold, or a key or policy cannot be used.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+    /// `--verify-signatures`: images the policy does not accept; nothing was sent.
+    #[error(
+        "{} image(s) refused by the signature policy {}; nothing was sent:\n  {}",
+        refused.len(),
+        policy.display(),
+        refused.join("\n  ")
+    )]
+    Refused {
+        /// The policy file.
+        policy: std::path::PathBuf,
+        /// One line per image: its name and why.
+        refused: Vec<String>,
+    },
     /// The bundle cannot be read or is incomplete.
     #[error(transparent)]
     Bundle(#[from] BundleError),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::reference::Reference;
 use crate::registry::{ClientOptions, UploadMode};
+use crate::trust::{Policy, PublicKey};
 
 /// How to push a bundle.
 #[derive(Debug, Clone)]
@@ -29,6 +30,12 @@ pub struct PushOptions {
     pub receipt: Option<PathBuf>,
     /// Only ask what the target has (HEAD requests) and say what would be sent.
     pub dry_run: bool,
+    /// `--key`: `bundle.json.sig` must be this key's signature of `bundle.json`, checked
+    /// before anything else.
+    pub key: Option<PublicKey>,
+    /// `--verify-signatures`: every image held to this policy, offline, before the target is
+    /// asked anything.
+    pub signature_policy: Option<Policy>,
 }
 
 /// Tags that only name images other tags hold, as the layout description says: written after

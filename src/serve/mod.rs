@@ -201,11 +201,19 @@ async fn check(
     dir: &std::path::Path,
     reporter: Arc<dyn crate::report::Reporter>,
 ) -> Result<(), ServeError> {
-    let report = crate::verify::verify(dir, crate::verify::VerifyOptions::default(), reporter)
+    use crate::verify::{VerifyError, VerifyOptions, verify};
+    let report = verify(dir, VerifyOptions::default(), reporter)
         .await
-        .map_err(|source| ServeError::Bundle {
-            dir: dir.to_path_buf(),
-            source,
+        .map_err(|e| match e {
+            VerifyError::Bundle(source) => ServeError::Bundle {
+                dir: dir.to_path_buf(),
+                source,
+            },
+            // Asked for no key and no policy, so not expected; named all the same.
+            VerifyError::Trust(e) => ServeError::Unverified {
+                dir: dir.to_path_buf(),
+                problems: vec![e.to_string()],
+            },
         })?;
     if report.problems.is_empty() {
         Ok(())
