@@ -244,10 +244,7 @@ fn the_sample_bundle_is_served_as_push_would_write_it() {
         "{stderr}"
     );
     assert!(
-        server
-            .log()
-            .iter()
-            .any(|l| l.contains("\"POST /v2/mirror/ee/new/blobs/uploads/ HTTP/1.1\" 405")),
+        server.logged(|l| l.contains("\"POST /v2/mirror/ee/new/blobs/uploads/ HTTP/1.1\" 405")),
         "{:?}",
         server.log()
     );
@@ -259,11 +256,10 @@ fn the_sample_bundle_is_served_as_push_would_write_it() {
     );
     assert_eq!(put.status, 405);
     assert!(put.text().contains("UNSUPPORTED"), "{}", put.text());
-    let log = server.log();
     assert!(
-        log.iter()
-            .any(|l| l.contains("\"PUT /v2/mirror/ee/install/manifests/x HTTP/1.1\" 405")),
-        "{log:?}"
+        server.logged(|l| l.contains("\"PUT /v2/mirror/ee/install/manifests/x HTTP/1.1\" 405")),
+        "{:?}",
+        server.log()
     );
 
     // SIGTERM stops it cleanly.
@@ -405,12 +401,12 @@ fn a_registry_mirrors_it_as_a_pull_through_cache() {
         );
     }
     // The cache got the bytes from ferry serve.
-    let log = server.log();
     assert!(
-        log.iter()
-            .any(|l| l.contains("GET /v2/deckhouse/ee/install/blobs/sha256:")
+        server
+            .logged(|l| l.contains("GET /v2/deckhouse/ee/install/blobs/sha256:")
                 && l.contains("\" 200 ")),
-        "{log:?}\n{}",
+        "{:?}\n{}",
+        server.log(),
         cache.log()
     );
 }

@@ -111,6 +111,12 @@ impl Server {
         self.lines.lock().unwrap().clone()
     }
 
+    /// Whether a line of the access log matches, waiting up to ten seconds for it: the line is
+    /// written as the answer goes out, and read from the pipe by another thread.
+    pub fn logged(&self, matches: impl Fn(&str) -> bool) -> bool {
+        super::wait_until(10, || self.log().iter().any(|l| matches(l)))
+    }
+
     /// The process id (of strace, for a traced server).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
