@@ -8,9 +8,9 @@ images in seconds, where one skopeo process per image takes minutes.
 OUT_DIR holds push-list.tsv and the layouts it names. In order, each step on a pool of THREADS
 (default 8) keep-alive connections:
   1. every blob of every image, once per repository: HEAD, then a monolithic
-     `POST /blobs/uploads/?digest=` with the body when the registry takes it (201), else the
-     upload it opened is finished with one PUT (the registry's answer to the first upload decides
-     for the rest of the run);
+     `POST /blobs/uploads/?digest=` with the body for blobs up to 1 MiB when the registry takes
+     it, else POST + PUT (the smallest blob, sent first and alone, tells: 201 yes; 202 no, the
+     distribution registry among them);
   2. the child manifests of indexes, by digest;
   3. every list entry that is not a channel tag, by its tag or digest;
   4. channel tags (names matching --channels), one at a time in list order, so no channel ever
@@ -32,6 +32,8 @@ import time
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 CHANNELS = r"alpha|beta|early-access|stable|rock-solid|lts"
+# Blobs up to this size go in one request where the registry takes monolithic uploads.
+MONOLITHIC_MAX = 1 << 20
 
 
 class Client:
@@ -79,8 +81,7 @@ class Seeder:
         host, _, self.root = target.partition("/")
         self.client = Client(host)
         self.threads = threads
-        self.monolithic = None  # unknown until the first upload
-        self.mono_lock = threading.Lock()
+        self.monolithic = None  # unknown until the probe
         self.layouts = {}
         self.uploaded = 0
         self.present = 0
@@ -113,18 +114,13 @@ class Seeder:
             return
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         with open(self.blob_path(layout, digest), "rb") as body:
-            if self.monolithic is not False:
-                status, response, _ = self.client.request(
-                    "POST", f"{base}/uploads/?digest={digest}", body, headers)
-                with self.mono_lock:
-                    if self.monolithic is None:
-                        self.monolithic = status == 201
-                if status == 201:
-                    self.uploaded += 1
-                    return
-            else:
-                status, response, _ = self.client.request(
-                    "POST", f"{base}/uploads/", None, {"Content-Length": "0"})
+            if self.monolithic and size <= MONOLITHIC_MAX:
+                self.client.request("POST", f"{base}/uploads/?digest={digest}", body, headers,
+                                    expect=(201,))
+                self.uploaded += 1
+                return
+            _, response, _ = self.client.request("POST", f"{base}/uploads/", None,
+                                                 {"Content-Length": "0"})
             location = response["Location"]
             if location.startswith("http"):
                 location = "/" + location.split("/", 3)[3]
@@ -132,6 +128,27 @@ class Seeder:
             self.client.request("PUT", f"{location}{separator}digest={digest}", body, headers,
                                 expect=(201,))
             self.uploaded += 1
+
+    def probe_monolithic(self, layout, repo, digest, size):
+        """Uploads one small blob with a monolithic POST; 201 means the registry takes them.
+        A registry that answers 202 opened an upload and left the body unread: that upload is
+        abandoned and the connection dropped."""
+        base = f"/v2/{repo}/blobs"
+        status, _, _ = self.client.request("HEAD", f"{base}/{digest}", expect=(200, 404))
+        if status == 200:
+            self.present += 1
+            return None
+        with open(self.blob_path(layout, digest), "rb") as body:
+            status, _, _ = self.client.request(
+                "POST", f"{base}/uploads/?digest={digest}", body,
+                {"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        self.monolithic = status == 201
+        if self.monolithic:
+            self.uploaded += 1
+        else:
+            self.client.conn().close()
+            self.client.local.conn = None
+        return self.monolithic
 
     def put_manifest(self, layout, repo, desc, reference):
         data = self.read(layout, desc["digest"])
@@ -168,8 +185,17 @@ class Seeder:
             reference = dest[1:]
             (channel_rows if channel.search(dest) else tops).append((layout, repo, desc, reference))
         start = time.monotonic()
+        todo = list(blobs.items())
+        if todo:
+            # The smallest blob tells whether the registry takes monolithic uploads.
+            probe = min(range(len(todo)), key=lambda i: todo[i][1][1])
+            (repo, digest), (layout, size) = todo[probe]
+            if self.probe_monolithic(layout, repo, digest, size) is not False:
+                del todo[probe]
+            else:
+                self.monolithic = False
         self.run_all([(self.upload, layout, repo, digest, size)
-                      for (repo, digest), (layout, size) in blobs.items()])
+                      for (repo, digest), (layout, size) in todo])
         blob_time = time.monotonic() - start
         self.run_all([(self.put_manifest, layout, repo, desc, desc["digest"])
                       for (repo, _), (layout, desc) in children.items()])
