@@ -435,6 +435,7 @@ log_size() { stat -c %s "$1/log"; }
 # per method and kind goes to FILE.
 requests_since() {
     python3 scripts/scale-stats.py log "$1/log" "$2" >"$3"
+    python3 scripts/scale-stats.py phases "$1/log" "$2" >"$3.phases"
     sed -n 's/^total //p' "$3"
 }
 
@@ -576,6 +577,13 @@ bench_scale() {
     local q
     for q in fpull spull fpush spush frepush srepush; do
         printf '  %-8s %s\n' "$q" "$(grep -v '^total' "$work/q.$q" | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
+    done
+    echo
+    echo "when the registry served ferry's requests (last round; seconds from the first request;"
+    echo "busy: the sum of the registry's own durations; at once: most requests in flight):"
+    for q in fpull fpush frepush; do
+        echo "  $q"
+        sed 's/^/    /' "$work/q.$q.phases"
     done
 }
 

@@ -3,6 +3,7 @@
 
     scale-stats.py bundle BUNDLE_DIR          what the bundle holds, and the minimum requests
     scale-stats.py log LOG_FILE [OFFSET]      requests in a registry access log from byte OFFSET
+    scale-stats.py phases LOG_FILE [OFFSET]   when each kind of request ran (see below)
     scale-stats.py sync-yaml HOST ROOT        a `skopeo sync --src yaml` list of the tags of
                                               `ferry ls --json` (read on stdin)
 
@@ -17,6 +18,9 @@ KEY=VALUE lines:
   min_repush      one existence check per tag (a target that has everything)
 `log` prints "METHOD KIND COUNT" lines (KIND: manifests, blobs, uploads, tags, other) and a
 "total N" line, counting the distribution registry's access-log lines ("METHOD /v2/... HTTP").
+`phases` reads the registry's own "response completed" lines instead (nanosecond times and
+durations) and prints per method and kind: count, when the first started and the last ended
+(seconds from the first request), the sum of the registry's durations, and the most at once.
 """
 
 import collections
@@ -156,6 +160,66 @@ def log_counts(path, offset):
     print("total", sum(counts.values()))
 
 
+def kind_of(path):
+    path = path.split("?", 1)[0]
+    if "/blobs/uploads" in path:
+        return "uploads"
+    if "/blobs/" in path:
+        return "blobs"
+    if "/manifests/" in path:
+        return "manifests"
+    if path.endswith("/tags/list"):
+        return "tags"
+    return "other"
+
+
+FIELD = re.compile(r'(\S+?)=("(?:[^"\\]|\\.)*"|\S+)')
+
+
+def seconds(text):
+    """A Go duration (1.5ms, 2.1s, 350µs, 1m2.5s) in seconds."""
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)(ns|µs|us|ms|s|m|h)", text):
+        total += float(number) * {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1,
+                                  "m": 60, "h": 3600}[unit]
+    return total
+
+
+def phases(path, offset):
+    import datetime
+    spans = {}
+    events = []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            line = raw.decode("utf-8", "replace")
+            if 'msg="response completed' not in line:
+                continue
+            fields = {k: v.strip('"') for k, v in FIELD.findall(line)}
+            if not fields.get("http.request.uri", "").startswith("/v2/"):
+                continue
+            stamp = fields["time"]
+            whole, _, frac = stamp.rstrip("Z").partition(".")
+            end = datetime.datetime.fromisoformat(whole).timestamp() + float("0." + (frac or "0"))
+            took = seconds(fields.get("http.response.duration", "0s"))
+            key = (fields["http.request.method"], kind_of(fields["http.request.uri"]))
+            spans.setdefault(key, []).append((end - took, end, took))
+            events.append((end - took, end))
+    if not events:
+        return
+    zero = min(start for start, _ in events)
+    print(f"{'request':<20} {'count':>7} {'first':>8} {'last':>8} {'busy s':>8} {'at once':>7}")
+    for key, items in sorted(spans.items(), key=lambda kv: min(i[0] for i in kv[1])):
+        marks = sorted([(s, 1) for s, _, _ in items] + [(e, -1) for _, e, _ in items])
+        most = now = 0
+        for _, step in marks:
+            now += step
+            most = max(most, now)
+        print(f"{' '.join(key):<20} {len(items):>7} {min(i[0] for i in items) - zero:>8.2f}"
+              f" {max(i[1] for i in items) - zero:>8.2f} {sum(i[2] for i in items):>8.2f} {most:>7}")
+    print(f"{'all':<20} {len(events):>7} {0:>8.2f} {max(e for _, e in events) - zero:>8.2f}")
+
+
 def sync_yaml(host, root):
     images = collections.defaultdict(list)
     for image in json.load(sys.stdin):
@@ -177,6 +241,8 @@ def main():
         bundle_stats(sys.argv[2])
     elif what == "log":
         log_counts(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    elif what == "phases":
+        phases(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     elif what == "sync-yaml":
         sync_yaml(sys.argv[2], sys.argv[3])
     else:
