@@ -32,6 +32,20 @@
 #   themselves can give, with skopeo's digest checks and disk writes out of the way);
 #   peak RSS of ferry serve over all rounds (goal <= 64 MiB) and its start-up time (launch to
 #   the readiness line).
+# scale: the scale profile (issue 21) of N component images (default 2000; the second argument is
+#   N, not MiB) seeded over the HTTP API (FERRY_SEED_SCALE, scripts/seed-http.py); its big layers
+#   are FERRY_BENCH_BIG_MIB/2, FERRY_BENCH_BIG_MIB and twice that (default 100). Then
+#   - ferry pull of everything (platform, modules, security) vs `skopeo sync --all
+#     --preserve-digests --scoped` of exactly the tags of the bundle (`ferry ls --json`) to a dir
+#     plus `tar cf` (goal: <= 0.1x);
+#   - ferry push of the bundle vs `skopeo sync --src dir --dest docker` of that dir, each to a
+#     fresh registry of its own per round (goal: <= 0.2x), and again onto the target that has
+#     everything (goal: <= 0.1x);
+#   - requests per run, from the registries' access logs, per method and kind, against the
+#     minimum of issue 21 (scripts/scale-stats.py) (goal: <= 1.1x);
+#   - peak RSS of ferry pull and push (goal <= 64 MiB);
+#   - the demo-sized push: the sample distribution (113 tags) pulled once and pushed to a fresh
+#     plain registry each round (goal <= 1 s).
 #
 # FERRY_BASELINE_BIN=/path/to/an/older/ferry also runs that binary in every round, alternating
 # with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push), and
@@ -41,6 +55,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 what=${1:?usage: scripts/bench.sh pull [SIZE_MIB] [ROUNDS]}
 size_mib=${2:-1024}
+[ "$what" != scale ] || size_mib=${2:-2000}
 rounds=${3:-3}
 
 . scripts/prelude.sh "bench-$what" --bin ferry
@@ -407,12 +422,178 @@ for d in [m["config"]] + m["layers"]:
     }'
 }
 
+# Seconds of a command, or of a shell function, as "seconds 0" (no RSS).
+wall() {
+    local start end
+    start=$(now)
+    "$@" >/dev/null 2>"$work/last.err" || { cat "$work/last.err" >&2; return 1; }
+    end=$(now)
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f 0\n", b - a }'
+}
+log_size() { stat -c %s "$1/log"; }
+# Requests in registry DIR's access log since byte OFFSET, as one "total" number; the breakdown
+# per method and kind goes to FILE.
+requests_since() {
+    python3 scripts/scale-stats.py log "$1/log" "$2" >"$3"
+    python3 scripts/scale-stats.py phases "$1/log" "$2" >"$3.phases"
+    sed -n 's/^total //p' "$3"
+}
+
+bench_scale() {
+    local n=$size_mib big=${FERRY_BENCH_BIG_MIB:-100}
+    start_registry source
+    local src=$REGISTRY src_dir="$work/source"
+    echo "seeding the scale profile: $n component images, big layers of $big MiB/2, x1, x2..."
+    local start
+    start=$(now)
+    FERRY_SEED_SCALE=$n FERRY_SEED_BIG_MIB=$big scripts/seed-source.sh "$src" bench/ee >/dev/null
+    awk -v a="$start" -v b="$(now)" 'BEGIN { printf "seeded in %.1f s (generation and seed-http.py)\n", b - a }'
+
+    local bundle="$work/bundle" sync_dir="$work/sync"
+    scale_pull() { # ferry pull of the whole profile: "seconds rss_kib"
+        rm -rf "$bundle"
+        sync
+        timed "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure
+    }
+    scale_sync() { # skopeo sync of the bundle's tags to a dir, then tar: "seconds 0"
+        rm -rf "$sync_dir" "$work/sync.tar"
+        sync
+        wall sh -c "skopeo sync --all --preserve-digests --scoped --src yaml --dest dir \
+            '$work/sync.yaml' '$sync_dir' && tar cf '$work/sync.tar' -C '$sync_dir' . && sync"
+        rm -f "$work/sync.tar"
+    }
+    scale_push() { # ferry push: "seconds rss_kib"
+        timed "$ferry" -q push "$bundle" "$1/bench/ee" --insecure
+    }
+    scale_sync_push() { # skopeo sync from the dir: "seconds 0"
+        wall skopeo sync --all --preserve-digests --dest-tls-verify=false --src dir --dest docker \
+            "$sync_dir/$src/bench" "$1/bench"
+    }
+
+    # One pull first: the list of what the bundle holds, for skopeo and for the minimum.
+    echo "a first ferry pull for the list of tags..."
+    scale_pull >/dev/null
+    "$ferry" ls --json "$bundle" | python3 scripts/scale-stats.py sync-yaml "$src" bench/ee \
+        >"$work/sync.yaml"
+    python3 scripts/scale-stats.py bundle "$bundle" >"$work/stats"
+    cat "$work/stats"
+    local tags min_pull min_push min_repush repo_blobs bytes
+    tags=$(sed -n 's/^tags=//p' "$work/stats")
+    min_pull=$(sed -n 's/^min_pull=//p' "$work/stats")
+    min_push=$(sed -n 's/^min_push=//p' "$work/stats")
+    min_repush=$(sed -n 's/^min_repush=//p' "$work/stats")
+    repo_blobs=$(sed -n 's/^repo_blobs=//p' "$work/stats")
+    bytes=$(find "$bundle" -maxdepth 1 -name '*.tar' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+
+    : >"$work/r.fpull" >"$work/r.spull" >"$work/r.fpush" >"$work/r.spush" >"$work/r.frepush"
+    : >"$work/r.srepush" >"$work/r.demo"
+    local round off
+    for round in $(seq "$rounds"); do
+        echo "round $round of $rounds..."
+        off=$(log_size "$src_dir")
+        scale_pull >>"$work/r.fpull"
+        requests_since "$src_dir" "$off" "$work/q.fpull" >/dev/null
+        off=$(log_size "$src_dir")
+        scale_sync >>"$work/r.spull"
+        requests_since "$src_dir" "$off" "$work/q.spull" >/dev/null
+        start_registry "ferry$round"
+        local ferry_target=$REGISTRY ferry_dir="$work/ferry$round"
+        start_registry "skopeo$round"
+        local skopeo_target=$REGISTRY skopeo_dir="$work/skopeo$round"
+        off=$(log_size "$ferry_dir")
+        scale_push "$ferry_target" >>"$work/r.fpush"
+        requests_since "$ferry_dir" "$off" "$work/q.fpush" >/dev/null
+        off=$(log_size "$skopeo_dir")
+        scale_sync_push "$skopeo_target" >>"$work/r.spush"
+        requests_since "$skopeo_dir" "$off" "$work/q.spush" >/dev/null
+        off=$(log_size "$ferry_dir")
+        scale_push "$ferry_target" >>"$work/r.frepush"
+        requests_since "$ferry_dir" "$off" "$work/q.frepush" >/dev/null
+        off=$(log_size "$skopeo_dir")
+        scale_sync_push "$skopeo_target" >>"$work/r.srepush"
+        requests_since "$skopeo_dir" "$off" "$work/q.srepush" >/dev/null
+        scripts/dev-registry.sh stop "$ferry_dir" >/dev/null 2>&1 || true
+        scripts/dev-registry.sh stop "$skopeo_dir" >/dev/null 2>&1 || true
+        rm -rf "$ferry_dir/data" "$skopeo_dir/data"
+    done
+
+    # The demo-sized push: the sample distribution, pulled once, pushed to a fresh registry.
+    start_registry demo-source
+    local demo_src=$REGISTRY
+    scripts/seed-source.sh "$demo_src" sample/ee >/dev/null
+    "$ferry" -q pull "$work/demo-bundle" --source "$demo_src/sample/ee" --insecure
+    local demo_tags
+    demo_tags=$("$ferry" ls --json "$work/demo-bundle" | grep -c '"tag"')
+    for round in $(seq "$rounds"); do
+        start_registry "demo$round"
+        timed "$ferry" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" --insecure >>"$work/r.demo"
+        scripts/dev-registry.sh stop "$work/demo$round" >/dev/null 2>&1 || true
+    done
+
+    local fp sp fu su fr sr dm prss urss
+    fp=$(cut -d' ' -f1 "$work/r.fpull" | median)
+    sp=$(cut -d' ' -f1 "$work/r.spull" | median)
+    fu=$(cut -d' ' -f1 "$work/r.fpush" | median)
+    su=$(cut -d' ' -f1 "$work/r.spush" | median)
+    fr=$(cut -d' ' -f1 "$work/r.frepush" | median)
+    sr=$(cut -d' ' -f1 "$work/r.srepush" | median)
+    dm=$(cut -d' ' -f1 "$work/r.demo" | median)
+    prss=$(cut -d' ' -f2 "$work/r.fpull" | sort -g | tail -n 1)
+    urss=$(cat "$work/r.fpush" "$work/r.frepush" | cut -d' ' -f2 | sort -g | tail -n 1)
+    local qfp qsp qfu qsu qfr qsr
+    qfp=$(sed -n 's/^total //p' "$work/q.fpull")
+    qsp=$(sed -n 's/^total //p' "$work/q.spull")
+    qfu=$(sed -n 's/^total //p' "$work/q.fpush")
+    qsu=$(sed -n 's/^total //p' "$work/q.spush")
+    qfr=$(sed -n 's/^total //p' "$work/q.frepush")
+    qsr=$(sed -n 's/^total //p' "$work/q.srepush")
+    echo
+    awk -v n="$n" -v t="$tags" -v b="$bytes" -v r="$rounds" 'BEGIN {
+        printf "scale profile: %d component images, %d tags in the bundle, %.0f MB; medians of %d runs\n", n, t, b / 1e6, r }'
+    awk -v fp="$fp" -v sp="$sp" -v fu="$fu" -v su="$su" -v fr="$fr" -v sr="$sr" -v dm="$dm" \
+        -v dt="$demo_tags" -v prss="$prss" -v urss="$urss" 'BEGIN {
+        printf "%-48s %8.2f s\n", "ferry pull", fp
+        printf "%-48s %8.2f s\n", "skopeo sync --all --preserve-digests + tar", sp
+        printf "%-48s %8.2fx   (goal <= 0.1x)\n", "  ferry / skopeo", fp / sp
+        printf "%-48s %8.2f s\n", "ferry push", fu
+        printf "%-48s %8.2f s\n", "skopeo sync --src dir --dest docker", su
+        printf "%-48s %8.2fx   (goal <= 0.2x)\n", "  ferry / skopeo", fu / su
+        printf "%-48s %8.2f s\n", "ferry push again (target has everything)", fr
+        printf "%-48s %8.2f s\n", "skopeo sync again", sr
+        printf "%-48s %8.2fx   (goal <= 0.1x)\n", "  ferry / skopeo", fr / sr
+        printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry pull", prss / 1024
+        printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry push", urss / 1024
+        printf "%-48s %8.2f s   (goal <= 1 s)\n", "demo-sized push (" dt " tags, plain HTTP)", dm
+    }'
+    echo
+    echo "requests per run (last round), from the registries' access logs:"
+    awk -v a="$qfp" -v m="$min_pull" -v s="$qsp" 'BEGIN {
+        printf "%-48s %8d = %.2fx the minimum %d (goal <= 1.1x); skopeo %d\n", "  ferry pull", a, a / m, m, s }'
+    awk -v a="$qfu" -v m="$min_push" -v s="$qsu" -v rb="$repo_blobs" 'BEGIN {
+        printf "%-48s %8d = %.2fx the minimum %d (goal <= 1.1x); skopeo %d\n", "  ferry push", a, a / m, m, s
+        printf "%-48s %8s   %.2fx the minimum with POST + PUT uploads (%d)\n", "", "", a / (m + rb), m + rb }'
+    awk -v a="$qfr" -v m="$min_repush" -v s="$qsr" 'BEGIN {
+        printf "%-48s %8d = %.2fx the minimum %d (goal <= 1.1x); skopeo %d\n", "  ferry push again", a, a / m, m, s }'
+    local q
+    for q in fpull spull fpush spush frepush srepush; do
+        printf '  %-8s %s\n' "$q" "$(grep -v '^total' "$work/q.$q" | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
+    done
+    echo
+    echo "when the registry served ferry's requests (last round; seconds from the first request;"
+    echo "busy: the sum of the registry's own durations; at once: most requests in flight):"
+    for q in fpull fpush frepush; do
+        echo "  $q"
+        sed 's/^/    /' "$work/q.$q.phases"
+    done
+}
+
 case $what in
 pull) bench_pull ;;
 push) bench_push ;;
 serve) bench_serve ;;
+scale) bench_scale ;;
 *)
-    echo "usage: scripts/bench.sh pull|push|serve [SIZE_MIB] [ROUNDS]" >&2
+    echo "usage: scripts/bench.sh pull|push|serve [SIZE_MIB] [ROUNDS] | scale [N] [ROUNDS]" >&2
     exit 2
     ;;
 esac

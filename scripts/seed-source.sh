@@ -9,6 +9,10 @@
 # ROOT defaults to sample/ee. FERRY_DISTRIBUTION names another description (tests add a
 # release that way; FERRY_SEED_MODULES_PATH moves the modules, see below). Prints
 # FERRY_SOURCE=REGISTRY/ROOT on stdout.
+#
+# FERRY_SEED_SCALE=N seeds the scale profile instead (gen-distribution.py --scale N; N component
+# images) through scripts/seed-http.py, the registry's HTTP API from a pool of threads, not one
+# skopeo per image. FERRY_SEED_BIG_MIB sets its big layers' size (default 100: 50, 100, 200 MiB).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 registry=${1:?usage: seed-source.sh REGISTRY [ROOT] [--suspend CHANNEL]...}
@@ -20,13 +24,21 @@ if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
 fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-seed.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-python3 scripts/gen-distribution.py "${FERRY_DISTRIBUTION:-testdata/distribution.toml}" "$work" "$@"
+scale=()
+[ -z "${FERRY_SEED_SCALE:-}" ] || scale=(--scale "$FERRY_SEED_SCALE" --big-mib "${FERRY_SEED_BIG_MIB:-100}")
+python3 scripts/gen-distribution.py "${FERRY_DISTRIBUTION:-testdata/distribution.toml}" "$work" "$@" ${scale[@]+"${scale[@]}"}
 # FERRY_SEED_MODULES_PATH=P puts the modules under ROOT/P instead of ROOT/modules, as some
 # sources lay them out (pull finds them with --modules-path-suffix /P).
 if [ -n "${FERRY_SEED_MODULES_PATH:-}" ]; then
     awk -F '\t' -v OFS='\t' -v to="$FERRY_SEED_MODULES_PATH" \
         '{ if ($3 == "modules" || index($3, "modules/") == 1) $3 = to substr($3, 8); print }' \
         "$work/push-list.tsv" >"$work/push-list.moved" && mv "$work/push-list.moved" "$work/push-list.tsv"
+fi
+
+if [ -n "${FERRY_SEED_SCALE:-}" ]; then
+    python3 scripts/seed-http.py "$work" "$registry/$root"
+    echo "FERRY_SOURCE=$registry/$root"
+    exit 0
 fi
 
 push() {
