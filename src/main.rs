@@ -173,6 +173,9 @@ async fn run(command: Command, reporter: Arc<dyn Reporter>, quiet: bool) -> Resu
         }
         Command::Push(args) => {
             let options = settings::push_options(*args).map_err(settings_failure)?;
+            if options.signature_policy.is_some() && options.key.is_none() {
+                reporter.warn(trust_lines::UNSIGNED_NAMES);
+            }
             let summary = ferry::push::push(&options, reporter)
                 .await
                 .map_err(|e| Failure {

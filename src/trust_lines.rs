@@ -24,12 +24,20 @@ pub fn keygen(prefix: &Path) -> Result<String, TrustError> {
     ))
 }
 
+/// The warning for a policy checked offline without `--key`: which scope of the policy an
+/// image falls in, and what identity its signature must name, come from the image names in
+/// `bundle.json`, and only its signature protects them.
+pub const UNSIGNED_NAMES: &str = "the policy was applied to the image names bundle.json gives, \
+     and without --key nothing shows that bundle.json is the pull host's: an edited name can \
+     move an image into a scope the policy accepts without a signature. Sign bundles at pull \
+     (--sign-key) and check them with --key PUB";
+
 /// What a finished pull adds: the policy every image passed, the key that signed.
 pub fn pull(options: &PullOptions) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(policy) = &options.signature_policy {
         lines.push(format!(
-            "every image was accepted by {} (sha256 {}); their signatures are in the bundle",
+            "every image in the bundle passed {} (sha256 {}); the signatures checked travel with them",
             policy.file.display(),
             &policy.sha256[..12]
         ));
@@ -76,6 +84,9 @@ pub fn verify(
             report.signed_images,
             file.display()
         ));
+    }
+    if !key_given {
+        lines.push(format!("warning: {UNSIGNED_NAMES}"));
     }
     if let Some(record) = report.pulled_under.as_ref().filter(|r| r.sha256 != sha256) {
         lines.push(format!(

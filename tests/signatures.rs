@@ -276,6 +276,11 @@ fn a_policy_takes_exactly_the_signed_images_and_their_signatures_travel() {
     let (code, text) = verify_output(&dir, &["--verify-signatures", policy.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("2 image(s) accepted"), "{text}");
+    // Without --key, the names the policy was applied to are unauthenticated: said so.
+    assert!(
+        text.contains("warning: the policy was applied to the image names bundle.json gives"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "pulled under the signature policy policy.json (sha256 {policy_sha}), which accepted 2 image(s)"
@@ -524,6 +529,11 @@ fn keygen_keys_sign_the_bundle_and_the_checkpoint_refuses_what_changed() {
         text.contains("bundle.json.sig: signed by the key given"),
         "{text}"
     );
+    // A key named through a link (a mounted secret) is read as the key itself.
+    let link = work.path().join("linked.pub");
+    std::os::unix::fs::symlink(&public, &link).unwrap();
+    let (code, text) = verify_output(&dir, &["--key", link.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
 
     // Another key, a changed byte, no signature: verify and push refuse, the target hears nothing.
     let (other, other_pub) = python_key(work.path(), "other");

@@ -229,7 +229,9 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TrustError> {
 }
 
 fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, TrustError> {
-    match crate::small_file::read_small(path, KEY_FILE_LIMIT) {
+    // Named by the user or a policy: a link (a mounted secret, an alternatives entry) is
+    // followed, as for TLS files.
+    match crate::small_file::read_small_linked(path, KEY_FILE_LIMIT) {
         Ok(Some(bytes)) => Ok(Zeroizing::new(bytes)),
         Ok(None) => Err(FileError::other("cannot read", path, "no such file").into()),
         Err(e) => Err(FileError::on("cannot read", path)(e).into()),

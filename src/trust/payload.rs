@@ -55,7 +55,7 @@ pub fn parse(bytes: &[u8]) -> Result<Payload, String> {
     if document.critical.kind != SIGNATURE_TYPE {
         return Err(format!(
             "the payload's critical.type is '{}', not '{SIGNATURE_TYPE}'",
-            document.critical.kind
+            crate::report::printable(&document.critical.kind)
         ));
     }
     Ok(Payload {

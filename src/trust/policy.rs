@@ -16,6 +16,63 @@ use crate::bundle::PolicyRecord;
 use crate::digest::Digest;
 use crate::file_error::FileError;
 
+/// Any JSON document in which no object names a field twice; reading one keeps nothing.
+struct NoDuplicates;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicatesVisitor)
+    }
+}
+
+struct NoDuplicatesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicatesVisitor {
+    type Value = NoDuplicates;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+    fn visit_unit<E>(self) -> Result<NoDuplicates, E> {
+        Ok(NoDuplicates)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicates, A::Error> {
+        while seq.next_element::<NoDuplicates>()?.is_some() {}
+        Ok(NoDuplicates)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicates, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the field \"{}\" is given twice in one object",
+                    crate::report::printable(&key)
+                )));
+            }
+            map.next_value::<NoDuplicates>()?;
+        }
+        Ok(NoDuplicates)
+    }
+}
+
 /// The largest policy file read.
 const POLICY_LIMIT: u64 = 1 << 20;
 
@@ -34,7 +91,8 @@ pub struct Policy {
 impl Policy {
     /// Reads and checks a policy file; an error names the file and the field.
     pub fn load(path: &Path) -> Result<Policy, TrustError> {
-        let bytes = match crate::small_file::read_small(path, POLICY_LIMIT) {
+        // Named by the user: a link is followed.
+        let bytes = match crate::small_file::read_small_linked(path, POLICY_LIMIT) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(FileError::other("cannot read", path, "no such file").into()),
             Err(e) => return Err(FileError::on("cannot read", path)(e).into()),
@@ -49,6 +107,14 @@ impl Policy {
             field,
             reason,
         };
+        // containers-policy.json(5) rejects a file with a field given twice, and so does
+        // podman: a reader keeping only the last one would enforce what a reviewer did not see.
+        serde_json::from_slice::<NoDuplicates>(bytes).map_err(|e| {
+            fail((
+                format!("line {} column {}", e.line(), e.column()),
+                format!("not a policy: {e}"),
+            ))
+        })?;
         let value: Value = serde_json::from_slice(bytes).map_err(|e| {
             fail((
                 format!("line {} column {}", e.line(), e.column()),
@@ -220,6 +286,27 @@ mod tests {
 
     fn policy(text: &str) -> Policy {
         Policy::from_bytes(text.as_bytes(), Path::new("/etc/p.json")).unwrap()
+    }
+
+    #[test]
+    fn a_field_given_twice_anywhere_is_refused() {
+        for text in [
+            r#"{"default":[{"type":"reject"}],"default":[{"type":"insecureAcceptAnything"}]}"#,
+            r#"{"default":[{"type":"reject","type":"insecureAcceptAnything"}]}"#,
+            r#"{"default":[{"type":"reject"}],"transports":{"docker":{
+                "r.example/apps":[{"type":"reject"}],
+                "r.example/apps":[{"type":"insecureAcceptAnything"}]}}}"#,
+            r#"{"default":[{"type":"sigstoreSigned","keyData":"a","keyData":"b",
+                "signedIdentity":{"type":"matchRepository"}}]}"#,
+        ] {
+            let err = Policy::from_bytes(text.as_bytes(), Path::new("/etc/p.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("/etc/p.json") && err.contains("given twice"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

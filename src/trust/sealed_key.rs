@@ -20,11 +20,14 @@ pub const COSIGN_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 const LOG_N: u8 = 15;
 const R: u32 = 8;
 const P: u32 = 1;
-/// The most a key file may ask of scrypt: a crafted file must not take the host's memory
-/// (N = 2^20 with r = 8 is 1 GiB).
+/// The most a key file may ask of scrypt: a crafted file must take neither the host's memory
+/// nor minutes. scrypt needs 128·r·N bytes and time in proportion to N·r·p: at most 256 MiB
+/// (8 times cosign's) and 32 times cosign's work.
 const MAX_LOG_N: u8 = 20;
 const MAX_R: u32 = 16;
 const MAX_P: u32 = 16;
+const MAX_MEMORY: u64 = 256 << 20;
+const MAX_WORK: u64 = 32 << (LOG_N as u64 + 3);
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -117,7 +120,15 @@ pub fn open(json: &[u8], passphrase: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenEr
         return Err(format("kdf.params.N is not a power of two"));
     }
     let log_n = params.n.trailing_zeros() as u8;
-    if log_n > MAX_LOG_N || params.r > MAX_R || params.p > MAX_P || params.r == 0 || params.p == 0 {
+    let (n, r, p) = (params.n, u64::from(params.r), u64::from(params.p));
+    if log_n > MAX_LOG_N
+        || params.r > MAX_R
+        || params.p > MAX_P
+        || params.r == 0
+        || params.p == 0
+        || 128 * r * n > MAX_MEMORY
+        || n * r * p > MAX_WORK
+    {
         return Err(OpenError::Format(format!(
             "kdf.params (N={}, r={}, p={}) are beyond what a key file needs",
             params.n, params.r, params.p
@@ -178,11 +189,22 @@ mod tests {
 
     #[test]
     fn a_crafted_cost_is_refused_before_any_work() {
-        let json = br#"{"kdf":{"name":"scrypt","params":{"N":1073741824,"r":8,"p":1},"salt":""},
-            "cipher":{"name":"nacl/secretbox","nonce":""},"ciphertext":""}"#;
-        let Err(OpenError::Format(reason)) = open(json, b"x") else {
-            panic!("accepted")
-        };
-        assert!(reason.contains("kdf.params"), "{reason}");
+        // Too much memory (N = 2^30; N = 2^20 with r = 8 is 1 GiB, with r = 16 2 GiB), or too
+        // much work (p = 16 at N = 2^18).
+        for (n, r, p) in [
+            (1u64 << 30, 8, 1),
+            (1 << 20, 16, 16),
+            (1 << 20, 8, 1),
+            (1 << 18, 8, 16),
+        ] {
+            let json = format!(
+                r#"{{"kdf":{{"name":"scrypt","params":{{"N":{n},"r":{r},"p":{p}}},"salt":""}},
+                "cipher":{{"name":"nacl/secretbox","nonce":""}},"ciphertext":""}}"#
+            );
+            let Err(OpenError::Format(reason)) = open(json.as_bytes(), b"x") else {
+                panic!("N={n} r={r} p={p} accepted")
+            };
+            assert!(reason.contains("kdf.params"), "{reason}");
+        }
     }
 }

@@ -167,7 +167,7 @@ fn one(
     if payload.manifest_digest != digest.to_string() {
         return Err(format!(
             "the payload names manifest {}, not this image's {digest}",
-            payload.manifest_digest
+            crate::report::printable(&payload.manifest_digest)
         ));
     }
     let signed = DockerReference::parse(&payload.docker_reference)
