@@ -17,20 +17,6 @@ fn pull(home: &Path, args: &[&str]) -> (i32, String, String) {
     pull_insecure(home, args)
 }
 
-fn write_set(path: &Path, source: &Registry, copy: bool) {
-    let mut text = format!(
-        "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {}\n    tags: ['1']\n",
-        source.at("db/big")
-    );
-    if copy {
-        text.push_str(&format!(
-            "  - source: {}\n    destination: mirror.example/copies/big\n    tags: ['1']\n",
-            source.at("db/big")
-        ));
-    }
-    std::fs::write(path, text).unwrap();
-}
-
 #[test]
 fn a_differential_bundle_carries_only_what_changed() {
     let source = Registry::start("plain");
@@ -41,7 +27,7 @@ fn a_differential_bundle_carries_only_what_changed() {
     make_big_layout(&big, "1", 8);
     source.seed(&big, "1", "db/big:1");
     let set = work.path().join("set.yaml");
-    write_set(&set, &source, false);
+    big_image_set(&set, &source, false);
 
     // The first trip: a full bundle, pushed.
     let first = work.path().join("first");
@@ -73,7 +59,7 @@ fn a_differential_bundle_carries_only_what_changed() {
         .arg(&source.host)
         .arg("sample/ee"));
     // The database also goes to a second path of the bundle this time.
-    write_set(&set, &source, true);
+    big_image_set(&set, &source, true);
 
     let second = work.path().join("second");
     let old_json = first.join("bundle.json");

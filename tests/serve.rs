@@ -135,14 +135,7 @@ fn the_sample_bundle_is_served_as_push_would_write_it() {
     make_big_layout(&big, "1", 8);
     source.seed(&big, "1", "db/big:1");
     let set = work.path().join("set.yaml");
-    std::fs::write(
-        &set,
-        format!(
-            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {}\n    tags: ['1']\n",
-            source.at("db/big")
-        ),
-    )
-    .unwrap();
+    big_image_set(&set, &source, false);
     let bundle = work.path().join("bundle");
     let (code, stdout, stderr) = pull_insecure(
         home.path(),
@@ -420,19 +413,7 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
     make_big_layout(&big, "1", 2);
     source.seed(&big, "1", "db/big:1");
     let set = work.path().join("set.yaml");
-    let write_set = |copy: bool| {
-        let mut text = format!(
-            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {}\n    tags: ['1']\n",
-            source.at("db/big")
-        );
-        if copy {
-            text.push_str(&format!(
-                "  - source: {}\n    destination: mirror.example/copies/big\n    tags: ['1']\n",
-                source.at("db/big")
-            ));
-        }
-        std::fs::write(&set, text).unwrap();
-    };
+    let write_set = |copy: bool| big_image_set(&set, &source, copy);
     write_set(false);
     let base = work.path().join("base");
     let pull = |dir: &Path, extra: &[&str]| {

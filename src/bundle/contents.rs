@@ -81,6 +81,36 @@ pub fn check_archive(
     contents
 }
 
+/// Every archive of `bundle` indexed and every tag followed (blobs a differential bundle left
+/// out, as `bundle.json` lists them, excused), then held to `bundle.json`: what push and serve
+/// build on. Any problem refuses the bundle as [`BundleError::Inconsistent`], every one named.
+/// Blocking: call it on a blocking thread inside the runtime.
+pub fn check_bundle(
+    bundle: &super::Bundle,
+    handle: &tokio::runtime::Handle,
+) -> Result<(Vec<ArchiveLayouts>, Vec<ArchiveContents>), super::BundleError> {
+    let left_out: BTreeMap<Digest, u64> = bundle
+        .metadata
+        .iter()
+        .flat_map(|m| &m.base)
+        .flat_map(|b| &b.left_out)
+        .map(|b| (b.digest.clone(), b.size))
+        .collect();
+    let mut opened = Vec::new();
+    let mut contents = Vec::new();
+    for archive in &bundle.archives {
+        let layouts = ArchiveLayouts::open(archive)?;
+        contents.push(check_archive(&layouts, &left_out, handle));
+        opened.push(layouts);
+    }
+    let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
+    let problems = tag_problems(listed, &contents);
+    if !problems.is_empty() {
+        return Err(super::BundleError::Inconsistent { problems });
+    }
+    Ok((opened, contents))
+}
+
 /// Tags `bundle.json` lists must be in the archives with the same digest, and the other way
 /// round: `ls` shows the list and push writes exactly what it shows.
 pub fn compare_images(listed: &[ImageRecord], found: &[ImageRecord]) -> Vec<String> {

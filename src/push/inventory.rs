@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::options::Aliases;
-use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::contents::check_bundle;
 use crate::bundle::names::target_path;
-use crate::bundle::{ArchiveLayouts, BaseRecord, Bundle, BundleError};
+use crate::bundle::{BaseRecord, Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::{Graph, Manifest};
 use crate::reference::{join, validate_repository};
@@ -107,25 +107,7 @@ impl Inventory {
         handle: &tokio::runtime::Handle,
     ) -> Result<Inventory, BundleError> {
         let mut inventory = Inventory::default();
-        let left_out: BTreeMap<Digest, u64> = bundle
-            .metadata
-            .iter()
-            .flat_map(|m| &m.base)
-            .flat_map(|b| &b.left_out)
-            .map(|b| (b.digest.clone(), b.size))
-            .collect();
-        let mut opened = Vec::new();
-        let mut contents = Vec::new();
-        for archive in &bundle.archives {
-            let layouts = ArchiveLayouts::open(archive)?;
-            contents.push(check_archive(&layouts, &left_out, handle));
-            opened.push(layouts);
-        }
-        let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
-        let problems = tag_problems(listed, &contents);
-        if !problems.is_empty() {
-            return Err(BundleError::Inconsistent { problems });
-        }
+        let (opened, contents) = check_bundle(bundle, handle)?;
         let mut blob_index: BTreeMap<Digest, usize> = BTreeMap::new();
         for (layouts, found) in opened.iter().zip(contents) {
             let mut by_layout: Vec<Vec<(String, Digest, Arc<Graph>)>> =

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use super::error::ServeError;
 use super::options::ServedBundle;
-use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::contents::check_bundle;
 use crate::bundle::names::target_path;
-use crate::bundle::{ArchiveLayouts, Bundle};
+use crate::bundle::{Bundle, BundleError};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{join, validate_repository};
@@ -100,29 +100,13 @@ impl Catalog {
             if !problems.is_empty() {
                 return Err(refused(problems));
             }
-            let left_out: BTreeMap<Digest, u64> = bundle
-                .metadata
-                .iter()
-                .flat_map(|m| &m.base)
-                .flat_map(|b| &b.left_out)
-                .map(|b| (b.digest.clone(), b.size))
-                .collect();
-            let mut opened = Vec::new();
-            let mut contents = Vec::new();
-            for archive in &bundle.archives {
-                let layouts =
-                    ArchiveLayouts::open(archive).map_err(|source| ServeError::Bundle {
-                        dir: served.dir.clone(),
-                        source,
-                    })?;
-                contents.push(check_archive(&layouts, &left_out, handle));
-                opened.push(layouts);
-            }
-            let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
-            let problems = tag_problems(listed, &contents);
-            if !problems.is_empty() {
-                return Err(refused(problems));
-            }
+            let (opened, contents) = check_bundle(&bundle, handle).map_err(|e| match e {
+                BundleError::Inconsistent { problems } => refused(problems),
+                source => ServeError::Bundle {
+                    dir: served.dir.clone(),
+                    source,
+                },
+            })?;
             for (layouts, found) in opened.iter().zip(contents) {
                 for tag in found.tags {
                     let layout = &layouts.layouts[tag.layout];

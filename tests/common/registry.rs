@@ -252,3 +252,19 @@ pub fn seed_sample(registry: &Registry, root: &str, extra: &[&str]) -> String {
     assert!(printed.contains(&format!("FERRY_SOURCE={source}")));
     source
 }
+
+/// Writes an image set taking `db/big:1` from `source`, and with `copy` the same image a second
+/// time to `mirror.example/copies/big`.
+pub fn big_image_set(path: &Path, source: &Registry, copy: bool) {
+    let mut text = format!(
+        "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {}\n    tags: ['1']\n",
+        source.at("db/big")
+    );
+    if copy {
+        text.push_str(&format!(
+            "  - source: {}\n    destination: mirror.example/copies/big\n    tags: ['1']\n",
+            source.at("db/big")
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
