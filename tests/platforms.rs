@@ -6,18 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use serde_json::Value;
-
-/// SHA-256 of `bytes` by coreutils' sha256sum, not by ferry's code.
-fn sha256_hex(bytes: &[u8]) -> String {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), bytes).unwrap();
-    let out = run(Command::new("sha256sum").arg(file.path()));
-    String::from_utf8(out.stdout).unwrap()[..64].to_string()
-}
 
 fn image_at<'a>(images: &'a [Value], path: &str, tag: &str) -> &'a Value {
     images

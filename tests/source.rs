@@ -178,10 +178,6 @@ impl Source {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    ferry::digest::Digest::of(bytes).hex().to_string()
-}
-
 type Rows = Vec<(String, String, String, String)>;
 
 fn row(path: &str, tag: &str, repo: &str, reference: &str) -> (String, String, String, String) {

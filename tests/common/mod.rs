@@ -10,6 +10,7 @@ mod helm;
 mod pack;
 mod registry;
 mod serve;
+mod signing;
 
 #[allow(unused_imports)] // each test binary uses its own part of the bench
 pub use artifacts::*;
@@ -25,6 +26,8 @@ pub use pack::*;
 pub use registry::*;
 #[allow(unused_imports)]
 pub use serve::*;
+#[allow(unused_imports)]
+pub use signing::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -356,4 +359,12 @@ pub fn run_plan(
         .args(["--insecure", "--dry-run"])
         .args(args);
     outcome(&mut cmd)
+}
+
+/// SHA-256 of `bytes` in hex, by coreutils' sha256sum, not by ferry's own hasher.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = run(Command::new("sha256sum").arg(file.path()));
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }

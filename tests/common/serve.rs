@@ -280,12 +280,5 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// The SHA-256 of bytes, as `sha256:<hex>`, computed by `sha256sum`.
 pub fn sha256_of(bytes: &[u8]) -> String {
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    format!("sha256:{}", &String::from_utf8_lossy(&out.stdout)[..64])
+    format!("sha256:{}", super::sha256_hex(bytes))
 }
