@@ -55,8 +55,8 @@ pub async fn push(
         let concurrency = options.concurrency;
         summary.manifests =
             manifests::write(&transfer, &inventory, &plan, &failures, concurrency).await?;
-        tags::write(client, &inventory, &plan, concurrency).await?;
-        readback::check(client, &inventory, &plan, concurrency).await?;
+        let unconfirmed = tags::write(client, &inventory, &plan, concurrency).await?;
+        readback::check(client, &inventory, &plan, &unconfirmed, concurrency).await?;
     }
     summary.tags = plan.into_entries();
     summary.seconds = started.elapsed().as_secs_f64();

@@ -1,5 +1,6 @@
-//! The read-back phase: every tag written asked for again at the target, which must answer
-//! with the digest the push wrote.
+//! The read-back phase: every tag written whose PUT the registry answered without naming the
+//! digest it stored is asked for again, and must have the digest the push wrote. (A registry
+//! that names it has read it back already: a different one fails the PUT.)
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -8,14 +9,16 @@ use super::inventory::Inventory;
 use super::plan::Plan;
 use crate::registry::RegistryClient;
 
-/// Asks for every tag `plan` wrote; refuses, naming each, when any differs or is missing.
+/// Asks for the tags `unconfirmed` (indexes into `plan.tags`); refuses, naming each, when any
+/// differs or is missing.
 pub(super) async fn check(
     client: &RegistryClient,
     inventory: &Inventory,
     plan: &Plan<'_>,
+    unconfirmed: &[usize],
     concurrency: usize,
 ) -> Result<(), PushError> {
-    let mismatches: Vec<String> = futures_util::stream::iter(plan.written().map(|i| {
+    let mismatches: Vec<String> = futures_util::stream::iter(unconfirmed.iter().map(|&i| {
         let (r, tag) = plan.tags[i];
         let repository = &inventory.repos[r].repository;
         let expected = &plan.entries[i].digest;

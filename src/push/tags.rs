@@ -1,6 +1,7 @@
 //! The tags phase: versions and everything else first, then release channels and the module
 //! catalog, then referrer tags, so that no tag ever points at an image not complete at the
-//! target. A registry refusing to move a tag is named as keeping tags immutable.
+//! target. A registry refusing to move a tag is named as keeping tags immutable. The
+//! registry's answer to a tag's PUT names the digest it stored: that is the tag's read-back.
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -10,30 +11,37 @@ use super::plan::Plan;
 use super::receipt::TagStatus;
 use crate::registry::{RegistryClient, RegistryError};
 
-/// Writes every tag `plan` writes and did not skip, phase after phase.
+/// Writes every tag `plan` writes and did not skip, phase after phase; returns those whose
+/// PUT the registry answered without naming the digest it stored (indexes into `plan.tags`),
+/// which must be read back.
 pub(super) async fn write(
     client: &RegistryClient,
     inventory: &Inventory,
     plan: &Plan<'_>,
     concurrency: usize,
-) -> Result<(), PushError> {
+) -> Result<Vec<usize>, PushError> {
+    let mut unconfirmed = Vec::new();
     for phase in [Phase::Versions, Phase::Aliases, Phase::Referrers] {
         let batch = plan.written().filter(|&i| plan.tags[i].1.phase == phase);
-        futures_util::stream::iter(batch.map(|i| write_tag(client, inventory, plan, i)))
+        let confirmed: Vec<(usize, bool)> =
+            futures_util::stream::iter(batch.map(|i| async move {
+                write_tag(client, inventory, plan, i).await.map(|c| (i, c))
+            }))
             .buffer_unordered(concurrency)
-            .try_collect::<Vec<()>>()
+            .try_collect()
             .await?;
+        unconfirmed.extend(confirmed.into_iter().filter(|(_, c)| !c).map(|(i, _)| i));
     }
-    Ok(())
+    Ok(unconfirmed)
 }
 
-/// Writes tag `i` of `plan`.
+/// Writes tag `i` of `plan`; `true` when the registry's answer confirmed the digest.
 async fn write_tag(
     client: &RegistryClient,
     inventory: &Inventory,
     plan: &Plan<'_>,
     i: usize,
-) -> Result<(), PushError> {
+) -> Result<bool, PushError> {
     let (r, tag) = plan.tags[i];
     let repository = &inventory.repos[r].repository;
     let manifest = plan

@@ -94,13 +94,15 @@ impl RegistryClient {
         }
     }
 
-    /// Stores a manifest under a tag or its digest. The registry must agree on the digest.
+    /// Stores a manifest under a tag or its digest. The registry must agree on the digest;
+    /// `true` when it said which digest it stored (`Docker-Content-Digest`), which then is the
+    /// manifest's: the answer is a read-back.
     pub async fn put_manifest(
         &self,
         repository: &str,
         reference: &str,
         manifest: &Manifest,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<bool, RegistryError> {
         let scope = Scope::Push(repository.to_string());
         let url = self.url(&format!("{repository}/manifests/{reference}"));
         let response = self
@@ -120,17 +122,18 @@ impl RegistryClient {
                 &[StatusCode::CREATED, StatusCode::OK],
             )
             .await?;
-        if let Some(stored) =
-            header(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok())
-            && stored != manifest.digest
+        let stored =
+            header(&response, "docker-content-digest").and_then(|d| d.parse::<Digest>().ok());
+        if let Some(stored) = &stored
+            && *stored != manifest.digest
         {
             return Err(RegistryError::DigestMismatch {
                 target: self.target(Some(repository)),
                 expected: manifest.digest.clone(),
-                actual: stored,
+                actual: stored.clone(),
             });
         }
-        Ok(())
+        Ok(stored.is_some())
     }
 }
 

@@ -136,20 +136,17 @@ impl Transfer {
     }
 
     /// Writes `manifests` to `repository` in the order given (children before parents), each
-    /// by digest and only when the repository lacks it; returns how many were written.
+    /// by digest; returns how many were written.
     pub async fn write_manifests(
         &self,
         repository: &str,
         manifests: impl IntoIterator<Item = &Manifest>,
     ) -> Result<usize, RegistryError> {
+        // Put without asking first: a PUT of a manifest the registry has is as cheap as a HEAD
+        // and changes nothing, and on a push most are missing (their tags were asked already).
         let mut written = 0;
         for manifest in manifests {
             let digest = manifest.digest.to_string();
-            match self.client.head_manifest(repository, &digest).await {
-                Ok(Some(_)) => continue,
-                Ok(None) | Err(RegistryError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
             self.client
                 .put_manifest(repository, &digest, manifest)
                 .await?;
