@@ -23,11 +23,7 @@ fn a_differential_bundle_carries_only_what_changed() {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let root = seed_sample(&source, "sample/ee", &[]);
-    let big = work.path().join("big");
-    make_big_layout(&big, "1", 8);
-    source.seed(&big, "1", "db/big:1");
-    let set = work.path().join("set.yaml");
-    big_image_set(&set, &source, false);
+    let set = seed_big_image(&source, work.path(), 8);
 
     // The first trip: a full bundle, pushed.
     let first = work.path().join("first");

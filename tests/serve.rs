@@ -131,11 +131,7 @@ fn the_sample_bundle_is_served_as_push_would_write_it() {
     let work = tempfile::tempdir().unwrap();
     let root = seed_sample(&source, "sample/ee", &[]);
     // An 8 MiB layer that straddles chunk files, for ranges and parallel readers.
-    let big = work.path().join("big");
-    make_big_layout(&big, "1", 8);
-    source.seed(&big, "1", "db/big:1");
-    let set = work.path().join("set.yaml");
-    big_image_set(&set, &source, false);
+    let set = seed_big_image(&source, work.path(), 8);
     let bundle = work.path().join("bundle");
     let (code, stdout, stderr) = pull_insecure(
         home.path(),
@@ -409,12 +405,8 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
     let source = Registry::start("plain");
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let big = work.path().join("big");
-    make_big_layout(&big, "1", 2);
-    source.seed(&big, "1", "db/big:1");
-    let set = work.path().join("set.yaml");
+    let set = seed_big_image(&source, work.path(), 2);
     let write_set = |copy: bool| big_image_set(&set, &source, copy);
-    write_set(false);
     let base = work.path().join("base");
     let pull = |dir: &Path, extra: &[&str]| {
         let mut args = vec![dir.to_str().unwrap(), "--images", set.to_str().unwrap()];

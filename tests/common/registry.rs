@@ -253,6 +253,17 @@ pub fn seed_sample(registry: &Registry, root: &str, extra: &[&str]) -> String {
     source
 }
 
+/// Seeds `source` with `db/big:1`, one random layer of `mib` MiB (a layout made under `work`),
+/// and writes `work/set.yaml` taking it; returns the set's path.
+pub fn seed_big_image(source: &Registry, work: &Path, mib: u32) -> PathBuf {
+    let big = work.join("big");
+    super::make_big_layout(&big, "1", mib);
+    source.seed(&big, "1", "db/big:1");
+    let set = work.join("set.yaml");
+    big_image_set(&set, source, false);
+    set
+}
+
 /// Writes an image set taking `db/big:1` from `source`, and with `copy` the same image a second
 /// time to `mirror.example/copies/big`.
 pub fn big_image_set(path: &Path, source: &Registry, copy: bool) {
