@@ -4,7 +4,7 @@ purpose.
 
     fault-proxy.py --upstream 127.0.0.1:PORT --port-file FILE [--log FILE]
                    [--corrupt-blobs] [--truncate-first-blob-get] [--refuse-first-two]
-                   [--rate MB_PER_S] [--referrers-api]
+                   [--rate MB_PER_S] [--referrers-api] [--single-post-uploads]
 
 --corrupt-blobs            flips one byte in the middle of every blob body it relays
 --truncate-first-blob-get  the first full GET of each blob gets its headers (with the whole
@@ -18,6 +18,10 @@ purpose.
                            every manifest PUT through the proxy with a `subject` is indexed and
                            acknowledged with `OCI-Subject`, and GET /v2/<repo>/referrers/<digest>
                            lists what was indexed, as a registry of OCI 1.1 does
+--single-post-uploads      adds the spec's single-POST upload the registry (distribution 2.8)
+                           lacks: `POST /v2/<repo>/blobs/uploads/?digest=D` with the blob as its
+                           body is stored upstream (POST, then PUT of the body to the session)
+                           and answered 201 with the blob's Location, as a registry taking it does
 
 Every request is appended to --log as `METHOD PATH RANGE STATUS`, so a test can check what the
 client really did. Plain HTTP only; it binds 127.0.0.1 on a port the kernel picks and writes the
@@ -34,9 +38,11 @@ import re
 import socket
 import threading
 import time
+import urllib.parse
 
 BLOB_GET = re.compile(r"^/v2/.+/blobs/(sha256:[0-9a-f]{64})$")
 MANIFEST_PUT = re.compile(r"^/v2/(.+)/manifests/[^/]+$")
+UPLOAD_POST = re.compile(r"^/v2/(.+)/blobs/uploads/$")
 REFERRERS_GET = re.compile(r"^/v2/(.+)/referrers/(sha256:[0-9a-f]{64})$")
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -142,10 +148,42 @@ def make_handler(args):
                 referrers.setdefault((repo, subject["digest"]), {})[descriptor["digest"]] = descriptor
             return subject["digest"]
 
+        def single_post(self, body):
+            """Stores a blob sent whole in the POST opening its upload, as POST + PUT upstream."""
+            data = b"".join(body)
+            query = self.path.split("?", 1)[1]
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+            upstream = http.client.HTTPConnection(args.upstream, timeout=60)
+            upstream.request("POST", self.path.split("?")[0], body=b"", headers=headers)
+            opened = upstream.getresponse()
+            opened.read()
+            status, answer = opened.status, {}
+            if status == 202:
+                location = urllib.parse.urlsplit(opened.getheader("Location"))
+                sep = "&" if location.query else ""
+                target = f"{location.path}?{location.query}{sep}{query}"
+                upstream.request("PUT", target, body=data, headers=headers)
+                stored = upstream.getresponse()
+                stored.read()
+                status = stored.status
+                answer = {k: v for k, v in stored.getheaders() if k.lower() not in HOP_BY_HOP}
+            upstream.close()
+            log(f"{self.command} {self.path} - {status}")
+            self.send_response(status)
+            for k, v in answer.items():
+                if k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def relay(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.body(length) if length else None
             path = self.path.split("?")[0]
+            if (args.single_post_uploads and self.command == "POST" and body is not None
+                    and UPLOAD_POST.match(path) and "digest=" in self.path):
+                return self.single_post(body)
             asked = REFERRERS_GET.match(path)
             if args.referrers_api and asked and self.command == "GET":
                 return self.answer_referrers(asked.group(1), asked.group(2))
@@ -221,6 +259,7 @@ def main():
     p.add_argument("--refuse-first-two", action="store_true")
     p.add_argument("--rate", type=float, default=0)
     p.add_argument("--referrers-api", action="store_true")
+    p.add_argument("--single-post-uploads", action="store_true")
     args = p.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(args))
     tmp = args.port_file + ".tmp"

@@ -1,19 +1,15 @@
-//! The blobs phase: every blob the tags to write need, in parallel, through the transfer
-//! engine: there already, mounted from another repository of this push, or uploaded straight
-//! out of the archive files. A blob that fails is recorded, not fatal: the tags needing it are
-//! skipped and the others still go.
+//! One blob to every repository of the push that needs it, through the transfer engine: there
+//! already, mounted from another repository of this push, or uploaded straight out of the
+//! archive files; and the record of blobs that could not be sent.
 
-use std::collections::{HashMap, HashSet};
-
-use futures_util::StreamExt;
+use std::collections::HashSet;
 
 use super::error::PushError;
 use super::inventory::{BlobItem, Inventory};
-use super::options::PushOptions;
 use super::receipt::PushSummary;
 use crate::digest::Digest;
 use crate::registry::{Placed, Transfer};
-use crate::report::{Outcome, Reporter};
+use crate::report::Outcome;
 
 /// The blobs that could not be sent.
 #[derive(Debug, Default)]
@@ -46,76 +42,34 @@ impl Failures {
 
 /// What happened to one blob across the repositories that need it.
 #[derive(Debug, Default)]
-struct Copies {
+pub(super) struct Copies {
     uploaded: usize,
     present: usize,
     mounted: usize,
 }
 
-/// Sends `blobs`, each to the repositories (indexes) listed with it, counting in `summary`
-/// what was uploaded, present or mounted. `located` says where the target has the blobs a
-/// differential bundle left out.
-pub(super) async fn send(
-    transfer: &Transfer,
-    inventory: &Inventory,
-    blobs: &[(&BlobItem, Vec<usize>)],
-    located: &HashMap<Digest, String>,
-    options: &PushOptions,
-    reporter: &dyn Reporter,
-    summary: &mut PushSummary,
-) -> Failures {
-    let bytes: u64 = blobs
-        .iter()
-        .filter(|(b, _)| b.source.is_some())
-        .map(|(b, _)| b.size)
-        .sum();
-    reporter.begin(
-        &format!("pushing to {}", options.target),
-        blobs.len() as u64,
-        bytes,
-    );
-    let results: Vec<(&BlobItem, Result<Copies, PushError>)> =
-        futures_util::stream::iter(blobs.iter().map(|(blob, repos)| async move {
-            let found_at = located.get(&blob.digest).map(String::as_str);
-            let result = push_blob(transfer, inventory, blob, repos, found_at).await;
-            (*blob, result)
-        }))
-        .buffer_unordered(options.concurrency)
-        .collect()
-        .await;
-    let mut failures = Failures::default();
-    for (blob, result) in results {
-        match result {
-            Ok(copies) => {
-                summary.uploaded += copies.uploaded;
-                summary.uploaded_bytes += copies.uploaded as u64 * blob.size;
-                summary.present += copies.present;
-                summary.mounted += copies.mounted;
-                let outcome = if copies.uploaded > 0 {
-                    Outcome::Transferred
-                } else if copies.mounted > 0 {
-                    Outcome::Mounted
-                } else {
-                    Outcome::Skipped
-                };
-                reporter.item(&blob.digest.short(), blob.size, outcome);
-            }
-            Err(error) => {
-                failures.blobs.insert(blob.digest.clone());
-                failures.first.get_or_insert(error);
-            }
+impl Copies {
+    /// Adds these copies of a blob of `size` bytes to `summary`; what happened to it, for the
+    /// reporter.
+    pub fn count(&self, size: u64, summary: &mut PushSummary) -> Outcome {
+        summary.uploaded += self.uploaded;
+        summary.uploaded_bytes += self.uploaded as u64 * size;
+        summary.present += self.present;
+        summary.mounted += self.mounted;
+        if self.uploaded > 0 {
+            Outcome::Transferred
+        } else if self.mounted > 0 {
+            Outcome::Mounted
+        } else {
+            Outcome::Skipped
         }
     }
-    summary.patch_size = transfer.patch_size();
-    summary.body_refused = transfer.body_refused();
-    reporter.finish(&format!("blobs: {}", summary.blob_counts(options.dry_run)));
-    failures
 }
 
 /// Sends one blob to every repository in `repos` that lacks it: the first copy is uploaded,
 /// the others mounted from it. A blob the bundle left out is mounted from `found_at`, the
 /// repository of the target that has it.
-async fn push_blob(
+pub(super) async fn push_blob(
     transfer: &Transfer,
     inventory: &Inventory,
     blob: &BlobItem,

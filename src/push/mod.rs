@@ -1,20 +1,21 @@
 //! `ferry push`: the bundle checked offline before the target hears a word, then asked of the
-//! target what it has, the missing blobs sent straight out of the archive files, manifests
-//! children first, tags last (channels and the module catalog after all others), every written
-//! tag read back, and a receipt. Nothing is written to disk but the receipt.
+//! target what it has; the missing blobs sent straight out of the archive files, each manifest
+//! and version tag as soon as what it needs is there (children first); channels, the module
+//! catalog and referrer tags after all others; every written tag read back; and a receipt. Nothing is written to disk but the receipt.
 
 mod blobs;
 mod check;
 mod error;
 mod inventory;
 mod left_out;
-mod manifests;
 mod options;
 mod plan;
 mod readback;
 mod receipt;
+mod schedule;
 mod schema;
 mod tags;
+mod writes;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,23 +40,23 @@ pub async fn push(
     let located = left_out::locate(client, &inventory, options, reporter.as_ref()).await?;
     let mut plan = plan::plan(client, &inventory, options, reporter.as_ref()).await?;
     let mut summary = PushSummary::default();
-    let failures = blobs::send(
+    let sent = schedule::run(
         &transfer,
         &inventory,
-        &plan.needs.blobs,
+        &plan,
         &located,
         options,
         reporter.as_ref(),
         &mut summary,
     )
-    .await;
-    // A tag whose graph lacks a blob is not written, nor anything only it needs.
-    plan.skip_tags_lacking(|root| failures.any_of(&inventory.needs[root]));
+    .await?;
+    // A tag whose graph lacks a blob was not written, nor anything only it needs.
+    plan.skip_tags_lacking(|root| sent.failures.any_of(&inventory.needs[root]));
     if !options.dry_run {
         let concurrency = options.concurrency;
-        summary.manifests =
-            manifests::write(&transfer, &inventory, &plan, &failures, concurrency).await?;
-        let unconfirmed = tags::write(client, &inventory, &plan, concurrency).await?;
+        let later = [Phase::Aliases, Phase::Referrers];
+        let mut unconfirmed = sent.unconfirmed;
+        unconfirmed.extend(tags::write(client, &inventory, &plan, &later, concurrency).await?);
         readback::check(client, &inventory, &plan, &unconfirmed, concurrency).await?;
     }
     summary.tags = plan.into_entries();
@@ -65,7 +66,7 @@ pub async fn push(
     {
         receipt::write(path, &summary.tags)?;
     }
-    failures.into_result(summary)
+    sent.failures.into_result(summary)
 }
 
 /// A client for the target, checked to answer, writing through the transfer engine (asking

@@ -1,6 +1,6 @@
-//! The tags phase: versions and everything else first, then release channels and the module
-//! catalog, then referrer tags, so that no tag ever points at an image not complete at the
-//! target. A registry refusing to move a tag is named as keeping tags immutable. The
+//! Tags: versions and everything else as soon as their graphs are written (see
+//! [`super::writes`]), then release channels and the module catalog, then referrer tags, so
+//! that no tag ever points at an image not complete at the target. A registry refusing to move a tag is named as keeping tags immutable. The
 //! registry's answer to a tag's PUT names the digest it stored: that is the tag's read-back.
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -11,17 +11,18 @@ use super::plan::Plan;
 use super::receipt::TagStatus;
 use crate::registry::{RegistryClient, RegistryError};
 
-/// Writes every tag `plan` writes and did not skip, phase after phase; returns those whose
-/// PUT the registry answered without naming the digest it stored (indexes into `plan.tags`),
-/// which must be read back.
+/// Writes every tag of `phases` that `plan` writes and did not skip, phase after phase;
+/// returns those whose PUT the registry answered without naming the digest it stored (indexes
+/// into `plan.tags`), which must be read back.
 pub(super) async fn write(
     client: &RegistryClient,
     inventory: &Inventory,
     plan: &Plan<'_>,
+    phases: &[Phase],
     concurrency: usize,
 ) -> Result<Vec<usize>, PushError> {
     let mut unconfirmed = Vec::new();
-    for phase in [Phase::Versions, Phase::Aliases, Phase::Referrers] {
+    for &phase in phases {
         let batch = plan.written().filter(|&i| plan.tags[i].1.phase == phase);
         let confirmed: Vec<(usize, bool)> =
             futures_util::stream::iter(batch.map(|i| async move {
@@ -36,7 +37,7 @@ pub(super) async fn write(
 }
 
 /// Writes tag `i` of `plan`; `true` when the registry's answer confirmed the digest.
-async fn write_tag(
+pub(super) async fn write_tag(
     client: &RegistryClient,
     inventory: &Inventory,
     plan: &Plan<'_>,

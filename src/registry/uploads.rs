@@ -1,4 +1,5 @@
-//! Blob uploads: one streamed PUT, or chunked PATCHes whose offsets ferry tracks itself
+//! Blob uploads: a small blob whole in the POST that opens its upload where the registry takes
+//! that, one streamed PUT, or chunked PATCHes whose offsets ferry tracks itself
 //! (registry 2.8 ignores `Content-Range`), PATCHes after a body is refused as too large, and
 //! cross-repository mounts. Bodies stream from a [`BlobSource`] without ever holding a blob
 //! whole.
@@ -26,6 +27,12 @@ pub enum UploadMode {
     Chunked(u64),
 }
 
+/// Blobs up to this size go whole in the POST that opens their upload (the spec's single-POST
+/// upload), one request instead of two, until the registry shows it does not store them that
+/// way (distribution 2.8 answers 202 and opens a session, which then takes the PUT). A body
+/// this small is one a server that ignores it still reads and drops, keeping the connection.
+const WHOLE_POST_MAX: u64 = 256 << 10;
+
 /// First PATCH size after a registry refused a whole blob in one body (413).
 const FIRST_PATCH: u64 = 16 << 20;
 /// Smallest PATCH tried before giving up.
@@ -41,6 +48,8 @@ pub struct BodySize {
     patch: AtomicU64,
     /// Set once a body was refused as too large.
     refused: AtomicBool,
+    /// Cleared once the registry showed it does not store a blob sent whole in its POST.
+    whole_posts: AtomicBool,
 }
 
 impl BodySize {
@@ -53,7 +62,15 @@ impl BodySize {
         BodySize {
             patch: AtomicU64::new(patch),
             refused: AtomicBool::new(false),
+            whole_posts: AtomicBool::new(patch == 0),
         }
+    }
+
+    /// True when a blob of `len` bytes goes whole in the POST that opens its upload.
+    fn posts_whole(&self, len: u64) -> bool {
+        len <= WHOLE_POST_MAX
+            && self.whole_posts.load(Ordering::Relaxed)
+            && self.patch_size().is_none()
     }
 
     /// The PATCH size in use now; `None` while blobs go in one PUT each.
@@ -131,8 +148,9 @@ impl RegistryClient {
     /// Uploads a blob from `source`, checking on the way that the bytes read hash to `digest`
     /// (a damaged local copy is named, and its upload abandoned before the registry could take
     /// it), in bodies of the size `bodies` says; a body refused as too large makes it and every
-    /// later upload sharing `bodies` go in smaller PATCHes. `session` is an upload already
-    /// opened (by a declined mount).
+    /// later upload sharing `bodies` go in smaller PATCHes. A blob of at most 256 KiB goes
+    /// whole in its POST while the registry stores blobs sent that way. `session` is an upload
+    /// already opened (by a declined mount).
     pub async fn upload_blob(
         &self,
         repository: &str,
@@ -142,6 +160,20 @@ impl RegistryClient {
         mut session: Option<reqwest::Url>,
         progress: &ProgressFn,
     ) -> Result<(), RegistryError> {
+        if session.is_none() && bodies.posts_whole(source.len()) {
+            let scope = Scope::Push(repository.to_string());
+            let verifier = Arc::new(Verifier::new(digest, source.len()));
+            match self
+                .post_whole(repository, &scope, source, bodies, &verifier)
+                .await?
+            {
+                Some(opened) => session = Some(opened),
+                None => {
+                    progress(source.len());
+                    return Ok(());
+                }
+            }
+        }
         loop {
             let mode = bodies.mode();
             let result = self
@@ -219,6 +251,62 @@ impl RegistryClient {
             )
             .await?;
         self.location(&response, scope)
+    }
+
+    /// Sends a small blob whole in the POST that opens its upload: `None` when the registry
+    /// stored it (201), else the session to PUT it to. A registry that opens a session instead
+    /// (202) or fails the request gets POST + PUT from then on, this upload included; only the
+    /// local copy being unreadable or damaged ends it.
+    async fn post_whole(
+        &self,
+        repository: &str,
+        scope: &Scope,
+        source: &BlobSource,
+        bodies: &BodySize,
+        verifier: &Arc<Verifier>,
+    ) -> Result<Option<reqwest::Url>, RegistryError> {
+        let digest = &verifier.expected;
+        let mut url = self.url(&format!("{repository}/blobs/uploads/"));
+        url.query_pairs_mut()
+            .append_pair("digest", &digest.to_string());
+        let len = source.len();
+        let unreadable = Arc::new(Mutex::new(None));
+        // Bytes are told once stored: a body the registry drops is sent again by the PUT.
+        let silent: ProgressFn = Arc::new(|_| {});
+        let response = self
+            .send(scope, false, || {
+                let request = self
+                    .http()
+                    .request(Method::POST, url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+                with_body(request, source, 0, len, &silent, &unreadable, verifier)
+            })
+            .await;
+        if let Some(e) = unreadable.lock().expect("not poisoned").take() {
+            return Err(source_error(source, e));
+        }
+        verifier.check(source)?;
+        let answer = match response {
+            Ok(r) if r.status() == StatusCode::CREATED => return Ok(None),
+            Ok(r) if r.status() == StatusCode::ACCEPTED => self.location(&r, scope).map(Some),
+            Ok(r) => Err(self
+                .status_error(r, scope, &format!("upload of {digest} in one POST"))
+                .await),
+            Err(e) => Err(e),
+        };
+        bodies.whole_posts.store(false, Ordering::Relaxed);
+        match answer {
+            Ok(session) => {
+                tracing::debug!(
+                    "{repository}: blobs sent whole in a POST are not stored; PUT follows"
+                );
+                Ok(session)
+            }
+            Err(e) => {
+                tracing::info!("{e}; uploading in POST + PUT from now on");
+                self.start_upload(repository, scope).await.map(Some)
+            }
+        }
     }
 
     fn location(
