@@ -51,7 +51,8 @@
 #     plain registry each round (goal <= 1 s).
 #
 # FERRY_BASELINE_BIN=/path/to/an/older/ferry also runs that binary in every round, alternating
-# with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push), and
+# with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push; scale:
+# pull, push, re-push and the demo-sized push), and
 # prints its medians and this build's ratio to them: a change is measured against the commit
 # before it in the same run, never against figures of another day.
 set -euo pipefail
@@ -484,7 +485,13 @@ bench_scale() {
         rm -f "$work/sync.tar"
     }
     scale_push() { # ferry push: "seconds rss_kib"
-        timed "$ferry" -q push "$bundle" "$1/bench/ee" --insecure
+        timed "${2:-$ferry}" -q push "$bundle" "$1/bench/ee" --insecure
+    }
+    scale_base_pull() { # the baseline binary's pull, into a bundle of its own
+        rm -rf "$work/base-bundle"
+        sync
+        timed "$FERRY_BASELINE_BIN" -q pull "$work/base-bundle" --source "$src/bench/ee" --insecure
+        rm -rf "$work/base-bundle"
     }
     scale_sync_push() { # skopeo sync from the dir: "seconds 0"
         wall skopeo sync --all --preserve-digests --dest-tls-verify=false --src dir --dest docker \
@@ -507,7 +514,8 @@ bench_scale() {
     bytes=$(find "$bundle" -maxdepth 1 -name '*.tar' -printf '%s\n' | awk '{ s += $1 } END { print s }')
 
     : >"$work/r.fpull" >"$work/r.spull" >"$work/r.fpush" >"$work/r.spush" >"$work/r.frepush"
-    : >"$work/r.srepush" >"$work/r.demo"
+    : >"$work/r.srepush" >"$work/r.demo" >"$work/r.bpull" >"$work/r.bpush" >"$work/r.brepush"
+    : >"$work/r.bdemo"
     local round off
     for round in $(seq "$rounds"); do
         echo "round $round of $rounds..."
@@ -536,6 +544,14 @@ bench_scale() {
         scripts/dev-registry.sh stop "$ferry_dir" >/dev/null 2>&1 || true
         scripts/dev-registry.sh stop "$skopeo_dir" >/dev/null 2>&1 || true
         rm -rf "$ferry_dir/data" "$skopeo_dir/data"
+        if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+            scale_base_pull >>"$work/r.bpull"
+            start_registry "base$round"
+            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.bpush"
+            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.brepush"
+            scripts/dev-registry.sh stop "$work/base$round" >/dev/null 2>&1 || true
+            rm -rf "$work/base$round/data"
+        fi
     done
 
     # The demo-sized push: the sample distribution, pulled once, pushed to a fresh registry.
@@ -549,6 +565,12 @@ bench_scale() {
         start_registry "demo$round"
         timed "$ferry" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" --insecure >>"$work/r.demo"
         scripts/dev-registry.sh stop "$work/demo$round" >/dev/null 2>&1 || true
+        if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+            start_registry "bdemo$round"
+            timed "$FERRY_BASELINE_BIN" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" \
+                --insecure >>"$work/r.bdemo"
+            scripts/dev-registry.sh stop "$work/bdemo$round" >/dev/null 2>&1 || true
+        fi
     done
 
     local fp sp fu su fr sr dm prss urss
@@ -586,6 +608,20 @@ bench_scale() {
         printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry push", urss / 1024
         printf "%-48s %8.2f s   (goal <= 1 s)\n", "demo-sized push (" dt " tags, plain HTTP)", dm
     }'
+    if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
+        local bp bu br bd
+        bp=$(cut -d' ' -f1 "$work/r.bpull" | median)
+        bu=$(cut -d' ' -f1 "$work/r.bpush" | median)
+        br=$(cut -d' ' -f1 "$work/r.brepush" | median)
+        bd=$(cut -d' ' -f1 "$work/r.bdemo" | median)
+        awk -v fp="$fp" -v fu="$fu" -v fr="$fr" -v dm="$dm" -v bp="$bp" -v bu="$bu" -v br="$br" \
+            -v bd="$bd" 'BEGIN {
+            printf "%-48s %8.2f s   this build %.2fx\n", "baseline ferry pull", bp, fp / bp
+            printf "%-48s %8.2f s   this build %.2fx\n", "baseline ferry push", bu, fu / bu
+            printf "%-48s %8.2f s   this build %.2fx\n", "baseline ferry push again", br, fr / br
+            printf "%-48s %8.2f s   this build %.2fx\n", "baseline demo-sized push", bd, dm / bd
+        }'
+    fi
     echo
     echo "requests per run (last round), from the registries' access logs:"
     awk -v a="$qfp" -v m="$min_pull" -v s="$qsp" 'BEGIN {
