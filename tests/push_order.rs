@@ -203,6 +203,18 @@ fn manifests_follow_their_own_blobs_and_nothing_is_asked_or_written_twice() {
         twice.is_empty(),
         "asked or written more than once: {twice:?}"
     );
+    // A tagged image is written by its tag's PUT alone, not by digest as well.
+    let by_digest: HashSet<(&String, &String)> = fetched
+        .iter()
+        .filter(|((_, reference), _)| reference.starts_with("sha256:"))
+        .map(|((repo, _), f)| (repo, &f.digest))
+        .collect();
+    for ((repo, reference), f) in &fetched {
+        assert!(
+            reference.starts_with("sha256:") || !by_digest.contains(&(repo, &f.digest)),
+            "{repo}:{reference} was written by digest and again by its tag"
+        );
+    }
     let manifest_heads = log
         .iter()
         .filter(|r| r.method == "HEAD" && r.path.contains("/manifests/"))

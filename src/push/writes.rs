@@ -1,9 +1,10 @@
 //! The writes of a push and what each waits for, so that each goes out the moment it can: a
 //! blob waits for nothing; a manifest waits for its blobs, its children and its subject in the
-//! same repository (never an index before its children); a version tag waits for its whole
-//! graph. The root of a version tag that nothing else in the repository names is written by
-//! the tag's PUT alone: one request instead of two. Channel, catalog and referrer tags are not
-//! here: they go after every write here is done.
+//! same repository (never an index before its children). A version tag's image is written by
+//! the tag's PUT alone (the registry stores it by digest too, so what names it can follow), one
+//! request instead of two; every other manifest is PUT by digest. Channel, catalog and referrer
+//! tags are not here: they go after every write here is done, and the root of one that nothing
+//! names is written by that tag's PUT alone.
 
 use std::collections::{HashMap, HashSet};
 
@@ -48,14 +49,33 @@ impl<'a> Writes<'a> {
         if dry_run {
             return writes;
         }
-        let mut manifests: HashMap<(usize, &Digest), usize> = HashMap::new();
+        // Who puts each manifest into its repository: the first version tag's PUT for its
+        // root, a PUT by digest for every other manifest the tags to write need.
+        let mut placed: HashMap<(usize, &Digest), usize> = HashMap::new();
+        for i in plan.written() {
+            let (r, tag) = plan.tags[i];
+            if tag.phase == Phase::Versions {
+                let id = writes.add(Write::Tag(i));
+                placed.entry((r, &tag.digest)).or_insert(id);
+            }
+        }
+        // The root of a channel, catalog or referrer tag that nothing here names is left to
+        // that tag's own PUT, after every write here.
+        let later: HashSet<(usize, &Digest)> = plan
+            .written()
+            .map(|i| plan.tags[i])
+            .filter(|(_, tag)| tag.phase != Phase::Versions)
+            .map(|(r, tag)| (r, &tag.digest))
+            .collect();
         for (r, repo) in inventory.repos.iter().enumerate() {
             let wanted = &plan.needs.manifests[r];
-            let by_tag = written_by_tag(inventory, plan, r);
+            let named = named_in(repo.manifests.iter().filter(|m| wanted.contains(&m.digest)));
             for manifest in &repo.manifests {
-                if wanted.contains(&manifest.digest) && !by_tag.contains(&manifest.digest) {
-                    let id = writes.add(Write::Manifest(r, manifest));
-                    manifests.insert((r, &manifest.digest), id);
+                let key = (r, &manifest.digest);
+                let by_later_tag = later.contains(&key) && !named.contains(&manifest.digest);
+                if wanted.contains(&manifest.digest) && !placed.contains_key(&key) && !by_later_tag
+                {
+                    placed.insert(key, writes.add(Write::Manifest(r, manifest)));
                 }
             }
         }
@@ -65,25 +85,18 @@ impl<'a> Writes<'a> {
             if let Ok(refs) = manifest.references() {
                 ids.extend(refs.blobs.iter().filter_map(|b| blobs.get(&b.digest)));
                 let named = refs.manifests.iter().chain(&refs.subject);
-                ids.extend(named.filter_map(|d| manifests.get(&(r, &d.digest))));
+                ids.extend(named.filter_map(|d| placed.get(&(r, &d.digest))));
             }
             ids
         };
         for id in 0..writes.writes.len() {
-            if let Write::Manifest(r, manifest) = writes.writes[id] {
-                writes.wait(id, waits_for(r, manifest));
-            }
-        }
-        for i in plan.written() {
-            let (r, tag) = plan.tags[i];
-            if tag.phase != Phase::Versions {
-                continue;
-            }
-            let id = writes.add(Write::Tag(i));
-            let waits = match manifests.get(&(r, &tag.digest)) {
-                Some(&root) => vec![root],
-                // Written by this tag's PUT: it waits for what the root itself waits for.
-                None => waits_for(r, inventory.repos[r].manifest(&tag.digest)),
+            let waits = match writes.writes[id] {
+                Write::Blob(_) => continue,
+                Write::Manifest(r, manifest) => waits_for(r, manifest),
+                Write::Tag(i) => {
+                    let (r, tag) = plan.tags[i];
+                    waits_for(r, inventory.repos[r].manifest(&tag.digest))
+                }
             };
             writes.wait(id, waits);
         }
@@ -108,24 +121,15 @@ impl<'a> Writes<'a> {
     }
 }
 
-/// The roots of repository `r`'s version tags that their tag's PUT writes: those no other
-/// manifest the push writes there names as a child or a subject (what names them must find
-/// them there first). Channel and referrer tags come later, so their roots are written by
-/// digest.
-fn written_by_tag<'a>(inventory: &'a Inventory, plan: &Plan<'a>, r: usize) -> HashSet<&'a Digest> {
-    let repo = &inventory.repos[r];
-    let wanted = &plan.needs.manifests[r];
-    let mut named: HashSet<Digest> = HashSet::new();
-    for manifest in repo.manifests.iter().filter(|m| wanted.contains(&m.digest)) {
+/// Every manifest `manifests` name as a child or a subject.
+fn named_in<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> HashSet<Digest> {
+    let mut named = HashSet::new();
+    for manifest in manifests {
+        // Checked when the bundle was read; one that cannot be read names nothing.
         if let Ok(refs) = manifest.references() {
             named.extend(refs.manifests.into_iter().map(|d| d.digest));
             named.extend(refs.subject.map(|d| d.digest));
         }
     }
-    plan.written()
-        .map(|i| plan.tags[i])
-        .filter(|(tag_repo, tag)| *tag_repo == r && tag.phase == Phase::Versions)
-        .map(|(_, tag)| &tag.digest)
-        .filter(|digest| !named.contains(*digest))
-        .collect()
+    named
 }
