@@ -56,7 +56,7 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                     if plan.left_out.contains_key(digest) {
                         continue;
                     }
-                    let content = match (plan.manifests.get(digest), plan.generated.get(digest)) {
+                    let content = match (plan.manifests.get(digest), plan.held.get(digest)) {
                         (Some(manifest), _) => EntryContent::Bytes(manifest.bytes.clone()),
                         (None, Some(made)) => EntryContent::Bytes(made.clone()),
                         (None, None) => EntryContent::Blob {

@@ -46,9 +46,10 @@ pub struct State {
     pub warnings: Vec<String>,
     /// Every manifest of the plan.
     pub manifests: Vec<StoredManifest>,
-    /// Small blobs the plan made rather than fetched (Helm chart configs), base64.
-    #[serde(default)]
-    pub generated: Vec<String>,
+    /// Small blobs the plan holds rather than fetches (Helm chart configs, layers the resolver
+    /// read), base64. Named as when it held only made blobs, so earlier states still read.
+    #[serde(default, rename = "generated")]
+    pub held: Vec<String>,
     /// Blobs fetched from a URL (Helm charts' `.tgz`): where each is; its size is in `images`.
     #[serde(default)]
     pub web_blobs: BTreeMap<Digest, WebBlob>,
@@ -85,8 +86,8 @@ impl State {
                     bytes: base64::engine::general_purpose::STANDARD.encode(&m.bytes),
                 })
                 .collect(),
-            generated: plan
-                .generated
+            held: plan
+                .held
                 .values()
                 .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
                 .collect(),
@@ -111,18 +112,18 @@ impl State {
                 return Err(format!("the manifest of {} is missing", image.source));
             }
         }
-        let mut generated = BTreeMap::new();
-        for stored in &self.generated {
+        let mut held = BTreeMap::new();
+        for stored in &self.held {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(stored)
                 .map_err(|e| format!("a blob is not base64: {e}"))?;
-            generated.insert(Digest::of(&bytes), bytes);
+            held.insert(Digest::of(&bytes), bytes);
         }
         Ok(Plan {
             images: self.images.clone(),
             warnings: self.warnings.clone(),
             manifests,
-            generated,
+            held,
             web_blobs: self.web_blobs.clone(),
             notes: Vec::new(),
             // A resumed pull continues what was planned; --strict judged it when it was made.
@@ -151,8 +152,8 @@ impl State {
     /// About the bytes its file takes, without writing it out twice to find out.
     pub fn estimated_size(&self) -> u64 {
         let manifests: usize = self.manifests.iter().map(|m| m.bytes.len() + 128).sum();
-        let generated: usize = self.generated.iter().map(|g| g.len() + 8).sum();
-        (manifests + generated + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
+        let held: usize = self.held.iter().map(|g| g.len() + 8).sum();
+        (manifests + held + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
     }
 
     /// How long ago the pull started.
