@@ -321,7 +321,7 @@ async fn charts_plan(
             parts,
             source_digest: None,
         });
-        plan.held.insert(config_digest, artifact.config);
+        plan.held.insert(config_digest, artifact.config.into());
         plan.web_blobs.insert(
             artifact.layer_digest,
             WebBlob {

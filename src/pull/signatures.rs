@@ -281,7 +281,7 @@ mod tests {
             "sig-of-sig",
         ] {
             let manifest = Manifest {
-                bytes: name.as_bytes().to_vec(),
+                bytes: name.as_bytes().to_vec().into(),
                 media_type: crate::manifest::OCI_MANIFEST.into(),
                 digest: digest(name),
             };

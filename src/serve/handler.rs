@@ -401,10 +401,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Answer {
     json(status, "application/json", body.to_string().into_bytes())
 }
 
-fn json(status: StatusCode, media_type: &str, bytes: Vec<u8>) -> Answer {
+fn json(status: StatusCode, media_type: &str, bytes: impl Into<Bytes>) -> Answer {
+    let bytes: Bytes = bytes.into();
     let len = bytes.len() as u64;
     let mut response = Response::new(
-        Full::new(Bytes::from(bytes))
+        Full::new(bytes)
             .map_err(|never| match never {})
             .boxed_unsync(),
     );

@@ -40,12 +40,8 @@ impl HeldBlobs {
     }
 
     /// The kept layers that `needed` says the bundle takes; the others are dropped.
-    pub fn into_needed(self, needed: impl Fn(&Digest) -> bool) -> BTreeMap<Digest, Vec<u8>> {
-        self.blobs
-            .into_iter()
-            .filter(|(d, _)| needed(d))
-            .map(|(d, bytes)| (d, Vec::from(bytes)))
-            .collect()
+    pub fn into_needed(self, needed: impl Fn(&Digest) -> bool) -> BTreeMap<Digest, Bytes> {
+        self.blobs.into_iter().filter(|(d, _)| needed(d)).collect()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -70,7 +71,7 @@ pub struct Plan {
     /// Small blobs the plan holds and the bundle takes from memory, never fetched: made here
     /// (a Helm chart's config) or read whole while resolving (the layers whose files the
     /// layout resolver reads), by digest.
-    pub held: BTreeMap<Digest, Vec<u8>>,
+    pub held: BTreeMap<Digest, Bytes>,
     /// Blobs fetched from a URL rather than from a registry (a Helm chart's `.tgz`), by digest.
     pub web_blobs: BTreeMap<Digest, WebBlob>,
     /// How selections were made (the tags kept and why the others went), for the dry run.

@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(one.bytes, two.bytes);
         assert_eq!(one.references().unwrap().manifests.len(), 2);
         assert!(
-            String::from_utf8(one.bytes)
+            String::from_utf8(one.bytes.to_vec())
                 .unwrap()
                 .contains("artifactType")
         );

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::BlobRecord;
@@ -142,7 +143,7 @@ impl<'a> State<'a> {
         }
         let mut held = BTreeMap::new();
         for stored in &self.held {
-            let bytes = stored.0.to_vec();
+            let bytes = Bytes::copy_from_slice(&stored.0);
             held.insert(Digest::of(&bytes), bytes);
         }
         Ok(Plan {
@@ -178,7 +179,11 @@ impl<'a> State<'a> {
     /// About the bytes its file takes, without writing it out twice to find out.
     pub fn estimated_size(&self) -> u64 {
         // Base64 makes four characters of every three bytes.
-        let manifests: usize = self.manifests.iter().map(|m| m.bytes.0.len() * 4 / 3 + 128).sum();
+        let manifests: usize = self
+            .manifests
+            .iter()
+            .map(|m| m.bytes.0.len() * 4 / 3 + 128)
+            .sum();
         let held: usize = self.held.iter().map(|g| g.0.len() * 4 / 3 + 8).sum();
         (manifests + held + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
     }
