@@ -14,12 +14,9 @@ use sha2::Digest as _;
 
 /// A content digest. Only `sha256` exists in the registries ferry talks to, so it is the only
 /// algorithm accepted; anything else is refused at parse time rather than misread later.
-///
-/// The hex is held inline, not on the heap: a plan of thousands of images holds tens of
-/// thousands of digests. Bytes compare as the text does, so the order is the text's.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
-    hex: [u8; 64],
+    hex: String,
 }
 
 /// Why a string is not a digest.
@@ -37,14 +34,14 @@ impl Digest {
     }
 
     fn from_sha256(raw: &[u8]) -> Digest {
-        let mut hex = [0u8; 64];
-        hex::encode_to_slice(raw, &mut hex).expect("a sha256 is 32 bytes");
-        Digest { hex }
+        Digest {
+            hex: hex::encode(raw),
+        }
     }
 
     /// The 64 lowercase hex characters without the algorithm prefix.
     pub fn hex(&self) -> &str {
-        std::str::from_utf8(&self.hex).expect("a digest holds ASCII hex")
+        &self.hex
     }
 
     /// The algorithm name, always `sha256`.
@@ -54,7 +51,7 @@ impl Digest {
 
     /// A short form for progress lines: `sha256:0123456789ab`.
     pub fn short(&self) -> String {
-        format!("sha256:{}", &self.hex()[..12])
+        format!("sha256:{}", &self.hex[..12])
     }
 }
 
@@ -80,15 +77,15 @@ impl FromStr for Digest {
         {
             return fail("only lowercase hex characters are allowed");
         }
-        let mut held = [0u8; 64];
-        held.copy_from_slice(hex.as_bytes());
-        Ok(Digest { hex: held })
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex())
+        write!(f, "sha256:{}", self.hex)
     }
 }
 

@@ -235,7 +235,7 @@ fn blob(
     // A manifest is a blob too, and some clients fetch it as one.
     let source = match (repo.blobs.get(digest), repo.manifests.get(digest)) {
         (Some(source), _) => Source::File(source.clone()),
-        (None, Some(manifest)) => Source::Memory(Bytes::from(manifest.bytes.clone())),
+        (None, Some(manifest)) => Source::Memory(manifest.bytes.clone()),
         (None, None) => {
             return Err(Refusal {
                 status: StatusCode::NOT_FOUND,
