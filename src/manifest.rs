@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -102,8 +103,9 @@ pub enum ManifestError {
 /// A manifest or index exactly as the registry sent it.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    /// The bytes the digest is computed over.
-    pub bytes: Vec<u8>,
+    /// The bytes the digest is computed over; shared, not copied, by whatever else holds them
+    /// (a plan, its archive entries).
+    pub bytes: Bytes,
     /// The media type (from the document, else from the transport's `Content-Type`).
     pub media_type: String,
     /// The sha256 of `bytes`.
@@ -146,7 +148,13 @@ impl Manifest {
     /// Wraps bytes received from a registry or read from a layout. The media type comes from
     /// the document itself when it has one, else from `content_type` (the HTTP header or the
     /// descriptor), else from its shape.
-    pub fn from_bytes(bytes: Vec<u8>, content_type: Option<&str>) -> Result<Self, ManifestError> {
+    pub fn from_bytes(
+        mut bytes: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Self, ManifestError> {
+        // Read bodies grow by doubling: what a plan of thousands keeps is only the bytes.
+        bytes.shrink_to_fit();
+        let bytes = Bytes::from(bytes);
         let digest = Digest::of(&bytes);
         let shape: Shape = serde_json::from_slice(&bytes).map_err(|e| ManifestError::Invalid {
             digest: digest.clone(),

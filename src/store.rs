@@ -416,7 +416,15 @@ pub async fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 
 /// [`write_atomic`] for code that already runs on a blocking thread.
 pub fn write_atomic_blocking(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// Like [`write_atomic_blocking`], the bytes written by `write` as they come, through a
+/// buffer: a large file (a pull's state) is never held in memory whole.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn io::Write) -> io::Result<()>,
+) -> Result<(), StoreError> {
     // A bare file name (`--receipt r.json`) lies in the current directory.
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -425,14 +433,17 @@ pub fn write_atomic_blocking(path: &Path, bytes: &[u8]) -> Result<(), StoreError
     std::fs::create_dir_all(dir).map_err(StoreError::io("cannot create", dir))?;
     // Readable by others (umask permitting), like any file a tool writes: a registry's service
     // account or a colleague must be able to read a layout or a bundle.
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .prefix(".ferry-tmp-")
         .tempfile_in(dir)
         .map_err(StoreError::io("cannot create a file in", dir))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(StoreError::io("cannot write", tmp.path()))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, tmp);
+    let tmp = write(&mut buffered)
+        .and_then(|_| buffered.into_inner().map_err(|e| e.into_error()))
+        .and_then(|tmp| tmp.as_file().sync_all().map(|_| tmp))
+        .map_err(StoreError::io("cannot write", &tmp_path))?;
     tmp.persist(path)
         .map_err(|e| StoreError::io("cannot rename into", path)(e.error))?;
     fsync_dir(dir).map_err(StoreError::io("cannot sync", dir))

@@ -12,7 +12,7 @@ use super::BundleError;
 use super::sums::{gostsums, sha256sums};
 use crate::digest::Digest;
 use crate::manifest::SIZE_LIMIT;
-use crate::store::write_atomic_blocking;
+use crate::store::{write_atomic_blocking, write_atomic_with};
 
 /// The bundle format this ferry writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -322,12 +322,18 @@ impl BundleMetadata {
         {
             write_atomic_blocking(&dir.join(GOSTSUMS), list.as_bytes()).map_err(store_error)?;
         }
+        let Some(sign) = sign else {
+            // Streamed: the metadata of thousands of images is tens of MiB of JSON.
+            let write = |file: &mut dyn std::io::Write| {
+                serde_json::to_writer_pretty(&mut *file, self).map_err(std::io::Error::from)?;
+                file.write_all(b"\n")
+            };
+            return write_atomic_with(&dir.join(BUNDLE_FILE), write).map_err(store_error);
+        };
         let mut json = serde_json::to_vec_pretty(self).expect("metadata serialises");
         json.push(b'\n');
-        if let Some(sign) = sign {
-            write_atomic_blocking(&dir.join(BUNDLE_SIGNATURE), sign(&json).as_bytes())
-                .map_err(store_error)?;
-        }
+        write_atomic_blocking(&dir.join(BUNDLE_SIGNATURE), sign(&json).as_bytes())
+            .map_err(store_error)?;
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
     }
 }

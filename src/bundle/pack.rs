@@ -203,13 +203,13 @@ fn archive_plans(
         let mut contents = Vec::with_capacity(entries.len());
         for entry in entries {
             let content = match entry.source {
-                PackSource::Bytes(bytes) => EntryContent::Bytes(bytes),
+                PackSource::Bytes(bytes) => EntryContent::Bytes(bytes.into()),
                 PackSource::File { path, size } => match digest_named(&entry.path) {
                     Some(digest) => {
                         blobs.insert(digest.clone(), BlobSource::file(path, size));
                         EntryContent::Blob { digest, size }
                     }
-                    None => EntryContent::Bytes(read_small(&path, size)?),
+                    None => EntryContent::Bytes(read_small(&path, size)?.into()),
                 },
             };
             contents.push((entry.path, content));

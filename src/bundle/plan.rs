@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+use bytes::Bytes;
+
 use super::BundleError;
 use super::index::check_entry_path;
 use super::metadata::BlobRecord;
@@ -22,8 +24,12 @@ const NAME_FIELD: usize = 100;
 /// What an entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryContent {
-    /// Bytes known when planning: `oci-layout`, `index.json`, manifests.
-    Bytes(Vec<u8>),
+    /// Bytes known when planning: `oci-layout`, `index.json`, manifests (shared with the plan
+    /// that holds them).
+    Bytes(Bytes),
+    /// Bytes known when planning, already written into the archive's files: only their size
+    /// is kept, so a writer does not hold every manifest and `index.json` for the whole run.
+    Written(u64),
     /// A blob fetched from somewhere by digest and checked against it on the way in.
     Blob {
         /// Its digest.
@@ -38,7 +44,7 @@ impl EntryContent {
     pub fn size(&self) -> u64 {
         match self {
             EntryContent::Bytes(bytes) => bytes.len() as u64,
-            EntryContent::Blob { size, .. } => *size,
+            EntryContent::Written(size) | EntryContent::Blob { size, .. } => *size,
         }
     }
 }
@@ -274,6 +280,16 @@ impl ArchivePlan {
         }
         Ok(())
     }
+
+    /// Lets go of the bytes of every [`EntryContent::Bytes`] entry, keeping their sizes: for
+    /// once [`ArchivePlan::fixed_bytes`] has written them.
+    pub fn forget_fixed_bytes(&mut self) {
+        for entry in &mut self.entries {
+            if let EntryContent::Bytes(bytes) = &entry.content {
+                entry.content = EntryContent::Written(bytes.len() as u64);
+            }
+        }
+    }
 }
 
 /// The files of an archive of `size` bytes: one `.tar`, or chunks of exactly `chunk_size`
@@ -303,7 +319,7 @@ mod tests {
     use super::*;
 
     fn bytes(path: &str, n: usize) -> (String, EntryContent) {
-        (path.to_string(), EntryContent::Bytes(vec![7; n]))
+        (path.to_string(), EntryContent::Bytes(vec![7; n].into()))
     }
 
     #[test]

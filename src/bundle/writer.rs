@@ -118,7 +118,7 @@ impl ArchiveWriter {
             .map(|p| {
                 p.entries
                     .iter()
-                    .map(|e| matches!(e.content, EntryContent::Bytes(_)))
+                    .map(|e| matches!(e.content, EntryContent::Bytes(_) | EntryContent::Written(_)))
                     .collect()
             })
             .collect();
@@ -131,7 +131,7 @@ impl ArchiveWriter {
             }
         }
         queue.sort();
-        let shared = Arc::new(OpenArchives {
+        let mut shared = Arc::new(OpenArchives {
             bundle_dir: bundle_dir.to_path_buf(),
             gost: options.gost,
             state: Mutex::new(State {
@@ -155,6 +155,12 @@ impl ArchiveWriter {
                     })
                 })?;
         }
+        // Written once and never read back from memory: the run goes on without them.
+        Arc::get_mut(&mut shared)
+            .expect("nothing shares the archives yet")
+            .plans
+            .iter_mut()
+            .for_each(ArchivePlan::forget_fixed_bytes);
         shared.advance_all();
         Ok(ArchiveWriter {
             shared,

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::reference::Reference;
 use crate::registry::{Mirrors, RegistryClient, RegistryError};
 use crate::report::Reporter;
+use crate::source::manifest_cache::ManifestCache;
 use crate::source::sizing::Want;
 use crate::source::wanted::build_plan;
 use crate::source::{Plan, PlannedImage, SourceError, Take, WebBlob};
@@ -156,8 +157,8 @@ pub async fn resolve(
     plan.mirrors.extend(placement.notes);
     for ((read, _), placed) in placement.groups {
         let client = client_for(&mut made, clients, &read)?;
-        let mut part =
-            build_plan(client, placed.wants, placed.known, Vec::new(), concurrency).await?;
+        let known = ManifestCache::with(placed.known);
+        let mut part = build_plan(client, placed.wants, known, Vec::new(), concurrency).await?;
         // Deeper repositories first: each image takes the name of the closest one.
         for (repository, asked) in placed.renames.iter().rev() {
             part.name_as_asked(&read, repository, asked);
@@ -320,7 +321,7 @@ async fn charts_plan(
             parts,
             source_digest: None,
         });
-        plan.generated.insert(config_digest, artifact.config);
+        plan.held.insert(config_digest, artifact.config.into());
         plan.web_blobs.insert(
             artifact.layer_digest,
             WebBlob {

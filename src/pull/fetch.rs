@@ -17,8 +17,11 @@ use crate::source::{Plan, WebBlob};
 /// Blobs of a plan, read from the registries and repositories that hold them.
 pub struct SourceBlobs {
     clients: HashMap<String, RegistryClient>,
-    /// Digest → (registry, repository).
-    places: HashMap<Digest, (String, String)>,
+    /// The (registry, repository) pairs blobs are read from, each once: thousands of blobs
+    /// share a few dozen.
+    repositories: Vec<(String, String)>,
+    /// Digest → its place in `repositories`.
+    places: HashMap<Digest, usize>,
     /// Blobs read from a URL (Helm charts).
     web: BTreeMap<Digest, WebBlob>,
     /// The client that reads them, made when there are any.
@@ -36,12 +39,22 @@ impl SourceBlobs {
         plan: &Plan,
         previous: LocalBlobs,
     ) -> Result<Self, PullError> {
+        let mut repositories: Vec<(String, String)> = Vec::new();
+        let mut numbers: HashMap<(&str, &str), usize> = HashMap::new();
         let mut places = HashMap::new();
         for image in &plan.images {
-            for digest in image.parts.keys() {
-                places
-                    .entry(digest.clone())
-                    .or_insert_with(|| (image.registry.clone(), image.repository.clone()));
+            let key = (image.registry.as_str(), image.repository.as_str());
+            let number = *numbers.entry(key).or_insert_with(|| {
+                repositories.push((image.registry.clone(), image.repository.clone()));
+                repositories.len() - 1
+            });
+            // Manifests come with the plan; only blobs are fetched.
+            for digest in image
+                .parts
+                .keys()
+                .filter(|d| !plan.manifests.contains_key(*d))
+            {
+                places.entry(digest.clone()).or_insert(number);
             }
         }
         let charts = (!plan.web_blobs.is_empty())
@@ -50,6 +63,7 @@ impl SourceBlobs {
             .map_err(chart_error)?;
         Ok(SourceBlobs {
             clients,
+            repositories,
             places,
             web: plan.web_blobs.clone(),
             charts,
@@ -89,10 +103,11 @@ impl Fetch for SourceBlobs {
                 .map_err(|e| chart_error(ChartError::from_store(&blob.url, e)))?;
             return Ok(());
         }
-        let (registry, repository) = self
+        let place = self
             .places
             .get(&job.digest)
             .expect("every blob of the plan has a place");
+        let (registry, repository) = &self.repositories[*place];
         let client = &self.clients[registry];
         let descriptor = Descriptor::new("application/octet-stream", job.digest.clone(), job.size);
         client

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+
 use crate::bundle::{ArchivePlan, BundleError, EntryContent};
 use crate::digest::Digest;
 use crate::layout::{Index, LAYOUT_MARKER, index_bytes, tagged};
@@ -21,7 +23,7 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
             for (path, images) in plan.layouts(archive) {
                 entries.push((
                     join(path, "oci-layout"),
-                    EntryContent::Bytes(LAYOUT_MARKER.to_vec()),
+                    EntryContent::Bytes(Bytes::from_static(LAYOUT_MARKER)),
                 ));
                 let mut index = Index::default();
                 let mut parts: BTreeMap<&Digest, u64> = BTreeMap::new();
@@ -51,14 +53,14 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                         ),
                     });
                 }
-                entries.push((join(path, "index.json"), EntryContent::Bytes(index)));
+                entries.push((join(path, "index.json"), EntryContent::Bytes(index.into())));
                 for (digest, size) in parts {
                     if plan.left_out.contains_key(digest) {
                         continue;
                     }
-                    let content = match (plan.manifests.get(digest), plan.generated.get(digest)) {
+                    let content = match (plan.manifests.get(digest), plan.held.get(digest)) {
                         (Some(manifest), _) => EntryContent::Bytes(manifest.bytes.clone()),
-                        (None, Some(made)) => EntryContent::Bytes(made.clone()),
+                        (None, Some(held)) => EntryContent::Bytes(held.clone()),
                         (None, None) => EntryContent::Blob {
                             digest: digest.clone(),
                             size,

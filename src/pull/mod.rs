@@ -73,6 +73,8 @@ async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullS
     )
     .map_err(PullError::NoSpace)?;
     let begun = start.begin(options, &work, state.as_ref())?;
+    // Written out: what it holds of an earlier run's plan is not needed past here.
+    drop(state);
     let written = write::write(options, &work, &plan, archives, begun, &reporter).await?;
     seal::seal(options, &plan, written, work, started)
 }

@@ -23,10 +23,10 @@ pub enum Start {
     /// Nothing to continue.
     Fresh,
     /// The same request: continue it, with the files laid out as they are.
-    Continue(State, Progress),
+    Continue(State<'static>, Progress),
     /// The same request with another chunk size or GOST setting: the finished blobs are copied
     /// into the new layout.
-    Relay(State, Progress),
+    Relay(State<'static>, Progress),
 }
 
 /// A run begun in the work directory.
@@ -95,12 +95,12 @@ impl Start {
     /// The state file this run writes: a new one for a fresh start (the work directory cleared
     /// of the earlier run first), the earlier one with the new layout for a re-lay, none when
     /// it continues.
-    pub fn new_state(
+    pub fn new_state<'a>(
         &self,
         options: &PullOptions,
         work: &WorkDir,
-        plan: &Plan,
-    ) -> Result<Option<State>, PullError> {
+        plan: &'a Plan,
+    ) -> Result<Option<State<'a>>, PullError> {
         Ok(match self {
             Start::Fresh => {
                 work.clear()?;

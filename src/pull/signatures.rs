@@ -219,7 +219,7 @@ fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
     plan.images = kept;
     let needed: BTreeSet<&Digest> = plan.images.iter().flat_map(|i| i.parts.keys()).collect();
     plan.manifests.retain(|d, _| needed.contains(d));
-    plan.generated.retain(|d, _| needed.contains(d));
+    plan.held.retain(|d, _| needed.contains(d));
     plan.web_blobs.retain(|d, _| needed.contains(d));
     plan.left_out.retain(|d, _| needed.contains(d));
 }
@@ -281,7 +281,7 @@ mod tests {
             "sig-of-sig",
         ] {
             let manifest = Manifest {
-                bytes: name.as_bytes().to_vec(),
+                bytes: name.as_bytes().to_vec().into(),
                 media_type: crate::manifest::OCI_MANIFEST.into(),
                 digest: digest(name),
             };

@@ -75,7 +75,7 @@ mod tests {
             .collect();
         assert_eq!(listed, ["01", "02", "03"]);
         assert!(
-            String::from_utf8(merged.bytes.clone())
+            String::from_utf8(merged.bytes.to_vec())
                 .unwrap()
                 .contains("application/x-3")
         );

@@ -16,6 +16,7 @@ pub mod mirrors;
 mod pages;
 mod referrers;
 pub mod registries_conf;
+mod small_blob;
 mod tags;
 mod transfer;
 mod transport;

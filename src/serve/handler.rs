@@ -235,7 +235,7 @@ fn blob(
     // A manifest is a blob too, and some clients fetch it as one.
     let source = match (repo.blobs.get(digest), repo.manifests.get(digest)) {
         (Some(source), _) => Source::File(source.clone()),
-        (None, Some(manifest)) => Source::Memory(Bytes::from(manifest.bytes.clone())),
+        (None, Some(manifest)) => Source::Memory(manifest.bytes.clone()),
         (None, None) => {
             return Err(Refusal {
                 status: StatusCode::NOT_FOUND,
@@ -401,10 +401,11 @@ fn error(status: StatusCode, code: &str, message: &str) -> Answer {
     json(status, "application/json", body.to_string().into_bytes())
 }
 
-fn json(status: StatusCode, media_type: &str, bytes: Vec<u8>) -> Answer {
+fn json(status: StatusCode, media_type: &str, bytes: impl Into<Bytes>) -> Answer {
+    let bytes: Bytes = bytes.into();
     let len = bytes.len() as u64;
     let mut response = Response::new(
-        Full::new(Bytes::from(bytes))
+        Full::new(bytes)
             .map_err(|never| match never {})
             .boxed_unsync(),
     );

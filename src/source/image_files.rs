@@ -1,15 +1,19 @@
 //! Reading a few small files out of an image's filesystem without unpacking it: layers are
-//! streamed from the registry top layer first, through gzip, zstd or nothing, into a tar
-//! reader that stops as soon as every wanted file is found. Memory stays bounded by the
-//! files' size limit, whatever the layer size.
+//! read top layer first, through gzip, zstd or nothing, into a tar reader that stops as soon
+//! as every wanted file is found. A small layer is read whole and kept for the bundle
+//! ([`super::held`]); a larger one is streamed, so memory stays bounded by the files' size
+//! limit, whatever the layer size.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
+use bytes::Bytes;
 use serde::Deserialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::SourceError;
+use super::held::HeldBlobs;
+use super::manifest_cache::ManifestCache;
 use crate::manifest::{Descriptor, Manifest};
 use crate::registry::RegistryClient;
 
@@ -18,12 +22,16 @@ pub const FILE_LIMIT: u64 = 4 << 20;
 
 /// Reads `wanted` paths (relative, `/`-separated) from the image `manifest` of `repository`.
 /// For an index the first child is read (metadata files are the same on every platform).
-/// Files not found are absent from the result.
-pub async fn read_image_files(
+/// Layers small enough for `held` are read whole, checked against their digest and kept there,
+/// so that the bundle takes them without a second request; a layer already kept is searched in
+/// memory. Files not found are absent from the result.
+pub(crate) async fn read_image_files(
     client: &RegistryClient,
     repository: &str,
     manifest: &Manifest,
     wanted: &[&str],
+    manifests: &ManifestCache,
+    held: &mut HeldBlobs,
 ) -> Result<BTreeMap<String, Vec<u8>>, SourceError> {
     let image = if manifest.is_index() {
         let refs = manifest.references().map_err(|e| SourceError::BadFile {
@@ -34,8 +42,8 @@ pub async fn read_image_files(
         let Some(first) = refs.manifests.first() else {
             return Ok(BTreeMap::new());
         };
-        client
-            .get_manifest(repository, &first.digest.to_string())
+        manifests
+            .by_digest(client, repository, &first.digest)
             .await?
     } else {
         manifest.clone()
@@ -57,21 +65,25 @@ pub async fn read_image_files(
         if missing.is_empty() {
             break;
         }
-        let stream = client.blob_stream(repository, &layer.digest).await?;
-        let reader = StreamReader::new(stream);
         let looking = missing.clone();
-        let image_name = format!("{repository}@{}", layer.digest);
-        let from_layer = tokio::task::spawn_blocking(move || {
-            scan_layer(SyncIoBridge::new(reader), &looking).map_err(|e| (image_name, e))
-        })
-        .await
-        .expect("layer scan does not panic")
-        .map_err(|(image, e)| SourceError::BadFile {
-            image,
+        let (scanned, whole) = if let Some(bytes) = held.get(&layer.digest) {
+            (scan_bytes(bytes, looking).await, None)
+        } else if held.has_room_for(layer.size) {
+            let bytes = Bytes::from(client.read_blob(repository, layer).await?);
+            (scan_bytes(bytes.clone(), looking).await, Some(bytes))
+        } else {
+            let stream = client.blob_stream(repository, &layer.digest).await?;
+            let reader = SyncIoBridge::new(StreamReader::new(stream));
+            (blocking(move || scan_layer(reader, &looking)).await, None)
+        };
+        let (files, hidden) = scanned.map_err(|e| SourceError::BadFile {
+            image: format!("{repository}@{}", layer.digest),
             file: "layer".into(),
             reason: e.to_string(),
         })?;
-        let (files, hidden) = from_layer;
+        if let Some(bytes) = whole {
+            held.keep(layer.digest.clone(), bytes);
+        }
         missing.retain(|m| !hidden.contains(m));
         for (path, bytes) in files {
             missing.retain(|m| *m != path);
@@ -79,6 +91,20 @@ pub async fn read_image_files(
         }
     }
     Ok(found)
+}
+
+/// Scans a layer held in memory for `wanted` files.
+async fn scan_bytes(bytes: Bytes, wanted: Vec<String>) -> std::io::Result<LayerScan> {
+    blocking(move || scan_layer(bytes.as_ref(), &wanted)).await
+}
+
+/// Runs a layer scan off the async threads: decompressing is CPU work of unknown length.
+async fn blocking(
+    scan: impl FnOnce() -> std::io::Result<LayerScan> + Send + 'static,
+) -> std::io::Result<LayerScan> {
+    tokio::task::spawn_blocking(scan)
+        .await
+        .expect("layer scan does not panic")
 }
 
 /// Files found in a layer, and wanted files a whiteout in it deletes.

@@ -4,7 +4,9 @@
 
 pub mod description;
 pub mod filter;
+pub mod held;
 pub mod image_files;
+pub(crate) mod manifest_cache;
 pub mod plan;
 pub mod platforms;
 pub mod referrers;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -67,8 +68,10 @@ pub struct Plan {
     pub unselected: Vec<String>,
     /// Every manifest and index of every image, exactly as the source sent it.
     pub manifests: BTreeMap<Digest, Manifest>,
-    /// Small blobs made here rather than fetched (a Helm chart's config), by digest.
-    pub generated: BTreeMap<Digest, Vec<u8>>,
+    /// Small blobs the plan holds and the bundle takes from memory, never fetched: made here
+    /// (a Helm chart's config) or read whole while resolving (the layers whose files the
+    /// layout resolver reads), by digest.
+    pub held: BTreeMap<Digest, Bytes>,
     /// Blobs fetched from a URL rather than from a registry (a Helm chart's `.tgz`), by digest.
     pub web_blobs: BTreeMap<Digest, WebBlob>,
     /// How selections were made (the tags kept and why the others went), for the dry run.
@@ -114,7 +117,7 @@ impl Plan {
         self.warnings.extend(other.warnings);
         self.unselected.extend(other.unselected);
         self.manifests.extend(other.manifests);
-        self.generated.extend(other.generated);
+        self.held.extend(other.held);
         self.web_blobs.extend(other.web_blobs);
         self.notes.extend(other.notes);
         self.left_out.extend(other.left_out);

@@ -331,7 +331,7 @@ mod tests {
         };
         assert_eq!(entries_of(&kept), vec![digest(2)]);
         assert_eq!(kept.media_type, crate::manifest::OCI_INDEX);
-        let text = String::from_utf8(kept.bytes.clone()).unwrap();
+        let text = String::from_utf8(kept.bytes.to_vec()).unwrap();
         assert!(text.contains(r#""org.example":"kept""#), "{text}");
         let Kept::Rewritten { index: again, .. } = keep(&root, &["linux/arm64"]).await else {
             panic!()

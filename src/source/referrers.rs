@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::manifest_cache::ManifestCache;
 use super::plan::Plan;
 use super::sizing::{Want, plan_images};
 use super::{SourceError, Take};
@@ -214,11 +215,12 @@ async fn fetch_each(
 ) -> Result<Vec<(Subject, Result<Plan, String>)>, SourceError> {
     futures_util::stream::iter(wants.into_iter().map(|(want, subject)| async move {
         let key = (want.repo.clone(), want.reference.clone());
-        let known: HashMap<(String, String), Manifest> = made
-            .get(&key)
-            .map(|m| (key.clone(), m.clone()))
-            .into_iter()
-            .collect();
+        let known = ManifestCache::with(
+            made.get(&key)
+                .map(|m| (key.clone(), m.clone()))
+                .into_iter()
+                .collect(),
+        );
         match plan_images(client, vec![want], known, Vec::new(), 1).await {
             Ok(part) => Ok((subject, Ok(part))),
             Err(SourceError::Registry(RegistryError::NotFound { .. })) => Ok((
@@ -269,7 +271,7 @@ mod tests {
         assert_eq!(one.bytes, two.bytes);
         assert_eq!(one.references().unwrap().manifests.len(), 2);
         assert!(
-            String::from_utf8(one.bytes)
+            String::from_utf8(one.bytes.to_vec())
                 .unwrap()
                 .contains("artifactType")
         );

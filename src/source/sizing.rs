@@ -2,11 +2,11 @@
 //! the platforms its want asks for, and every manifest and blob it needs sized. The layout
 //! resolver, image sets and the referrers search all plan through here.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use super::manifest_cache::ManifestCache;
 use super::plan::{Plan, PlannedImage};
 use super::platforms::{Kept, PlatformSpec, keep_platforms};
 use super::{SourceError, Take};
@@ -33,8 +33,12 @@ pub(crate) struct Want {
 
 /// One image as the source has it, after the platform filter.
 struct Sized {
-    /// Its manifests, children before parents, the root last.
-    manifests: Vec<Manifest>,
+    /// Its manifests' digests, children before parents, the root last.
+    manifests: Vec<Digest>,
+    /// The root's media type.
+    media_type: String,
+    /// Manifests the platform filter wrote anew (not at the source).
+    rewritten: Vec<Manifest>,
     /// Every manifest and blob it needs, with sizes.
     parts: BTreeMap<Digest, u64>,
     /// The source's digest when the filter rewrote the root.
@@ -45,15 +49,15 @@ struct Sized {
     no_platform: bool,
 }
 
-/// The wants' images, each fetched and walked once (per platform selection).
+/// The wants' images, each fetched and walked once (per platform selection), every manifest
+/// read through `known` (which holds what the caller read already) and so fetched once.
 pub(crate) async fn plan_images(
     client: &RegistryClient,
     wants: Vec<Want>,
-    known: HashMap<(String, String), Manifest>,
+    known: ManifestCache,
     mut warnings: Vec<String>,
     concurrency: usize,
 ) -> Result<Plan, SourceError> {
-    let known = Arc::new(known);
     // An image pulled by digest keeps every platform: whatever names it does so by that digest.
     let key_of = |w: &Want| {
         let platforms = if super::platforms::pinned(&w.reference) {
@@ -66,79 +70,17 @@ pub(crate) async fn plan_images(
     let mut unique: Vec<(String, String, Vec<PlatformSpec>)> = wants.iter().map(key_of).collect();
     unique.sort();
     unique.dedup();
+    let cache = &known;
     let sized: HashMap<(String, String, Vec<PlatformSpec>), Sized> =
         futures_util::stream::iter(unique.into_iter().map(|key| {
-            let known = known.clone();
             let pinned_to = wants
                 .iter()
                 .find(|w| w.repo == key.0 && w.reference == key.1)
                 .map(|w| w.take.platforms.clone())
                 .unwrap_or_default();
             async move {
-                let (repo, reference, platforms) = &key;
-                let root = match known.get(&(repo.clone(), reference.clone())) {
-                    Some(m) => m.clone(),
-                    None => client.get_manifest(repo, reference).await?,
-                };
-                let fetch = async |d: &Descriptor| {
-                    Ok::<_, SourceError>(client.get_manifest(repo, &d.digest.to_string()).await?)
-                };
-                let mut rewritten: HashMap<Digest, Manifest> = HashMap::new();
-                let mut sized = Sized {
-                    manifests: Vec::new(),
-                    parts: BTreeMap::new(),
-                    source_digest: None,
-                    kept_whole: false,
-                    no_platform: false,
-                };
-                let root = match keep_platforms(&root, platforms, &fetch).await? {
-                    Kept::Whole => {
-                        if platforms.is_empty() && !pinned_to.is_empty() {
-                            sized.kept_whole = !matches!(
-                                keep_platforms(&root, &pinned_to, &fetch).await?,
-                                Kept::Whole
-                            );
-                        }
-                        root
-                    }
-                    Kept::Nothing => {
-                        sized.no_platform = true;
-                        return Ok::<_, SourceError>((key, sized));
-                    }
-                    Kept::Rewritten { index, nested } => {
-                        sized.source_digest = Some(root.digest.clone());
-                        rewritten.extend(nested.into_iter().map(|m| (m.digest.clone(), m)));
-                        index
-                    }
-                };
-                let graph = walk(root, async |d: &Descriptor| {
-                    match rewritten.get(&d.digest) {
-                        Some(m) => Ok(m.clone()),
-                        None => fetch(d).await,
-                    }
-                })
-                .await?;
-                for manifest in &graph.manifests {
-                    sized
-                        .parts
-                        .insert(manifest.digest.clone(), manifest.bytes.len() as u64);
-                }
-                for blob in &graph.blobs {
-                    // One digest, one size: a descriptor naming a manifest (or another blob of
-                    // the image) with another size would make a layout no reader accepts.
-                    if let Some(known) = sized.parts.insert(blob.digest.clone(), blob.size)
-                        && known != blob.size
-                    {
-                        return Err(SourceError::Missing(format!(
-                            "{}/{repo}:{reference}: {} is named with {known} and with {} bytes",
-                            client.registry(),
-                            blob.digest,
-                            blob.size
-                        )));
-                    }
-                }
-                sized.manifests = graph.manifests;
-                Ok((key, sized))
+                let sized = size_image(client, cache, &key, &pinned_to).await?;
+                Ok::<_, SourceError>((key, sized))
             }
         }))
         .buffer_unordered(concurrency.max(1))
@@ -171,9 +113,10 @@ pub(crate) async fn plan_images(
             crate::report::list_some(&no_platform)
         )));
     }
-    let mut manifests: BTreeMap<Digest, Manifest> = BTreeMap::new();
+    let needed: HashSet<&Digest> = sized.values().flat_map(|i| &i.manifests).collect();
+    let mut manifests = known.into_needed(|d| needed.contains(d));
     for image in sized.values() {
-        for manifest in &image.manifests {
+        for manifest in &image.rewritten {
             manifests
                 .entry(manifest.digest.clone())
                 .or_insert_with(|| manifest.clone());
@@ -185,13 +128,13 @@ pub(crate) async fn plan_images(
         .into_iter()
         .map(|want| {
             let image = &sized[&key_of(&want)];
-            let manifest = image.manifests.last().expect("a graph has its root");
+            let digest = image.manifests.last().expect("a graph has its root");
             let source = source_of(&want);
             if image.kept_whole {
                 whole.push(source.clone());
             }
             if let Some(from) = &image.source_digest {
-                filtered.push(format!("{} ({from} -> {})", source, manifest.digest));
+                filtered.push(format!("{} ({from} -> {digest})", source));
             }
             PlannedImage {
                 source,
@@ -201,8 +144,8 @@ pub(crate) async fn plan_images(
                 path: want.path,
                 tag: want.tag,
                 repository: want.repo,
-                digest: manifest.digest.clone(),
-                media_type: manifest.media_type.clone(),
+                digest: digest.clone(),
+                media_type: image.media_type.clone(),
                 parts: image.parts.clone(),
                 source_digest: image.source_digest.clone(),
             }
@@ -239,4 +182,79 @@ pub(crate) async fn plan_images(
         manifests,
         ..Plan::default()
     })
+}
+
+/// The image at `key` (repository, reference, platforms kept) filtered and walked, its
+/// manifests read through `known`. `pinned_to` are the platforms its want asked for when the
+/// key keeps all (an image pulled by digest), to tell whether the filter would have changed it.
+async fn size_image(
+    client: &RegistryClient,
+    known: &ManifestCache,
+    key: &(String, String, Vec<PlatformSpec>),
+    pinned_to: &[PlatformSpec],
+) -> Result<Sized, SourceError> {
+    let (repo, reference, platforms) = key;
+    let root = known.get(client, repo, reference).await?;
+    let fetch = async |d: &Descriptor| {
+        Ok::<_, SourceError>(known.by_digest(client, repo, &d.digest).await?)
+    };
+    let mut sized = Sized {
+        manifests: Vec::new(),
+        media_type: String::new(),
+        rewritten: Vec::new(),
+        parts: BTreeMap::new(),
+        source_digest: None,
+        kept_whole: false,
+        no_platform: false,
+    };
+    let root = match keep_platforms(&root, platforms, &fetch).await? {
+        Kept::Whole => {
+            if platforms.is_empty() && !pinned_to.is_empty() {
+                sized.kept_whole =
+                    !matches!(keep_platforms(&root, pinned_to, &fetch).await?, Kept::Whole);
+            }
+            root
+        }
+        Kept::Nothing => {
+            sized.no_platform = true;
+            return Ok(sized);
+        }
+        Kept::Rewritten { index, nested } => {
+            sized.source_digest = Some(root.digest.clone());
+            sized.rewritten = nested;
+            sized.rewritten.push(index.clone());
+            index
+        }
+    };
+    let rewritten = &sized.rewritten;
+    let graph = walk(root, async |d: &Descriptor| {
+        match rewritten.iter().find(|m| m.digest == d.digest) {
+            Some(m) => Ok(m.clone()),
+            None => fetch(d).await,
+        }
+    })
+    .await?;
+    for manifest in &graph.manifests {
+        sized
+            .parts
+            .insert(manifest.digest.clone(), manifest.bytes.len() as u64);
+    }
+    for blob in &graph.blobs {
+        // One digest, one size: a descriptor naming a manifest (or another blob of the image)
+        // with another size would make a layout no reader accepts.
+        if let Some(known) = sized.parts.insert(blob.digest.clone(), blob.size)
+            && known != blob.size
+        {
+            return Err(SourceError::Missing(format!(
+                "{}/{repo}:{reference}: {} is named with {known} and with {} bytes",
+                client.registry(),
+                blob.digest,
+                blob.size
+            )));
+        }
+    }
+    let root = graph.manifests.last().expect("a graph has its root");
+    sized.media_type = root.media_type.clone();
+    sized.manifests = graph.manifests.iter().map(|m| m.digest.clone()).collect();
+    Ok(sized)
 }

@@ -2,22 +2,20 @@
 //! sized ([`super::sizing`]), then the referrers of those that ask for them added
 //! ([`super::referrers`]).
 
-use std::collections::HashMap;
-
 use super::SourceError;
+use super::manifest_cache::ManifestCache;
 use super::plan::Plan;
 use super::referrers::add_referrers;
 use super::sizing::{Want, plan_images};
-use crate::manifest::Manifest;
 use crate::registry::RegistryClient;
 
-/// Fetches every wanted manifest (and its children) from `client`'s registry, keeps the
-/// platforms each want asks for, sizes every tag, and adds the referrers of the wants that ask
-/// for them.
+/// Fetches every wanted manifest (and its children) from `client`'s registry, but those `known`
+/// holds, keeps the platforms each want asks for, sizes every tag, and adds the referrers of
+/// the wants that ask for them.
 pub(crate) async fn build_plan(
     client: &RegistryClient,
     wants: Vec<Want>,
-    known: HashMap<(String, String), Manifest>,
+    known: ManifestCache,
     warnings: Vec<String>,
     concurrency: usize,
 ) -> Result<Plan, SourceError> {

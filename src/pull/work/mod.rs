@@ -22,7 +22,7 @@ pub use state::{RESUME_WINDOW, State};
 use crate::bundle::BundleError;
 use crate::bundle::writer::{TEMP_SUFFIX, move_file};
 use crate::file_error::FileError;
-use crate::store::{StoreError, write_atomic_blocking};
+use crate::store::{StoreError, write_atomic_with};
 use error::io;
 use journal::{JOURNAL_FILE, is_archive_file, read_progress};
 use own_files::{clear_own_files, own_files, remove_own_file};
@@ -88,7 +88,7 @@ impl WorkDir {
     }
 
     /// The state of an earlier run, if there is one: `Err` says why it cannot be used.
-    pub fn state(&self) -> Option<Result<State, String>> {
+    pub fn state(&self) -> Option<Result<State<'static>, String>> {
         read_state(&self.path)
     }
 
@@ -98,7 +98,7 @@ impl WorkDir {
     }
 
     /// The state and progress of the earlier layout kept in `previous/`, if any.
-    pub fn previous_run(&self) -> Option<(State, Progress)> {
+    pub fn previous_run(&self) -> Option<(State<'static>, Progress)> {
         let dir = self.previous();
         if check_own_dir(&dir).ok()? {
             return None;
@@ -161,9 +161,12 @@ impl WorkDir {
     pub fn begin(&self, state: &State) -> Result<Journal, WorkError> {
         let journal_path = self.path.join(JOURNAL_FILE);
         let _ = std::fs::remove_file(&journal_path);
-        let bytes = serde_json::to_vec(state).expect("the state serialises");
         let state_path = self.path.join(STATE_FILE);
-        write_atomic_blocking(&state_path, &bytes).map_err(|e| match e {
+        // Streamed: the state of thousands of images is tens of MiB of JSON.
+        let write = |file: &mut dyn std::io::Write| {
+            serde_json::to_writer(file, state).map_err(std::io::Error::from)
+        };
+        write_atomic_with(&state_path, write).map_err(|e| match e {
             StoreError::Io(file) => WorkError::Io(file),
             other => WorkError::Io(FileError::other(
                 "cannot write",

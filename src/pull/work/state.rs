@@ -1,11 +1,15 @@
 //! The state file of a pull's work directory: what was asked, when, and the plan it resolved
 //! to with every manifest, so that a rerun finishes the snapshot it started.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use base64::display::Base64Display;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::BlobRecord;
@@ -25,9 +29,10 @@ pub const RESUME_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// A state file larger than this is not read.
 const STATE_LIMIT: u64 = 512 << 20;
 
-/// The state file: what was asked, when, and what it resolved to.
+/// The state file: what was asked, when, and what it resolved to. A new run's state borrows
+/// its plan, so that writing it copies nothing; a state read back owns what it holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct State {
+pub struct State<'a> {
     /// [`STATE_VERSION`].
     pub version: u32,
     /// The request, as pull compares it.
@@ -41,17 +46,18 @@ pub struct State {
     /// Whether the files get Streebog sums.
     pub gost: bool,
     /// Every tag of the plan.
-    pub images: Vec<PlannedImage>,
+    pub images: Cow<'a, [PlannedImage]>,
     /// The plan's warnings, repeated on a resumed run.
-    pub warnings: Vec<String>,
+    pub warnings: Cow<'a, [String]>,
     /// Every manifest of the plan.
-    pub manifests: Vec<StoredManifest>,
-    /// Small blobs the plan made rather than fetched (Helm chart configs), base64.
-    #[serde(default)]
-    pub generated: Vec<String>,
+    pub manifests: Vec<StoredManifest<'a>>,
+    /// Small blobs the plan holds rather than fetches (Helm chart configs, layers the resolver
+    /// read). Named as when it held only made blobs, so earlier states still read.
+    #[serde(default, rename = "generated")]
+    pub held: Vec<Base64<'a>>,
     /// Blobs fetched from a URL (Helm charts' `.tgz`): where each is; its size is in `images`.
     #[serde(default)]
-    pub web_blobs: BTreeMap<Digest, WebBlob>,
+    pub web_blobs: Cow<'a, BTreeMap<Digest, WebBlob>>,
     /// Blobs left out against an earlier bundle.
     #[serde(default)]
     pub left_out: Vec<BlobRecord>,
@@ -59,38 +65,64 @@ pub struct State {
 
 /// A manifest in the state file: its bytes, exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredManifest {
+pub struct StoredManifest<'a> {
     /// Its media type.
-    pub media_type: String,
-    /// Its bytes, base64.
-    pub bytes: String,
+    pub media_type: Cow<'a, str>,
+    /// Its bytes.
+    pub bytes: Base64<'a>,
 }
 
-impl State {
-    /// A state for a new pull of `plan`.
-    pub fn new(request: &serde_json::Value, chunk_size: u64, gost: bool, plan: &Plan) -> State {
+/// Bytes in the state file, as a base64 string: encoded as they are written out, with no copy
+/// in memory.
+#[derive(Debug, Clone)]
+pub struct Base64<'a>(pub Cow<'a, [u8]>);
+
+impl Serialize for Base64<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&Base64Display::new(&self.0, &STANDARD))
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64<'_> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|e| serde::de::Error::custom(format!("not base64: {e}")))?;
+        Ok(Base64(Cow::Owned(bytes)))
+    }
+}
+
+impl<'a> State<'a> {
+    /// A state for a new pull of `plan`, borrowing from it.
+    pub fn new(
+        request: &serde_json::Value,
+        chunk_size: u64,
+        gost: bool,
+        plan: &'a Plan,
+    ) -> State<'a> {
         State {
             version: STATE_VERSION,
             request: serde_json::value::to_raw_value(request).expect("a request serialises"),
             created: now(),
             chunk_size,
             gost,
-            images: plan.images.clone(),
-            warnings: plan.warnings.clone(),
+            images: Cow::Borrowed(&plan.images),
+            warnings: Cow::Borrowed(&plan.warnings),
             manifests: plan
                 .manifests
                 .values()
                 .map(|m| StoredManifest {
-                    media_type: m.media_type.clone(),
-                    bytes: base64::engine::general_purpose::STANDARD.encode(&m.bytes),
+                    media_type: Cow::Borrowed(&m.media_type),
+                    bytes: Base64(Cow::Borrowed(&m.bytes)),
                 })
                 .collect(),
-            generated: plan
-                .generated
+            held: plan
+                .held
                 .values()
-                .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+                .map(|b| Base64(Cow::Borrowed(b)))
                 .collect(),
-            web_blobs: plan.web_blobs.clone(),
+            web_blobs: Cow::Borrowed(&plan.web_blobs),
             left_out: BlobRecord::list(&plan.left_out),
         }
     }
@@ -99,31 +131,27 @@ impl State {
     pub fn plan(&self) -> Result<Plan, String> {
         let mut manifests = BTreeMap::new();
         for stored in &self.manifests {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&stored.bytes)
-                .map_err(|e| format!("a manifest is not base64: {e}"))?;
+            let bytes = stored.bytes.0.to_vec();
             let manifest =
                 Manifest::from_bytes(bytes, Some(&stored.media_type)).map_err(|e| e.to_string())?;
             manifests.insert(manifest.digest.clone(), manifest);
         }
-        for image in &self.images {
+        for image in self.images.iter() {
             if !manifests.contains_key(&image.digest) {
                 return Err(format!("the manifest of {} is missing", image.source));
             }
         }
-        let mut generated = BTreeMap::new();
-        for stored in &self.generated {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(stored)
-                .map_err(|e| format!("a blob is not base64: {e}"))?;
-            generated.insert(Digest::of(&bytes), bytes);
+        let mut held = BTreeMap::new();
+        for stored in &self.held {
+            let bytes = Bytes::copy_from_slice(&stored.0);
+            held.insert(Digest::of(&bytes), bytes);
         }
         Ok(Plan {
-            images: self.images.clone(),
-            warnings: self.warnings.clone(),
+            images: self.images.to_vec(),
+            warnings: self.warnings.to_vec(),
             manifests,
-            generated,
-            web_blobs: self.web_blobs.clone(),
+            held,
+            web_blobs: self.web_blobs.clone().into_owned(),
             notes: Vec::new(),
             // A resumed pull continues what was planned; --strict judged it when it was made.
             unselected: Vec::new(),
@@ -150,9 +178,14 @@ impl State {
 
     /// About the bytes its file takes, without writing it out twice to find out.
     pub fn estimated_size(&self) -> u64 {
-        let manifests: usize = self.manifests.iter().map(|m| m.bytes.len() + 128).sum();
-        let generated: usize = self.generated.iter().map(|g| g.len() + 8).sum();
-        (manifests + generated + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
+        // Base64 makes four characters of every three bytes.
+        let manifests: usize = self
+            .manifests
+            .iter()
+            .map(|m| m.bytes.0.len() * 4 / 3 + 128)
+            .sum();
+        let held: usize = self.held.iter().map(|g| g.0.len() * 4 / 3 + 8).sum();
+        (manifests + held + 1024 * self.images.len() + 64 * self.left_out.len()) as u64
     }
 
     /// How long ago the pull started.
@@ -168,7 +201,7 @@ fn now() -> u64 {
 }
 
 /// The state file in `dir`: `None` when there is none, `Err` saying why it cannot be used.
-pub fn read_state(dir: &Path) -> Option<Result<State, String>> {
+pub fn read_state(dir: &Path) -> Option<Result<State<'static>, String>> {
     let path = dir.join(STATE_FILE);
     let bytes = match crate::small_file::read_small(&path, STATE_LIMIT) {
         Ok(bytes) => bytes?,

@@ -6,12 +6,14 @@
 mod modules;
 mod platform;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
 use super::description::Description;
+use super::held::HeldBlobs;
 use super::image_files::read_image_files;
+use super::manifest_cache::ManifestCache;
 use super::plan::Plan;
 use super::sizing::Want;
 use super::wanted::build_plan;
@@ -37,8 +39,9 @@ pub async fn resolve(
         wants: Vec::new(),
         warnings: Vec::new(),
         unselected: Vec::new(),
-        manifests: HashMap::new(),
+        manifests: ManifestCache::default(),
         files: HashMap::new(),
+        held: HeldBlobs::default(),
         take: request.take.clone(),
     };
     reporter.begin(&format!("resolving {root}"), 0, 0);
@@ -56,12 +59,17 @@ pub async fn resolve(
         warnings,
         unselected,
         manifests,
+        held,
         ..
     } = resolver;
     let mut plan = build_plan(client, wants, manifests, warnings, concurrency).await?;
     for message in unselected {
         plan.unselected(message);
     }
+    // The layers read while resolving that the bundle takes are written from memory, not
+    // fetched again.
+    let parts: HashSet<&Digest> = plan.images.iter().flat_map(|i| i.parts.keys()).collect();
+    plan.held = held.into_needed(|d| parts.contains(d) && !plan.manifests.contains_key(d));
     reporter.finish(&format!("{} tags planned", plan.images.len()));
     Ok(plan)
 }
@@ -74,11 +82,13 @@ struct Resolver<'a> {
     warnings: Vec<String>,
     /// Selectors that selected nothing.
     unselected: Vec<String>,
-    /// Manifests already fetched, by (repo, reference).
-    manifests: HashMap<(String, String), Manifest>,
+    /// Manifests already fetched.
+    manifests: ManifestCache,
     /// Files already read out of images, by (image digest, file): channels that share a
     /// version share an image, and its layers are read once.
     files: HashMap<(Digest, String), Option<Vec<u8>>>,
+    /// Layers read whole while looking for files, for the bundle.
+    held: HeldBlobs,
     /// What every wanted image takes beyond its graph.
     take: Take,
 }
@@ -106,7 +116,15 @@ impl Resolver<'_> {
             .filter(|f| !self.files.contains_key(&key(f)))
             .collect();
         if !missing.is_empty() {
-            let mut found = read_image_files(self.client, repo, manifest, &missing).await?;
+            let mut found = read_image_files(
+                self.client,
+                repo,
+                manifest,
+                &missing,
+                &self.manifests,
+                &mut self.held,
+            )
+            .await?;
             for file in missing {
                 self.files.insert(key(file), found.remove(file));
             }
@@ -126,18 +144,7 @@ impl Resolver<'_> {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Manifest>, SourceError> {
-        let key = (repo.to_string(), reference.to_string());
-        if let Some(found) = self.manifests.get(&key) {
-            return Ok(Some(found.clone()));
-        }
-        match self.client.get_manifest(repo, reference).await {
-            Ok(manifest) => {
-                self.manifests.insert(key, manifest.clone());
-                Ok(Some(manifest))
-            }
-            Err(RegistryError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(self.manifests.find(self.client, repo, reference).await?)
     }
 
     /// Tags of `repo`; a repository that does not exist has none.
