@@ -69,7 +69,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # GOST figure is held to, measured in the same run since the CPU's speed moves between days.
 streebog_speed() {
     cargo build --release --locked -q --example streebog-speed
-    target/release/examples/streebog-speed "$1" | cut -d' ' -f1
+    "${CARGO_TARGET_DIR:-target}/release/examples/streebog-speed" "$1" | cut -d' ' -f1
 }
 # Runs a command, prints "seconds peak_rss_kib".
 timed() {
