@@ -1,7 +1,7 @@
 //! Filling archives: every blob entry of an [`ArchiveWriter`] fetched once from a source (a
-//! registry, local files) straight into its place, in parallel and roughly in offset order so
-//! the sealers can follow; a blob the bundle holds in several places is copied locally to the
-//! others. The source is whatever implements [`Fetch`].
+//! registry, local files) straight into its place, in parallel and in the order the sealers
+//! can follow ([`super::schedule`]); a blob the bundle holds in several places is copied
+//! locally to the others. The source is whatever implements [`Fetch`].
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -33,8 +33,8 @@ pub struct BlobJob {
     pub resume_at: u64,
 }
 
-/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place
-/// (so that all archives fill from their start at once).
+/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place.
+/// [`fill_and_seal`] fetches them in the sealers' order.
 pub fn blob_jobs(plans: &[ArchivePlan]) -> Vec<BlobJob> {
     let mut by_digest: BTreeMap<&Digest, (u64, BlobJob)> = BTreeMap::new();
     for (a, plan) in plans.iter().enumerate() {
@@ -105,7 +105,8 @@ pub struct FillReport<E> {
 
 /// Bytes of blobs in flight at once, beyond the first: a handful of big blobs downloaded side by
 /// side would all finish at the end of the same long wait, and the sealers, which hash each file
-/// in order, would sit idle until then. Small blobs still go `concurrency` at a time.
+/// in order as its bytes land, could follow only one of them. Small blobs still go
+/// `concurrency` at a time.
 const IN_FLIGHT: u64 = 128 << 20;
 
 /// Blobs this small start whatever is in flight: they cost a round trip, not bandwidth.
@@ -121,8 +122,9 @@ pub enum Filled<E> {
     Failed(FillReport<E>),
 }
 
-/// Starts the sealers of `writer`, fills every job (see [`fill`]) and waits until the last
-/// file is sealed. The one way archives are filled, from a registry or from local files.
+/// Starts the sealers of `writer`, fills every job (see [`fill`]), several files at once and
+/// each in offset order, and waits until the last file is sealed. The one way archives are
+/// filled, from a registry or from local files.
 pub async fn fill_and_seal<F: Fetch>(
     writer: ArchiveWriter,
     fetcher: &F,
@@ -132,6 +134,7 @@ pub async fn fill_and_seal<F: Fetch>(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Filled<F::Error>, BundleError> {
     writer.start_sealing();
+    let jobs = super::schedule::interleave(writer.plans(), jobs, super::sealer::sealer_count());
     let report = fill(&writer, fetcher, jobs, concurrency, hooks, reporter).await;
     if !report.failures.is_empty() {
         writer.stop();

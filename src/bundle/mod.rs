@@ -15,6 +15,8 @@ pub mod pack;
 pub mod plan;
 pub mod reader;
 pub mod replace;
+mod schedule;
+mod sealer;
 pub mod sums;
 pub mod writer;
 
