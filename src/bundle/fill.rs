@@ -1,9 +1,8 @@
 //! Filling archives: every blob entry of an [`ArchiveWriter`] fetched once from a source (a
 //! registry, local files) straight into its place, in parallel and in the order the sealers
-//! can follow ([`super::schedule`]); a blob the bundle holds in several places is copied
+//! can follow ([`super::jobs`]); a blob the bundle holds in several places is copied
 //! locally to the others. The source is whatever implements [`Fetch`].
 
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,54 +11,13 @@ use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncReadExt;
 
 use super::BundleError;
+use super::jobs::BlobJob;
 use super::metadata::ArchiveRecord;
-use super::plan::{ArchivePlan, EntryContent};
 use super::writer::{ArchiveWriter, CheckpointHook, EntrySink};
 use crate::digest::Digest;
 use crate::report::{Outcome, ProgressFn, Reporter};
 use crate::segment::BlobSource;
 use crate::store::BlobSink;
-
-/// One blob to bring in, with every place the bundle holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobJob {
-    /// The blob.
-    pub digest: Digest,
-    /// Its size.
-    pub size: u64,
-    /// (archive, entry) of every place it goes; the first is written, the others copied.
-    pub placements: Vec<(usize, usize)>,
-    /// Bytes already at the first place from an interrupted run.
-    pub resume_at: u64,
-}
-
-/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place.
-/// [`fill_and_seal`] fetches them in the sealers' order.
-pub fn blob_jobs(plans: &[ArchivePlan]) -> Vec<BlobJob> {
-    let mut by_digest: BTreeMap<&Digest, (u64, BlobJob)> = BTreeMap::new();
-    for (a, plan) in plans.iter().enumerate() {
-        for (e, entry) in plan.entries.iter().enumerate() {
-            let EntryContent::Blob { digest, size } = &entry.content else {
-                continue;
-            };
-            let job = by_digest.entry(digest).or_insert_with(|| {
-                (
-                    entry.data_offset,
-                    BlobJob {
-                        digest: digest.clone(),
-                        size: *size,
-                        placements: Vec::new(),
-                        resume_at: 0,
-                    },
-                )
-            });
-            job.1.placements.push((a, e));
-        }
-    }
-    let mut jobs: Vec<(u64, BlobJob)> = by_digest.into_values().collect();
-    jobs.sort_by(|a, b| (a.0, &a.1.digest).cmp(&(b.0, &b.1.digest)));
-    jobs.into_iter().map(|(_, job)| job).collect()
-}
 
 /// A source of blobs.
 pub trait Fetch: Sync {
@@ -122,8 +80,8 @@ pub enum Filled<E> {
     Failed(FillReport<E>),
 }
 
-/// Starts the sealers of `writer`, fills every job (see [`fill`]), several files at once and
-/// each in offset order, and waits until the last file is sealed. The one way archives are
+/// Starts the sealers of `writer`, fills every job (see [`fill`]) in the order given (that of
+/// [`super::jobs::blob_jobs`]) and waits until the last file is sealed. The one way archives are
 /// filled, from a registry or from local files.
 pub async fn fill_and_seal<F: Fetch>(
     writer: ArchiveWriter,
@@ -134,7 +92,6 @@ pub async fn fill_and_seal<F: Fetch>(
     reporter: &Arc<dyn Reporter>,
 ) -> Result<Filled<F::Error>, BundleError> {
     writer.start_sealing();
-    let jobs = super::schedule::interleave(writer.plans(), jobs, super::sealer::sealer_count());
     let report = fill(&writer, fetcher, jobs, concurrency, hooks, reporter).await;
     if !report.failures.is_empty() {
         writer.stop();

@@ -10,7 +10,7 @@ use sha2::Digest as _;
 
 use super::metadata::FileRecord;
 use super::open_archives::{OpenArchives, READ_BUFFER};
-use super::writer::{SealHook, publish};
+use super::publish::{SealHook, publish};
 use super::{BundleError, io_error};
 use crate::digest::Sha256Hasher;
 

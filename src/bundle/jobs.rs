@@ -1,23 +1,67 @@
-//! The order blobs are fetched in: each file's blobs in offset order, and as many files at once
-//! as there are sealers, taken in the order the sealers take them. Every sealer then has a blob
-//! landing in its own file to follow; two blobs landing side by side in one file would leave
-//! its sealer with the second to hash after the download ends.
+//! The blobs to fetch, one job per digest with every place it goes, and the order they are
+//! fetched in: each file's blobs in offset order, and as many files at once as there are
+//! sealers, taken in the order the sealers take them. Every sealer then has a blob landing in
+//! its own file to follow; two blobs landing side by side in one file would leave its sealer
+//! with the second to hash after the download ends.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::fill::BlobJob;
-use super::plan::ArchivePlan;
+use super::plan::{ArchivePlan, EntryContent};
+use super::sealer::sealer_count;
+use crate::digest::Digest;
+
+/// One blob to bring in, with every place the bundle holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobJob {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// (archive, entry) of every place it goes; the first is written, the others copied.
+    pub placements: Vec<(usize, usize)>,
+    /// Bytes already at the first place from an interrupted run.
+    pub resume_at: u64,
+}
+
+/// Every blob entry of `plans`, grouped by digest, in the order the sealers can follow: see
+/// [`interleave`].
+pub fn blob_jobs(plans: &[ArchivePlan]) -> Vec<BlobJob> {
+    interleave(plans, by_offset(plans), sealer_count())
+}
+
+/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place.
+fn by_offset(plans: &[ArchivePlan]) -> Vec<BlobJob> {
+    let mut by_digest: BTreeMap<&Digest, (u64, BlobJob)> = BTreeMap::new();
+    for (a, plan) in plans.iter().enumerate() {
+        for (e, entry) in plan.entries.iter().enumerate() {
+            let EntryContent::Blob { digest, size } = &entry.content else {
+                continue;
+            };
+            let job = by_digest.entry(digest).or_insert_with(|| {
+                (
+                    entry.data_offset,
+                    BlobJob {
+                        digest: digest.clone(),
+                        size: *size,
+                        placements: Vec::new(),
+                        resume_at: 0,
+                    },
+                )
+            });
+            job.1.placements.push((a, e));
+        }
+    }
+    let mut jobs: Vec<(u64, BlobJob)> = by_digest.into_values().collect();
+    jobs.sort_by(|a, b| (a.0, &a.1.digest).cmp(&(b.0, &b.1.digest)));
+    jobs.into_iter().map(|(_, job)| job).collect()
+}
 
 /// Orders `jobs` (fetched about [`super::fill`]'s in-flight budget at a time) for `sealers`
 /// sealers. A job belongs to the file where the data of its first place starts. Files are
 /// taken in the sealers' order (offset in the archive, then archive); of the `sealers` files
 /// being filled, the next job is the one of the file with the fewest bytes handed out so far,
 /// and a file that joins when another runs out starts level with the others.
-pub(super) fn interleave(
-    plans: &[ArchivePlan],
-    jobs: Vec<BlobJob>,
-    sealers: usize,
-) -> Vec<BlobJob> {
+fn interleave(plans: &[ArchivePlan], jobs: Vec<BlobJob>, sealers: usize) -> Vec<BlobJob> {
     let mut by_file: BTreeMap<(u64, usize, usize), Vec<(u64, BlobJob)>> = BTreeMap::new();
     for job in jobs {
         let (a, e) = job.placements[0];
@@ -64,9 +108,6 @@ pub(super) fn interleave(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::EntryContent;
-    use crate::bundle::fill::blob_jobs;
-    use crate::digest::Digest;
 
     fn blob(n: u8, size: u64) -> (String, EntryContent) {
         let digest = Digest::of(&[n]);
@@ -91,7 +132,7 @@ mod tests {
         // Eight blobs of 1000 bytes in chunks of 2048: about two blobs a chunk.
         let plan = ArchivePlan::new("t.tar", (0..8).map(|n| blob(n, 1000)).collect(), 2048);
         let plans = vec![plan.unwrap()];
-        let ordered = interleave(&plans, blob_jobs(&plans), 2);
+        let ordered = interleave(&plans, by_offset(&plans), 2);
         let starts = files(&plans, &ordered);
         assert_eq!(ordered.len(), 8);
         // Two files at a time, alternating, each file's blobs by offset.
@@ -116,7 +157,7 @@ mod tests {
     fn one_file_keeps_offset_order() {
         let plan = ArchivePlan::new("t.tar", (0..5).map(|n| blob(n, 700)).collect(), 0);
         let plans = vec![plan.unwrap()];
-        let jobs = blob_jobs(&plans);
+        let jobs = by_offset(&plans);
         assert_eq!(interleave(&plans, jobs.clone(), 4), jobs);
     }
 
@@ -129,7 +170,7 @@ mod tests {
         };
         let plans = vec![tar("a.tar", 0..4), tar("b.tar", 4..5), tar("c.tar", 5..7)];
         let archives = |sealers| -> Vec<usize> {
-            interleave(&plans, blob_jobs(&plans), sealers)
+            interleave(&plans, by_offset(&plans), sealers)
                 .iter()
                 .map(|j| j.placements[0].0)
                 .collect()
