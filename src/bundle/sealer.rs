@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::FileExt;
 
-use sha2::Digest as _;
+use ferry_streebog::Streebog256;
 
 use super::metadata::FileRecord;
 use super::open_archives::{OpenArchives, READ_BUFFER};
@@ -43,14 +43,14 @@ pub(super) fn seal_loop(shared: &OpenArchives, on_sealed: Option<&SealHook>) {
 /// The sums of one file, fed in order.
 struct Sums {
     sha256: Sha256Hasher,
-    gost: Option<streebog::Streebog256>,
+    gost: Option<Streebog256>,
 }
 
 impl Sums {
     fn new(gost: bool) -> Self {
         Sums {
             sha256: Sha256Hasher::new(),
-            gost: gost.then(streebog::Streebog256::new),
+            gost: gost.then(Streebog256::new),
         }
     }
 
