@@ -6,13 +6,13 @@
 
 use std::os::unix::fs::FileExt;
 
-use ferry_streebog::Streebog256;
+use bytes::{Bytes, BytesMut};
 
 use super::metadata::FileRecord;
 use super::open_archives::{OpenArchives, READ_BUFFER};
 use super::publish::{SealHook, publish};
 use super::{BundleError, io_error};
-use crate::digest::Sha256Hasher;
+use crate::digest::{GostHasher, Sha256Hasher};
 
 /// Sealers a writer runs: one per core.
 pub(super) fn sealer_count() -> usize {
@@ -40,22 +40,23 @@ pub(super) fn seal_loop(shared: &OpenArchives, on_sealed: Option<&SealHook>) {
     }
 }
 
-/// The sums of one file, fed in order.
+/// The sums of one file, fed in order. Streebog runs on a thread of its own, so that a single
+/// file's sealer keeps Streebog busy on one core while it reads and runs SHA-256 on another.
 struct Sums {
     sha256: Sha256Hasher,
-    gost: Option<Streebog256>,
+    gost: Option<GostHasher>,
 }
 
 impl Sums {
     fn new(gost: bool) -> Self {
         Sums {
             sha256: Sha256Hasher::new(),
-            gost: gost.then(Streebog256::new),
+            gost: gost.then(GostHasher::spawn),
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
-        self.sha256.update(bytes);
+    fn update(&mut self, bytes: Bytes) {
+        self.sha256.update(&bytes);
         if let Some(gost) = &mut self.gost {
             gost.update(bytes);
         }
@@ -77,7 +78,6 @@ fn seal(
         (slot.handle.clone().expect("unsealed"), slot.temp.clone())
     };
     let mut sums = Sums::new(shared.gost);
-    let mut buffer = vec![0u8; READ_BUFFER];
     let mut hashed = 0u64;
     loop {
         let landed = {
@@ -107,10 +107,12 @@ fn seal(
         let Some(landed) = landed else { break };
         while hashed < landed {
             let n = (landed - hashed).min(READ_BUFFER as u64) as usize;
+            // A fresh buffer each time: the Streebog thread may still hold the last one.
+            let mut buffer = BytesMut::zeroed(n);
             handle
-                .read_exact_at(&mut buffer[..n], hashed)
+                .read_exact_at(&mut buffer, hashed)
                 .map_err(io_error("cannot read", &temp))?;
-            sums.update(&buffer[..n]);
+            sums.update(buffer.freeze());
             hashed += n as u64;
         }
     }
@@ -120,7 +122,7 @@ fn seal(
         name: planned.name.clone(),
         size: planned.size,
         sha256: sums.sha256.finish().hex().to_string(),
-        gost: sums.gost.map(|g| hex::encode(g.finalize())),
+        gost: sums.gost.map(GostHasher::finish),
     };
     if let Some(hook) = on_sealed {
         hook(&shared.plans[archive].name, &record).map_err(io_error("cannot record", &temp))?;
