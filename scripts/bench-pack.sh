@@ -11,7 +11,7 @@ total_mib=${1:-2048}
 half=$((total_mib / 2))
 
 . scripts/prelude.sh bench-pack --example pack-layouts
-pack=$PWD/target/release/examples/pack-layouts
+pack=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/pack-layouts
 
 echo "making two layouts of ${half} MiB each (4 layers apiece)..."
 python3 scripts/mkbig.py "$work/platform" v1.0.0 "$half" --layers 4

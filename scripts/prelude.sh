@@ -13,7 +13,7 @@ if [ -n "${FERRY_BIN:-}" ]; then
     ferry=$FERRY_BIN
 else
     cargo build --release --locked -q "${@:2}"
-    ferry=$PWD/target/release/ferry
+    ferry=${CARGO_TARGET_DIR:-$PWD/target}/release/ferry
 fi
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 

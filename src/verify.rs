@@ -190,6 +190,9 @@ fn read_everything(
         .archives
         .iter()
         .fold(0, |sum, a| sum.saturating_add(a.size()));
+    // Largest first: a file's Streebog is one sequential stream, so a big file started last
+    // would run alone on one core at the end while the others sit idle.
+    work.sort_by_key(|w| std::cmp::Reverse(w.archive.files[w.file].size));
     reporter.begin("checking files and blobs", work.len() as u64, total);
     let found = try_map(&work, |w| check_file(bundle, w, gost, reporter))?;
     let mut problems = Vec::new();

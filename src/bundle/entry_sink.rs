@@ -1,6 +1,6 @@
 //! A blob entry filled in place: bytes streamed into an archive at the entry's offset,
-//! hashed on the way, gathered into large positioned writes on a blocking thread, and
-//! checkpointed every few MiB so that a journal can resume the blob.
+//! hashed on the way, gathered into large positioned writes on a blocking thread, told to the
+//! sealers as they land, and checkpointed every few MiB so that a journal can resume the blob.
 
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ pub type CheckpointHook = Arc<dyn Fn(&Digest, u64) + Send + Sync>;
 pub struct EntrySink {
     shared: Arc<OpenArchives>,
     archive: usize,
+    entry: usize,
     data_offset: u64,
     digest: Digest,
     size: u64,
@@ -51,8 +52,10 @@ impl EntrySink {
         };
         let resume_at = resume_at.min(*size);
         let hasher = shared.rehash(archive, entry, resume_at).await?;
+        shared.land(archive, entry, resume_at);
         Ok(EntrySink {
             archive,
+            entry,
             data_offset: planned.data_offset,
             digest: digest.clone(),
             size: *size,
@@ -105,6 +108,7 @@ impl EntrySink {
             })
         })?;
         self.written += n;
+        self.shared.land(self.archive, self.entry, self.written);
         if let Some(hook) = &self.checkpoint
             && self.written - self.checkpointed >= CHECKPOINT_EVERY
         {
@@ -164,6 +168,8 @@ impl BlobSink for EntrySink {
     }
 
     async fn restart(&mut self) -> Result<(), StoreError> {
+        // Before any byte is written again, so a sealer that hashed the old ones starts over.
+        self.shared.land(self.archive, self.entry, 0);
         self.buffer.clear();
         self.written = 0;
         self.checkpointed = 0;

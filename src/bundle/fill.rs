@@ -1,9 +1,8 @@
 //! Filling archives: every blob entry of an [`ArchiveWriter`] fetched once from a source (a
-//! registry, local files) straight into its place, in parallel and roughly in offset order so
-//! the sealers can follow; a blob the bundle holds in several places is copied locally to the
-//! others. The source is whatever implements [`Fetch`].
+//! registry, local files) straight into its place, in parallel and in the order the sealers
+//! can follow ([`super::jobs`]); a blob the bundle holds in several places is copied
+//! locally to the others. The source is whatever implements [`Fetch`].
 
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -12,54 +11,13 @@ use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncReadExt;
 
 use super::BundleError;
+use super::jobs::BlobJob;
 use super::metadata::ArchiveRecord;
-use super::plan::{ArchivePlan, EntryContent};
 use super::writer::{ArchiveWriter, CheckpointHook, EntrySink};
 use crate::digest::Digest;
 use crate::report::{Outcome, ProgressFn, Reporter};
 use crate::segment::BlobSource;
 use crate::store::BlobSink;
-
-/// One blob to bring in, with every place the bundle holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobJob {
-    /// The blob.
-    pub digest: Digest,
-    /// Its size.
-    pub size: u64,
-    /// (archive, entry) of every place it goes; the first is written, the others copied.
-    pub placements: Vec<(usize, usize)>,
-    /// Bytes already at the first place from an interrupted run.
-    pub resume_at: u64,
-}
-
-/// Every blob entry of `plans`, grouped by digest, ordered by the offset of its first place
-/// (so that all archives fill from their start at once).
-pub fn blob_jobs(plans: &[ArchivePlan]) -> Vec<BlobJob> {
-    let mut by_digest: BTreeMap<&Digest, (u64, BlobJob)> = BTreeMap::new();
-    for (a, plan) in plans.iter().enumerate() {
-        for (e, entry) in plan.entries.iter().enumerate() {
-            let EntryContent::Blob { digest, size } = &entry.content else {
-                continue;
-            };
-            let job = by_digest.entry(digest).or_insert_with(|| {
-                (
-                    entry.data_offset,
-                    BlobJob {
-                        digest: digest.clone(),
-                        size: *size,
-                        placements: Vec::new(),
-                        resume_at: 0,
-                    },
-                )
-            });
-            job.1.placements.push((a, e));
-        }
-    }
-    let mut jobs: Vec<(u64, BlobJob)> = by_digest.into_values().collect();
-    jobs.sort_by(|a, b| (a.0, &a.1.digest).cmp(&(b.0, &b.1.digest)));
-    jobs.into_iter().map(|(_, job)| job).collect()
-}
 
 /// A source of blobs.
 pub trait Fetch: Sync {
@@ -105,7 +63,8 @@ pub struct FillReport<E> {
 
 /// Bytes of blobs in flight at once, beyond the first: a handful of big blobs downloaded side by
 /// side would all finish at the end of the same long wait, and the sealers, which hash each file
-/// in order, would sit idle until then. Small blobs still go `concurrency` at a time.
+/// in order as its bytes land, could follow only one of them. Small blobs still go
+/// `concurrency` at a time.
 const IN_FLIGHT: u64 = 128 << 20;
 
 /// Blobs this small start whatever is in flight: they cost a round trip, not bandwidth.
@@ -121,8 +80,9 @@ pub enum Filled<E> {
     Failed(FillReport<E>),
 }
 
-/// Starts the sealers of `writer`, fills every job (see [`fill`]) and waits until the last
-/// file is sealed. The one way archives are filled, from a registry or from local files.
+/// Starts the sealers of `writer`, fills every job (see [`fill`]) in the order given (that of
+/// [`super::jobs::blob_jobs`]) and waits until the last file is sealed. The one way archives are
+/// filled, from a registry or from local files.
 pub async fn fill_and_seal<F: Fetch>(
     writer: ArchiveWriter,
     fetcher: &F,

@@ -7,14 +7,17 @@ pub mod contents;
 mod entry_sink;
 pub mod fill;
 pub mod index;
+pub mod jobs;
 pub mod layouts;
 pub mod metadata;
 pub mod names;
 mod open_archives;
 pub mod pack;
 pub mod plan;
+pub mod publish;
 pub mod reader;
 pub mod replace;
+mod sealer;
 pub mod sums;
 pub mod writer;
 

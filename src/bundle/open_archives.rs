@@ -1,7 +1,7 @@
 //! Archives open for writing: the state an [`super::writer::ArchiveWriter`], its sealers and
 //! its sinks share. Each file's temporary name and handle (or its record, once sealed), which
-//! entries' bytes are in place, and reads and writes at archive offsets that cross file (chunk)
-//! boundaries.
+//! entries' bytes are in place or how far they have landed, and reads and writes at archive
+//! offsets that cross file (chunk) boundaries.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::metadata::FileRecord;
-use super::plan::ArchivePlan;
+use super::plan::{ArchivePlan, PlannedFile};
 use super::{BundleError, io_error};
 use crate::digest::Sha256Hasher;
 
@@ -22,17 +22,51 @@ pub(super) struct Slot {
     pub(super) temp: PathBuf,
     pub(super) handle: Option<Arc<File>>,
     pub(super) record: Option<FileRecord>,
+    /// The first entry whose data reaches into this file and is not done: every byte of the
+    /// file before its data is final.
+    pub(super) cursor: usize,
+    /// The lowest offset in this file whose landed bytes were dropped (a blob written again
+    /// from an earlier byte) since its sealer last looked.
+    pub(super) rewound: Option<u64>,
+}
+
+impl Slot {
+    /// A slot whose first entry not done is `cursor` (set right by [`OpenArchives::advance_all`]).
+    pub(super) fn new(
+        temp: PathBuf,
+        handle: Option<Arc<File>>,
+        record: Option<FileRecord>,
+    ) -> Self {
+        Slot {
+            temp,
+            handle,
+            record,
+            cursor: 0,
+            rewound: None,
+        }
+    }
 }
 
 /// Where the writing stands, under one lock.
 pub(super) struct State {
-    /// Per archive and entry: are its bytes in place?
+    /// Per archive and entry: are its bytes in place (fetched, checked, copied everywhere)?
     pub(super) done: Vec<Vec<bool>>,
-    /// Per archive: the first entry not done. Every byte before its data is final.
-    pub(super) cursor: Vec<usize>,
+    /// Per archive and entry: how many of its first bytes a sink has written. Sealers hash them
+    /// before the blob is checked: a blob that fails its check stops the fill (nothing is
+    /// sealed), and one written again from an earlier byte marks its files rewound.
+    pub(super) landed: Vec<Vec<u64>>,
     pub(super) slots: Vec<Vec<Slot>>,
     pub(super) stopping: bool,
     pub(super) error: Option<BundleError>,
+}
+
+/// How much of one file a sealer may read, counted from the file's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ready {
+    /// Bytes written: fixed bytes and landed blob bytes, without a gap.
+    pub(super) landed: u64,
+    /// Bytes final: every entry they belong to is done.
+    pub(super) done: u64,
 }
 
 /// The archives being written, shared by the writer, its sealers and its sinks.
@@ -50,32 +84,89 @@ impl OpenArchives {
         self.state.lock().expect("writer state lock")
     }
 
+    /// Moves every file's cursor to its first entry not done.
     pub(super) fn advance_all(&self) {
         let mut state = self.lock();
-        for a in 0..self.plans.len() {
-            Self::advance(&mut state, a);
+        for (a, plan) in self.plans.iter().enumerate() {
+            for f in 0..plan.files.len() {
+                let file = &plan.files[f];
+                state.slots[a][f].cursor = plan
+                    .entries
+                    .partition_point(|e| e.data_offset + e.size() <= file.start);
+                self.advance_file(&mut state, a, f);
+            }
         }
     }
 
-    pub(super) fn advance(state: &mut State, archive: usize) {
-        let done = &state.done[archive];
-        let mut cursor = state.cursor[archive];
-        while cursor < done.len() && done[cursor] {
+    /// Moves the cursors of the files holding `entry`, which is now done.
+    pub(super) fn advance(&self, state: &mut State, archive: usize, entry: usize) {
+        let plan = &self.plans[archive];
+        let placed = &plan.entries[entry];
+        let first = plan.file_at(placed.data_offset);
+        let last = plan.file_at(placed.data_offset + placed.size().max(1) - 1);
+        for f in first..=last {
+            self.advance_file(state, archive, f);
+        }
+    }
+
+    fn advance_file(&self, state: &mut State, archive: usize, file: usize) {
+        let plan = &self.plans[archive];
+        let end = plan.files[file].end();
+        let mut cursor = state.slots[archive][file].cursor;
+        while cursor < plan.entries.len()
+            && plan.entries[cursor].data_offset < end
+            && state.done[archive][cursor]
+        {
             cursor += 1;
         }
-        state.cursor[archive] = cursor;
+        state.slots[archive][file].cursor = cursor;
     }
 
-    /// Bytes of file `file` of `archive` that are final, counted from its start.
-    pub(super) fn ready(&self, state: &State, archive: usize, file: usize) -> u64 {
+    /// How much of file `file` of `archive` is written, and how much is final.
+    pub(super) fn ready(&self, state: &State, archive: usize, file: usize) -> Ready {
         let plan = &self.plans[archive];
-        let cursor = state.cursor[archive];
-        let prefix = plan
+        let planned: &PlannedFile = &plan.files[file];
+        let within = |offset: u64| offset.clamp(planned.start, planned.end()) - planned.start;
+        let cursor = state.slots[archive][file].cursor;
+        let done = plan
             .entries
             .get(cursor)
-            .map_or(plan.size, |e| e.data_offset);
-        let f = &plan.files[file];
-        prefix.saturating_sub(f.start).min(f.size)
+            .map_or(planned.size, |e| within(e.data_offset));
+        let mut landed = planned.size;
+        for (e, entry) in plan.entries.iter().enumerate().skip(cursor) {
+            if entry.data_offset >= planned.end() {
+                break;
+            }
+            let have = if state.done[archive][e] {
+                entry.size()
+            } else {
+                state.landed[archive][e]
+            };
+            if have < entry.size() {
+                landed = within(entry.data_offset + have);
+                break;
+            }
+        }
+        Ready { landed, done }
+    }
+
+    /// Records that the first `len` bytes of entry `entry` of `archive` are written. Fewer than
+    /// before means the entry is being written again: the files holding the dropped bytes are
+    /// marked rewound, so that a sealer that hashed them starts that file over.
+    pub(super) fn land(&self, archive: usize, entry: usize, len: u64) {
+        let mut state = self.lock();
+        let before = std::mem::replace(&mut state.landed[archive][entry], len);
+        if len < before {
+            let offset = self.plans[archive].entries[entry].data_offset + len;
+            for range in self.plans[archive].ranges(offset, before - len) {
+                let slot = &mut state.slots[archive][range.file];
+                slot.rewound = Some(slot.rewound.map_or(range.offset, |r| r.min(range.offset)));
+            }
+        }
+        drop(state);
+        if len > before {
+            self.changed.notify_all();
+        }
     }
 
     fn handle(&self, archive: usize, file: usize) -> std::io::Result<Arc<File>> {

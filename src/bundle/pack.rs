@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::fill::{FillHooks, Filled, LocalBlobs, blob_jobs, fill_and_seal};
+use super::fill::{FillHooks, Filled, LocalBlobs, fill_and_seal};
+use super::jobs::blob_jobs;
 use super::metadata::ArchiveRecord;
 use super::plan::{ArchivePlan, EntryContent, tar_size};
 use super::replace::{existing_files, remove_stale, remove_sums};

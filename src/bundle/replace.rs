@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::metadata::{ArchiveRecord, BUNDLE_FILE, BUNDLE_SIGNATURE, GOSTSUMS, SHA256SUMS};
 use super::names::{ArchiveFileName, gostsum_name, parse_archive_file};
-use super::writer::{TEMP_SUFFIX, remove_if_present};
+use super::publish::{TEMP_SUFFIX, remove_if_present};
 use super::{BundleError, io_error};
 
 /// Removes `bundle.json` and the sum lists from `dir`, before any new archive file is there.

@@ -1,44 +1,25 @@
 //! Writes archives laid out by [`ArchivePlan`]s. Every file (a whole tar or a chunk) is created
 //! under a temporary name in the work directory at its full size; headers and generated entries
 //! are written at once; blob data arrives later, in any order, through [`EntrySink`]s. A pool of
-//! sealers (one per core) hashes each file in order as its bytes fall into place (SHA-256 and,
-//! when asked, Streebog-256), syncs it and renames it into the bundle directory as soon as it is
-//! complete, so hashing overlaps the downloads and no file is ever read back afterwards.
+//! sealers (one per core, [`super::sealer`]) hashes each file in order as its bytes land
+//! (SHA-256 and, when asked, Streebog-256), syncs it and renames it into the bundle directory as
+//! soon as it is complete, so hashing follows the downloads and no file is read back afterwards.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use sha2::Digest as _;
-
 use super::metadata::{ArchiveRecord, FileRecord};
-use super::names::gostsum_name;
-use super::open_archives::{OpenArchives, READ_BUFFER, Slot, State};
+use super::open_archives::{OpenArchives, Slot, State};
 use super::plan::{ArchivePlan, EntryContent};
+use super::publish::{SealHook, publish, temp_name};
 use super::{BundleError, io_error};
-use crate::digest::Sha256Hasher;
 use crate::store::fsync_dir;
 
 // The sink a writer opens, and the hook it takes, are part of the writer's API.
 pub use super::entry_sink::{CheckpointHook, EntrySink};
-
-/// Suffix of files still being written.
-pub const TEMP_SUFFIX: &str = ".ferry-tmp";
-
-/// Told about every file just before it is renamed into the bundle directory, so a journal
-/// can record it; an error stops the file from being published.
-pub type SealHook = Arc<dyn Fn(&str, &FileRecord) -> std::io::Result<()> + Send + Sync>;
-
-/// `path` with [`TEMP_SUFFIX`] appended.
-pub fn temp_name(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(TEMP_SUFFIX);
-    PathBuf::from(name)
-}
 
 /// Archives being written into a bundle directory.
 pub struct ArchiveWriter {
@@ -82,11 +63,7 @@ impl ArchiveWriter {
                         if temp.exists() {
                             publish(bundle_dir, &temp, record)?;
                         }
-                        Slot {
-                            temp,
-                            handle: None,
-                            record: Some(record.clone()),
-                        }
+                        Slot::new(temp, None, Some(record.clone()))
                     }
                     None => {
                         // A link planted under a temporary name is refused, not written
@@ -102,11 +79,7 @@ impl ArchiveWriter {
                         handle
                             .set_len(file.size)
                             .map_err(io_error("cannot size", &temp))?;
-                        Slot {
-                            temp,
-                            handle: Some(Arc::new(handle)),
-                            record: None,
-                        }
+                        Slot::new(temp, Some(Arc::new(handle)), None)
                     }
                 };
                 files.push(slot);
@@ -135,7 +108,7 @@ impl ArchiveWriter {
             bundle_dir: bundle_dir.to_path_buf(),
             gost: options.gost,
             state: Mutex::new(State {
-                cursor: vec![0; plans.len()],
+                landed: plans.iter().map(|p| vec![0; p.entries.len()]).collect(),
                 done,
                 slots,
                 stopping: false,
@@ -177,7 +150,7 @@ impl ArchiveWriter {
     /// Starts the sealers: one thread per core, each taking the next unsealed file in offset
     /// order and hashing it as its bytes arrive.
     pub fn start_sealing(&self) {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = super::sealer::sealer_count();
         let mut sealers = self.sealers.lock().expect("sealers lock");
         for i in 0..workers {
             let shared = self.shared.clone();
@@ -185,7 +158,7 @@ impl ArchiveWriter {
             sealers.push(
                 std::thread::Builder::new()
                     .name(format!("ferry-seal-{i}"))
-                    .spawn(move || seal_loop(&shared, on_sealed.as_ref()))
+                    .spawn(move || super::sealer::seal_loop(&shared, on_sealed.as_ref()))
                     .expect("spawning a sealer thread"),
             );
         }
@@ -243,7 +216,7 @@ impl ArchiveWriter {
     pub fn complete(&self, archive: usize, entry: usize) {
         let mut state = self.shared.lock();
         state.done[archive][entry] = true;
-        OpenArchives::advance(&mut state, archive);
+        self.shared.advance(&mut state, archive, entry);
         drop(state);
         self.shared.changed.notify_all();
     }
@@ -306,155 +279,109 @@ impl Drop for ArchiveWriter {
     }
 }
 
-/// A sealer: takes the next unsealed file in offset order and seals it, until none is left,
-/// the writer stops, or sealing fails (the first failure is kept for `finish`).
-fn seal_loop(shared: &OpenArchives, on_sealed: Option<&SealHook>) {
-    loop {
-        let next = shared.queue.lock().expect("queue lock").pop_front();
-        let Some((archive, file)) = next else { return };
-        match seal(shared, on_sealed, archive, file) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(error) => {
-                let mut state = shared.lock();
-                state.error.get_or_insert(error);
-                state.stopping = true;
-                drop(state);
-                shared.changed.notify_all();
-                return;
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::{Digest, streebog256_hex};
+    use crate::store::BlobSink;
 
-/// Hashes one file as its bytes become final, then publishes it. `Ok(false)` when the
-/// writer is stopping.
-fn seal(
-    shared: &OpenArchives,
-    on_sealed: Option<&SealHook>,
-    archive: usize,
-    file: usize,
-) -> Result<bool, BundleError> {
-    let planned = &shared.plans[archive].files[file];
-    let (handle, temp) = {
-        let state = shared.lock();
-        let slot = &state.slots[archive][file];
-        (slot.handle.clone().expect("unsealed"), slot.temp.clone())
-    };
-    let mut sha256 = Sha256Hasher::new();
-    let mut gost = shared.gost.then(streebog::Streebog256::new);
-    let mut buffer = vec![0u8; READ_BUFFER];
-    let mut hashed = 0u64;
-    while hashed < planned.size {
-        let ready = {
-            let mut state = shared.lock();
-            loop {
-                if state.stopping {
-                    return Ok(false);
-                }
-                let ready = shared.ready(&state, archive, file);
-                if ready > hashed {
-                    break ready;
-                }
-                state = shared.changed.wait(state).expect("writer state lock");
-            }
-        };
-        while hashed < ready {
-            let n = (ready - hashed).min(READ_BUFFER as u64) as usize;
-            handle
-                .read_exact_at(&mut buffer[..n], hashed)
-                .map_err(io_error("cannot read", &temp))?;
-            sha256.update(&buffer[..n]);
-            if let Some(gost) = &mut gost {
-                gost.update(&buffer[..n]);
-            }
-            hashed += n as u64;
-        }
-    }
-    handle.sync_all().map_err(io_error("cannot sync", &temp))?;
-    drop(handle);
-    let record = FileRecord {
-        name: planned.name.clone(),
-        size: planned.size,
-        sha256: sha256.finish().hex().to_string(),
-        gost: gost.map(|g| hex::encode(g.finalize())),
-    };
-    if let Some(hook) = on_sealed {
-        hook(&shared.plans[archive].name, &record).map_err(io_error("cannot record", &temp))?;
-    }
-    publish(&shared.bundle_dir, &temp, &record)?;
-    let mut state = shared.lock();
-    let slot = &mut state.slots[archive][file];
-    slot.handle = None;
-    slot.record = Some(record);
-    drop(state);
-    shared.changed.notify_all();
-    Ok(true)
-}
+    const MIB: usize = 1 << 20;
 
-/// Renames a finished file into the bundle directory with its `.gostsum` (or without, removing
-/// a stale one). Across file systems the file is copied under a temporary name first.
-fn publish(bundle_dir: &Path, temp: &Path, record: &FileRecord) -> Result<(), BundleError> {
-    let target = bundle_dir.join(&record.name);
-    let sum_path = bundle_dir.join(gostsum_name(&record.name));
-    let sum_temp = temp_name(&sum_path);
-    if let Some(gost) = &record.gost {
-        // In the user's directory: a link planted under this name is refused, not written
-        // through.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&sum_temp)
-            .and_then(|mut f| {
-                std::io::Write::write_all(&mut f, gost.as_bytes())?;
-                f.sync_all()
+    /// A writer of one archive holding `blobs` (with their bytes), in chunks of `chunk_size`.
+    fn writer(dir: &Path, blobs: &[&[u8]], chunk_size: u64) -> ArchiveWriter {
+        let entries = blobs
+            .iter()
+            .map(|bytes| {
+                let digest = Digest::of(bytes);
+                let path = format!("blobs/sha256/{}", digest.hex());
+                let size = bytes.len() as u64;
+                (path, EntryContent::Blob { digest, size })
             })
-            .map_err(io_error("cannot write", &sum_temp))?;
+            .collect();
+        let plan = ArchivePlan::new("t.tar", entries, chunk_size).unwrap();
+        let options = WriterOptions {
+            gost: true,
+            ..WriterOptions::default()
+        };
+        ArchiveWriter::open(&dir.join("out"), &dir.join("work"), vec![plan], options).unwrap()
     }
-    move_file(temp, &target)?;
-    match &record.gost {
-        Some(_) => {
-            std::fs::rename(&sum_temp, &sum_path).map_err(io_error("cannot rename", &sum_path))
-        }
-        None => remove_if_present(&sum_path),
-    }
-}
 
-/// Renames `from` to `to`; when they are on different file systems, copies to a temporary name
-/// beside `to`, syncs, renames, and removes `from`.
-pub fn move_file(from: &Path, to: &Path) -> Result<(), BundleError> {
-    match std::fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::XDEV.raw_os_error()) => {
-            let staged = temp_name(to);
-            // Whatever is under the temporary name (a link planted there included) is removed,
-            // never written through: the copy goes to a file this call creates.
-            remove_if_present(&staged)?;
-            let mut copy = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                .open(&staged)
-                .map_err(io_error("cannot create", &staged))?;
-            File::open(from)
-                .and_then(|mut original| std::io::copy(&mut original, &mut copy))
-                .and_then(|_| copy.sync_all())
-                .map_err(io_error("cannot copy to", &staged))?;
-            std::fs::rename(&staged, to).map_err(io_error("cannot rename", to))?;
-            remove_if_present(from)
-        }
-        Err(e) => Err(io_error("cannot rename into", to)(e)),
+    /// The entry holding `bytes`.
+    fn entry_of(writer: &ArchiveWriter, bytes: &[u8]) -> usize {
+        let digest = Digest::of(bytes);
+        let plan = &writer.plans()[0];
+        plan.entries
+            .iter()
+            .position(
+                |e| matches!(&e.content, EntryContent::Blob { digest: d, .. } if *d == digest),
+            )
+            .unwrap()
     }
-}
 
-/// Removes a file; one that is not there is fine.
-pub fn remove_if_present(path: &Path) -> Result<(), BundleError> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(io_error("cannot remove", path)(e))
+    #[test]
+    fn each_file_is_ready_as_far_as_its_own_bytes_have_landed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (vec![1u8; 3 * MIB], vec![2u8; 3 * MIB]);
+        let writer = writer(dir.path(), &[&a, &b], MIB as u64);
+        let shared = &writer.shared;
+        let later = entry_of(&writer, &a).max(entry_of(&writer, &b));
+        let plan = &writer.plans()[0];
+        let data = plan.entries[later].data_offset;
+        // A chunk that holds nothing but the later blob's bytes, and the first chunk.
+        let middle = plan.file_at(data + 3 * MIB as u64 / 2);
+        assert!(middle > 1);
+        // The later blob has landed whole, the earlier not at all: the later blob's chunks are
+        // ready, not held back by the earlier ones; nothing is final yet.
+        shared.land(0, later, 3 * MIB as u64);
+        let state = shared.lock();
+        let ready = shared.ready(&state, 0, middle);
+        assert_eq!(ready.landed, plan.files[middle].size, "{ready:?}");
+        assert_eq!(ready.done, 0);
+        assert_eq!(shared.ready(&state, 0, 0).landed, 512);
+        drop(state);
+        // Written again from its byte 1000: the chunks that held the dropped bytes are rewound.
+        shared.land(0, later, 1000);
+        let state = shared.lock();
+        let rewound: Vec<Option<u64>> = state.slots[0].iter().map(|s| s.rewound).collect();
+        let at = plan.file_at(data + 1000);
+        let last = plan.file_at(data + 3 * MIB as u64 - 1);
+        assert_eq!(rewound[at], Some(data + 1000 - plan.files[at].start));
+        assert!(rewound[..at].iter().all(Option::is_none), "{rewound:?}");
+        assert!(
+            rewound[at + 1..=last].iter().all(Option::is_some),
+            "{rewound:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bytes_hashed_and_then_written_again_are_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob: Vec<u8> = (0..3 * MIB).map(|i| (i * 7 / 3) as u8).collect();
+        for chunk_size in [0, MIB as u64] {
+            let writer = writer(dir.path(), &[&blob], chunk_size);
+            let entry = entry_of(&writer, &blob);
+            writer.start_sealing();
+            let mut sink = writer.sink(0, entry, 0, None).await.unwrap();
+            // Wrong bytes land first, and the sealers get time to hash them.
+            sink.write(&vec![0xee; 2 * MIB]).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            sink.restart().await.unwrap();
+            sink.write(&blob).await.unwrap();
+            sink.finish().await.unwrap();
+            writer.complete(0, entry);
+            let records = tokio::task::spawn_blocking(move || writer.finish())
+                .await
+                .unwrap()
+                .unwrap();
+            for record in &records[0].files {
+                let bytes = std::fs::read(dir.path().join("out").join(&record.name)).unwrap();
+                assert_eq!(record.sha256, Digest::of(&bytes).hex());
+                assert_eq!(
+                    record.gost.as_deref(),
+                    Some(streebog256_hex(&bytes).as_str())
+                );
+            }
+            std::fs::remove_dir_all(dir.path().join("out")).unwrap();
         }
-        _ => Ok(()),
     }
 }

@@ -10,7 +10,7 @@ use super::options::PullOptions;
 use super::work::{WorkDir, WorkError, remove_if_empty, sealed_names};
 use crate::bundle::names::gostsum_name;
 use crate::bundle::names::{ArchiveFileName, parse_archive_file};
-use crate::bundle::writer::TEMP_SUFFIX;
+use crate::bundle::publish::TEMP_SUFFIX;
 use crate::bundle::{ArchivePlan, io_error};
 
 /// The bundle directory must hold nothing but the work directory and what an unfinished run

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::error::PullError;
-use crate::bundle::fill::{BlobJob, Fetch, LocalBlobs};
+use crate::bundle::fill::{Fetch, LocalBlobs};
+use crate::bundle::jobs::BlobJob;
 use crate::bundle::writer::EntrySink;
 use crate::digest::Digest;
 use crate::imageset::charts::{ChartClient, ChartError, ChartOptions};

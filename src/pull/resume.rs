@@ -11,7 +11,7 @@ use super::options::PullOptions;
 use super::work::{Journal, Progress, RESUME_WINDOW, State, WorkDir, WorkError};
 use crate::bundle::fill::LocalBlobs;
 use crate::bundle::names::gostsum_name;
-use crate::bundle::writer::{remove_if_present, temp_name};
+use crate::bundle::publish::{remove_if_present, temp_name};
 use crate::bundle::{ArchivePlan, EntryContent, FileRecord};
 use crate::file_error::FileError;
 use crate::report::Reporter;

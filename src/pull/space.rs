@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::work::{Progress, State};
 use crate::bundle::ArchivePlan;
-use crate::bundle::writer::temp_name;
+use crate::bundle::publish::temp_name;
 
 /// Free space against what a directory needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

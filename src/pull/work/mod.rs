@@ -20,7 +20,7 @@ pub use place::WorkPlace;
 pub use state::{RESUME_WINDOW, State};
 
 use crate::bundle::BundleError;
-use crate::bundle::writer::{TEMP_SUFFIX, move_file};
+use crate::bundle::publish::{TEMP_SUFFIX, move_file};
 use crate::file_error::FileError;
 use crate::store::{StoreError, write_atomic_with};
 use error::io;

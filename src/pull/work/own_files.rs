@@ -6,7 +6,7 @@ use std::path::Path;
 use super::error::{WorkError, io};
 use super::journal::{JOURNAL_FILE, is_archive_file};
 use super::state::{STATE_FILE, STATE_TEMP_PREFIX};
-use crate::bundle::writer::TEMP_SUFFIX;
+use crate::bundle::publish::TEMP_SUFFIX;
 
 /// The names in `dir` that ferry writes there, but the lock: the state (and its temporary
 /// files), the journal, archive files in progress (`*.tar.ferry-tmp`) and, in `previous/`,
