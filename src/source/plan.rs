@@ -176,6 +176,14 @@ impl Plan {
             .collect();
     }
 
+    /// Lets go of every manifest and held blob, for once they are written into the archive
+    /// files (and the state file): the rest of a pull needs the images alone, and at thousands
+    /// of images the manifests are megabytes.
+    pub fn release_contents(&mut self) {
+        self.manifests = BTreeMap::new();
+        self.held = BTreeMap::new();
+    }
+
     /// Bytes left out.
     pub fn left_out_bytes(&self) -> u64 {
         self.left_out.values().sum()
