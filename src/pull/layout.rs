@@ -36,7 +36,7 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                         digest: &manifest.digest,
                         size: manifest.bytes.len() as u64,
                     });
-                    parts.extend(image.parts.iter().map(|(d, s)| (d, *s)));
+                    parts.extend(image.parts.iter());
                 }
                 let index = index_json(&mut tags);
                 // Readers take an index.json up to a limit: a bigger one would make a bundle its
