@@ -60,7 +60,11 @@ impl EntrySink {
             digest: digest.clone(),
             size: *size,
             written: resume_at,
-            buffer: Vec::with_capacity(WRITE_BUFFER),
+            // Most blobs are far smaller than the buffer: one sized to the blob keeps eight
+            // small downloads from holding 4 MiB between them.
+            buffer: Vec::with_capacity(
+                WRITE_BUFFER.min(usize::try_from(*size).unwrap_or(usize::MAX)),
+            ),
             hasher: Some(hasher),
             checkpoint,
             checkpointed: resume_at,

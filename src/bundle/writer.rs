@@ -200,7 +200,6 @@ impl ArchiveWriter {
     }
 
     /// Opens a sink for a blob entry. With `resume_at` > 0 the bytes already there are
-    /// Opens a sink for a blob entry. With `resume_at` > 0 the bytes already there are
     /// re-hashed and writing continues after them.
     pub async fn sink(
         &self,

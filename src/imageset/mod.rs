@@ -318,7 +318,7 @@ async fn charts_plan(
             repository: String::new(),
             digest: manifest.digest.clone(),
             media_type: manifest.media_type.clone(),
-            parts,
+            parts: parts.into(),
             source_digest: None,
         });
         plan.held.insert(config_digest, artifact.config.into());

@@ -2,7 +2,7 @@
 //! or — when a rerun changed the chunk size or the GOST setting — the files of the earlier
 //! layout, copied locally and checked like any download.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::error::PullError;
 use crate::bundle::fill::{Fetch, LocalBlobs};
@@ -31,30 +31,29 @@ pub struct SourceBlobs {
 }
 
 impl SourceBlobs {
-    /// Each blob of `plan` is read from the repository of the first image that needs it, with
-    /// the client of its registry, or from its URL as `charts` says; blobs in `previous` are
-    /// copied from there instead.
+    /// Each blob of `jobs` is read from the repository of the first image of `plan` that
+    /// needs it, with the client of its registry, or from its URL as `charts` says; blobs in
+    /// `previous` are copied from there instead.
     pub fn new(
         clients: HashMap<String, RegistryClient>,
         charts: &ChartOptions,
         plan: &Plan,
+        jobs: &[BlobJob],
         previous: LocalBlobs,
     ) -> Result<Self, PullError> {
+        // Only what is still to fetch gets a place: manifests came with the plan, and the
+        // blobs an interrupted run finished are where they belong.
+        let wanted: HashSet<&Digest> = jobs.iter().map(|j| &j.digest).collect();
         let mut repositories: Vec<(String, String)> = Vec::new();
         let mut numbers: HashMap<(&str, &str), usize> = HashMap::new();
-        let mut places = HashMap::new();
+        let mut places = HashMap::with_capacity(wanted.len());
         for image in &plan.images {
             let key = (image.registry.as_str(), image.repository.as_str());
             let number = *numbers.entry(key).or_insert_with(|| {
                 repositories.push((image.registry.clone(), image.repository.clone()));
                 repositories.len() - 1
             });
-            // Manifests come with the plan; only blobs are fetched.
-            for digest in image
-                .parts
-                .keys()
-                .filter(|d| !plan.manifests.contains_key(*d))
-            {
+            for digest in image.parts.keys().filter(|d| wanted.contains(d)) {
                 places.entry(digest.clone()).or_insert(number);
             }
         }

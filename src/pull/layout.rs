@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::index_json::{TagEntry, index_json};
 use crate::bundle::{ArchivePlan, BundleError, EntryContent};
 use crate::digest::Digest;
-use crate::layout::{Index, LAYOUT_MARKER, index_bytes, tagged};
-use crate::manifest::{Descriptor, INDEX_LIMIT};
+use crate::layout::LAYOUT_MARKER;
+use crate::manifest::INDEX_LIMIT;
 use crate::reference::join;
 use crate::report::human_bytes;
 use crate::source::Plan;
@@ -25,19 +26,19 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                     join(path, "oci-layout"),
                     EntryContent::Bytes(Bytes::from_static(LAYOUT_MARKER)),
                 ));
-                let mut index = Index::default();
+                let mut tags = Vec::with_capacity(images.len());
                 let mut parts: BTreeMap<&Digest, u64> = BTreeMap::new();
                 for image in &images {
                     let manifest = &plan.manifests[&image.digest];
-                    let descriptor = Descriptor::new(
-                        manifest.media_type.clone(),
-                        manifest.digest.clone(),
-                        manifest.bytes.len() as u64,
-                    );
-                    index.manifests.push(tagged(&image.tag, &descriptor));
-                    parts.extend(image.parts.iter().map(|(d, s)| (d, *s)));
+                    tags.push(TagEntry {
+                        tag: &image.tag,
+                        media_type: &manifest.media_type,
+                        digest: &manifest.digest,
+                        size: manifest.bytes.len() as u64,
+                    });
+                    parts.extend(image.parts.iter());
                 }
-                let index = index_bytes(&mut index);
+                let index = index_json(&mut tags);
                 // Readers take an index.json up to a limit: a bigger one would make a bundle its
                 // own verify refuses.
                 if index.len() as u64 > INDEX_LIMIT {

@@ -8,6 +8,7 @@ mod bundle_dir;
 mod dry_run;
 mod error;
 mod fetch;
+mod index_json;
 mod layout;
 mod options;
 mod plan;
@@ -56,7 +57,8 @@ async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullS
     let work = bundle_dir::lock_work_dir(options)?;
     let start = resume::earlier_run(options, &work, reporter.as_ref()).await?;
     let resumed = start.resumed_plan(&work, reporter.as_ref())?;
-    let plan = plan::plan(options, resumed, reporter.as_ref()).await?;
+    let mut plan = plan::plan(options, resumed, reporter.as_ref()).await?;
+    let full_bytes = seal::full_size(options, &plan)?;
     let archives = archive_plans(&plan, options.chunk_size)?;
     if options.force {
         bundle_dir::refuse_foreign_archives(options, &archives)?;
@@ -75,6 +77,6 @@ async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullS
     let begun = start.begin(options, &work, state.as_ref())?;
     // Written out: what it holds of an earlier run's plan is not needed past here.
     drop(state);
-    let written = write::write(options, &work, &plan, archives, begun, &reporter).await?;
-    seal::seal(options, &plan, written, work, started)
+    let written = write::write(options, &work, &mut plan, archives, begun, &reporter).await?;
+    seal::seal(options, &plan, written, work, started, full_bytes)
 }

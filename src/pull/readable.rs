@@ -90,14 +90,14 @@ fn conflicts(plan: &Plan) -> Vec<String> {
                 image.tag
             )));
         }
-        for (digest, size) in &image.parts {
+        for (digest, size) in image.parts.iter() {
             match sizes.get(digest) {
-                Some((known, from)) if known != size => problems.push(printable(&format!(
+                Some((known, from)) if *known != size => problems.push(printable(&format!(
                     "{source}: {digest} is {size} bytes there, {known} by {from}"
                 ))),
                 Some(_) => {}
                 None => {
-                    sizes.insert(digest, (*size, source));
+                    sizes.insert(digest, (size, source));
                 }
             }
         }
@@ -129,7 +129,9 @@ mod tests {
             repository: "app/one".into(),
             digest: m.digest.clone(),
             media_type: m.media_type.clone(),
-            parts: [(m.digest.clone(), m.bytes.len() as u64)].into(),
+            parts: [(m.digest.clone(), m.bytes.len() as u64)]
+                .into_iter()
+                .collect(),
             source_digest: None,
             mirror: None,
         }
@@ -161,9 +163,9 @@ mod tests {
         let a = manifest("a");
         let mut lying = image("v2", &a, "r/app/one:v2");
         // Another image names a's manifest as a blob, five bytes longer.
-        lying
-            .parts
-            .insert(a.digest.clone(), a.bytes.len() as u64 + 5);
+        lying.parts = [(a.digest.clone(), a.bytes.len() as u64 + 5)]
+            .into_iter()
+            .collect();
         let plan = Plan {
             images: vec![image("v1", &a, "r/app/one:v1"), lying],
             manifests: [(a.digest.clone(), a.clone())].into(),

@@ -19,12 +19,14 @@ use crate::source::Plan;
 use crate::trust::bundle_signature;
 
 /// Seals the bundle of `plan` from what was `written`, then removes the work directory.
+/// `full_bytes` is what [`full_size`] said before the plan let go of its manifests.
 pub fn seal(
     options: &PullOptions,
     plan: &Plan,
     written: Written,
     work: WorkDir,
     started: Instant,
+    full_bytes: u64,
 ) -> Result<PullSummary, PullError> {
     remove_stale(&options.dir, &written.records)?;
     let images = image_records(plan);
@@ -32,10 +34,6 @@ pub fn seal(
         left_out: BlobRecord::list(&plan.left_out),
         ..b.record.clone()
     });
-    let full_bytes = match &base {
-        Some(_) => full_size(plan)?,
-        None => 0,
-    };
     let tags = images.len();
     let files = written.records.iter().map(|r| r.files.len()).sum();
     let bundle_bytes = written.records.iter().map(|r| r.size()).sum();
@@ -84,8 +82,13 @@ pub fn seal(
     })
 }
 
-/// What the archives of `plan` would weigh with nothing left out.
-fn full_size(plan: &Plan) -> Result<u64, PullError> {
+/// What the archives of a differential pull's `plan` would weigh with nothing left out (0
+/// for a pull that is not differential). It lays the archives out, so it needs the plan's
+/// manifests: it is asked before they are let go of.
+pub fn full_size(options: &PullOptions, plan: &Plan) -> Result<u64, PullError> {
+    if options.since_bundle.is_none() {
+        return Ok(0);
+    }
     let full = Plan {
         left_out: Default::default(),
         ..plan.clone()

@@ -226,8 +226,6 @@ fn leave_out(plan: &mut Plan, gone: &BTreeSet<usize>) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::referrer_tags::schema_tag;
 
@@ -249,7 +247,7 @@ mod tests {
             parts: std::iter::once(root)
                 .chain(parts.iter().copied())
                 .map(|p| (digest(p), 1))
-                .collect::<BTreeMap<_, _>>(),
+                .collect(),
             source_digest: None,
         }
     }

@@ -37,11 +37,12 @@ pub struct Written {
     pub resumed: bool,
 }
 
-/// Writes the archives of `plan`, laid out as `archives`, in the run `begun`.
+/// Writes the archives of `plan`, laid out as `archives`, in the run `begun`. Once the
+/// archive files hold the plan's manifests and held blobs, the plan lets go of their bytes.
 pub async fn write(
     options: &PullOptions,
     work: &WorkDir,
-    plan: &Plan,
+    plan: &mut Plan,
     archives: Vec<ArchivePlan>,
     begun: Begun,
     reporter: &Arc<dyn Reporter>,
@@ -54,10 +55,11 @@ pub async fn write(
     } = begun;
     let journal = Arc::new(journal);
     let writer = open(options, work, archives, &journal, &progress.sealed).await?;
+    plan.release_contents();
     let (jobs, reused) = still_to_fetch(&writer, &progress).await?;
     let blobs = writer.plans().iter().flat_map(|p| p.blobs()).count();
     let clients = options.access.clients_of(plan)?;
-    let source = SourceBlobs::new(clients, &options.charts, plan, previous)?;
+    let source = SourceBlobs::new(clients, &options.charts, plan, &jobs, previous)?;
     let relaid = jobs.iter().filter(|j| source.is_local(&j.digest)).count();
     let to_fetch: u64 = jobs.iter().fold(0, |sum, j| sum.saturating_add(j.size));
 

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod held;
 pub mod image_files;
 pub(crate) mod manifest_cache;
+pub mod parts;
 pub mod plan;
 pub mod platforms;
 pub mod referrers;
@@ -25,6 +26,7 @@ use crate::registry::{MirrorError, RegistryError};
 
 pub use description::Description;
 pub use filter::{Constraint, ModuleFilter, VersionSet};
+pub use parts::Parts;
 pub use plan::{Plan, PlannedImage, WebBlob};
 pub use platforms::PlatformSpec;
 pub use resolve::resolve;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::parts::Parts;
 use crate::digest::Digest;
 use crate::manifest::Manifest;
 
@@ -34,7 +35,7 @@ pub struct PlannedImage {
     /// Media type of that manifest or index.
     pub media_type: String,
     /// Every manifest and blob it needs with its size, each once.
-    pub parts: BTreeMap<Digest, u64>,
+    pub parts: Parts,
     /// The digest the source has for it, when `--platform` rewrote its index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_digest: Option<Digest>,
@@ -53,7 +54,7 @@ pub struct WebBlob {
 impl PlannedImage {
     /// Every byte the tag needs.
     pub fn size(&self) -> u64 {
-        self.parts.values().fold(0, |a, b| a.saturating_add(*b))
+        self.parts.values().fold(0, |a, b| a.saturating_add(b))
     }
 }
 
@@ -157,9 +158,9 @@ impl Plan {
         let mut seen = BTreeSet::new();
         self.images
             .iter()
-            .flat_map(|i| &i.parts)
+            .flat_map(|i| i.parts.iter())
             .filter(|(digest, _)| !self.left_out.contains_key(*digest) && seen.insert(*digest))
-            .fold(0, |total, (_, size)| total.saturating_add(*size))
+            .fold(0, |total, (_, size)| total.saturating_add(size))
     }
 
     /// Leaves out every blob (not manifest) that `held` has with the same size. Manifests stay:
@@ -168,12 +169,20 @@ impl Plan {
         self.left_out = self
             .images
             .iter()
-            .flat_map(|i| &i.parts)
+            .flat_map(|i| i.parts.iter())
             .filter(|(digest, size)| {
-                !self.manifests.contains_key(*digest) && held.get(*digest) == Some(*size)
+                !self.manifests.contains_key(*digest) && held.get(*digest) == Some(size)
             })
-            .map(|(digest, size)| (digest.clone(), *size))
+            .map(|(digest, size)| (digest.clone(), size))
             .collect();
+    }
+
+    /// Lets go of every manifest and held blob, for once they are written into the archive
+    /// files (and the state file): the rest of a pull needs the images alone, and at thousands
+    /// of images the manifests are megabytes.
+    pub fn release_contents(&mut self) {
+        self.manifests = BTreeMap::new();
+        self.held = BTreeMap::new();
     }
 
     /// Bytes left out.
@@ -213,7 +222,7 @@ mod tests {
             repository: repository.into(),
             digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
             media_type: crate::manifest::OCI_MANIFEST.into(),
-            parts: BTreeMap::new(),
+            parts: Parts::default(),
             source_digest: None,
         }
     }

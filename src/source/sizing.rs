@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::manifest_cache::ManifestCache;
+use super::parts::Parts;
 use super::plan::{Plan, PlannedImage};
 use super::platforms::{Kept, PlatformSpec, keep_platforms};
 use super::{SourceError, Take};
@@ -40,7 +41,7 @@ struct Sized {
     /// Manifests the platform filter wrote anew (not at the source).
     rewritten: Vec<Manifest>,
     /// Every manifest and blob it needs, with sizes.
-    parts: BTreeMap<Digest, u64>,
+    parts: Parts,
     /// The source's digest when the filter rewrote the root.
     source_digest: Option<Digest>,
     /// The filter would change it, but it is pinned by digest and kept whole.
@@ -202,7 +203,7 @@ async fn size_image(
         manifests: Vec::new(),
         media_type: String::new(),
         rewritten: Vec::new(),
-        parts: BTreeMap::new(),
+        parts: Parts::default(),
         source_digest: None,
         kept_whole: false,
         no_platform: false,
@@ -234,15 +235,14 @@ async fn size_image(
         }
     })
     .await?;
+    let mut parts = BTreeMap::new();
     for manifest in &graph.manifests {
-        sized
-            .parts
-            .insert(manifest.digest.clone(), manifest.bytes.len() as u64);
+        parts.insert(manifest.digest.clone(), manifest.bytes.len() as u64);
     }
     for blob in &graph.blobs {
         // One digest, one size: a descriptor naming a manifest (or another blob of the image)
         // with another size would make a layout no reader accepts.
-        if let Some(known) = sized.parts.insert(blob.digest.clone(), blob.size)
+        if let Some(known) = parts.insert(blob.digest.clone(), blob.size)
             && known != blob.size
         {
             return Err(SourceError::Missing(format!(
@@ -253,6 +253,7 @@ async fn size_image(
             )));
         }
     }
+    sized.parts = Parts::from(parts);
     let root = graph.manifests.last().expect("a graph has its root");
     sized.media_type = root.media_type.clone();
     sized.manifests = graph.manifests.iter().map(|m| m.digest.clone()).collect();
