@@ -108,11 +108,12 @@ fn interleave(plans: &[ArchivePlan], jobs: Vec<BlobJob>, sealers: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::entry_path::EntryPath;
 
-    fn blob(n: u8, size: u64) -> (String, EntryContent) {
+    fn blob(n: u8, size: u64) -> (EntryPath, EntryContent) {
         let digest = Digest::of(&[n]);
         (
-            format!("blobs/sha256/{}", digest.hex()),
+            format!("blobs/sha256/{}", digest.hex()).into(),
             EntryContent::Blob { digest, size },
         )
     }

@@ -4,6 +4,7 @@
 
 pub mod base;
 pub mod contents;
+pub mod entry_path;
 mod entry_sink;
 pub mod fill;
 pub mod index;
@@ -28,6 +29,7 @@ use crate::file_error::FileError;
 use crate::manifest::ManifestError;
 
 pub use base::Base;
+pub use entry_path::EntryPath;
 pub use index::{EntryLocation, TarIndex};
 pub use layouts::{ArchiveLayouts, BundleLayout};
 pub use metadata::{

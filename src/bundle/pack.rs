@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::entry_path::EntryPath;
 use super::fill::{FillHooks, Filled, LocalBlobs, fill_and_seal};
 use super::jobs::blob_jobs;
 use super::metadata::ArchiveRecord;
@@ -14,7 +15,6 @@ use super::plan::{ArchivePlan, EntryContent, tar_size};
 use super::replace::{existing_files, remove_stale, remove_sums};
 use super::writer::{ArchiveWriter, WriterOptions};
 use super::{BundleError, io_error};
-use crate::digest::Digest;
 use crate::report::{QuietReporter, Reporter};
 use crate::segment::BlobSource;
 
@@ -203,29 +203,25 @@ fn archive_plans(
     for (name, entries) in archives {
         let mut contents = Vec::with_capacity(entries.len());
         for entry in entries {
+            let named = EntryPath::from(entry.path);
             let content = match entry.source {
                 PackSource::Bytes(bytes) => EntryContent::Bytes(bytes.into()),
-                PackSource::File { path, size } => match digest_named(&entry.path) {
+                PackSource::File { path, size } => match named.digest() {
                     Some(digest) => {
                         blobs.insert(digest.clone(), BlobSource::file(path, size));
-                        EntryContent::Blob { digest, size }
+                        EntryContent::Blob {
+                            digest: digest.clone(),
+                            size,
+                        }
                     }
                     None => EntryContent::Bytes(read_small(&path, size)?.into()),
                 },
             };
-            contents.push((entry.path, content));
+            contents.push((named, content));
         }
         plans.push(ArchivePlan::new(&name, contents, chunk_size)?);
     }
     Ok((plans, blobs))
-}
-
-/// The digest an entry path names (`…/blobs/sha256/<hex>`).
-fn digest_named(path: &str) -> Option<Digest> {
-    let (rest, hex) = path.rsplit_once('/')?;
-    (rest == "blobs/sha256" || rest.ends_with("/blobs/sha256"))
-        .then(|| format!("sha256:{hex}").parse().ok())
-        .flatten()
 }
 
 fn read_small(path: &Path, size: u64) -> Result<Vec<u8>, BundleError> {

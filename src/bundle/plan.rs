@@ -8,6 +8,7 @@ use std::io::Write;
 use bytes::Bytes;
 
 use super::BundleError;
+use super::entry_path::EntryPath;
 use super::index::check_entry_path;
 use super::metadata::BlobRecord;
 use super::names::chunk_name;
@@ -53,7 +54,7 @@ impl EntryContent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedEntry {
     /// Its path inside the archive.
-    pub path: String,
+    pub path: EntryPath,
     /// Its content.
     pub content: EntryContent,
     /// Where its first header block starts in the archive.
@@ -79,7 +80,7 @@ impl PlannedEntry {
         header.set_mtime(0);
         header.set_entry_type(tar::EntryType::Regular);
         let mut builder = tar::Builder::new(Vec::new());
-        builder.append_data(&mut header, &self.path, std::io::empty())?;
+        builder.append_data(&mut header, self.path.to_string(), std::io::empty())?;
         let mut bytes = builder.into_inner()?;
         bytes.truncate(bytes.len() - END_MARKER as usize);
         debug_assert_eq!(bytes.len() as u64, header_len(self.path.len()));
@@ -162,11 +163,11 @@ impl ArchivePlan {
     /// `.tar`).
     pub fn new(
         name: &str,
-        entries: Vec<(String, EntryContent)>,
+        entries: Vec<(EntryPath, EntryContent)>,
         chunk_size: u64,
     ) -> Result<ArchivePlan, BundleError> {
         let mut entries = entries;
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let refuse = |entry: &str, reason| BundleError::UnsafeEntry {
             archive: name.to_string(),
             entry: entry.to_string(),
@@ -174,15 +175,16 @@ impl ArchivePlan {
         };
         for pair in entries.windows(2) {
             if pair[0].0 == pair[1].0 {
-                return Err(refuse(&pair[0].0, "the path appears twice"));
+                return Err(refuse(&pair[0].0.to_string(), "the path appears twice"));
             }
         }
         let mut placed = Vec::with_capacity(entries.len());
         let mut offset = 0;
         for (path, content) in entries {
-            let normal = check_entry_path(&path).map_err(|reason| refuse(&path, reason))?;
-            if normal != path {
-                return Err(refuse(&path, "the path is not in normal form"));
+            let text = path.to_string();
+            let normal = check_entry_path(&text).map_err(|reason| refuse(&text, reason))?;
+            if normal != text {
+                return Err(refuse(&text, "the path is not in normal form"));
             }
             let header_offset = offset;
             let data_offset = header_offset + header_len(path.len());
@@ -193,7 +195,7 @@ impl ArchivePlan {
                 .filter(|_| content.size() <= SIZE_LIMIT)
                 .and_then(|padded| data_offset.checked_add(padded))
                 .filter(|end| *end <= ARCHIVE_LIMIT)
-                .ok_or_else(|| refuse(&path, "its size is larger than any archive can be"))?;
+                .ok_or_else(|| refuse(&text, "its size is larger than any archive can be"))?;
             placed.push(PlannedEntry {
                 path,
                 content,
@@ -241,13 +243,8 @@ impl ArchivePlan {
             .entries
             .iter()
             .filter_map(|e| {
-                let (rest, hex) = e.path.rsplit_once('/')?;
-                if !(rest == "blobs/sha256" || rest.ends_with("/blobs/sha256")) {
-                    return None;
-                }
-                let digest = format!("sha256:{hex}").parse().ok()?;
                 Some(BlobRecord {
-                    digest,
+                    digest: e.path.digest()?.clone(),
                     size: e.size(),
                 })
             })
@@ -318,8 +315,8 @@ fn cut(name: &str, size: u64, chunk_size: u64) -> Vec<PlannedFile> {
 mod tests {
     use super::*;
 
-    fn bytes(path: &str, n: usize) -> (String, EntryContent) {
-        (path.to_string(), EntryContent::Bytes(vec![7; n].into()))
+    fn bytes(path: &str, n: usize) -> (EntryPath, EntryContent) {
+        (path.into(), EntryContent::Bytes(vec![7; n].into()))
     }
 
     #[test]
@@ -331,7 +328,7 @@ mod tests {
             0,
         )
         .unwrap();
-        let paths: Vec<&str> = plan.entries.iter().map(|e| e.path.as_str()).collect();
+        let paths: Vec<String> = plan.entries.iter().map(|e| e.path.to_string()).collect();
         assert_eq!(paths, ["a", "b", long.as_str()]);
         assert_eq!(plan.entries[0].data_offset, 512);
         assert_eq!(plan.entries[1].header_offset, 512);

@@ -294,7 +294,7 @@ mod tests {
                 let digest = Digest::of(bytes);
                 let path = format!("blobs/sha256/{}", digest.hex());
                 let size = bytes.len() as u64;
-                (path, EntryContent::Blob { digest, size })
+                (path.into(), EntryContent::Blob { digest, size })
             })
             .collect();
         let plan = ArchivePlan::new("t.tar", entries, chunk_size).unwrap();

@@ -3,11 +3,12 @@
 //! and the blobs, which are fetched later (but those a differential bundle leaves out).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::index_json::{TagEntry, index_json};
-use crate::bundle::{ArchivePlan, BundleError, EntryContent};
+use crate::bundle::{ArchivePlan, BundleError, EntryContent, EntryPath};
 use crate::digest::Digest;
 use crate::layout::LAYOUT_MARKER;
 use crate::manifest::INDEX_LIMIT;
@@ -23,7 +24,7 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
             let mut entries = Vec::new();
             for (path, images) in plan.layouts(archive) {
                 entries.push((
-                    join(path, "oci-layout"),
+                    join(path, "oci-layout").into(),
                     EntryContent::Bytes(Bytes::from_static(LAYOUT_MARKER)),
                 ));
                 let mut tags = Vec::with_capacity(images.len());
@@ -54,7 +55,11 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                         ),
                     });
                 }
-                entries.push((join(path, "index.json"), EntryContent::Bytes(index.into())));
+                entries.push((
+                    join(path, "index.json").into(),
+                    EntryContent::Bytes(index.into()),
+                ));
+                let layout: Arc<str> = path.into();
                 for (digest, size) in parts {
                     if plan.left_out.contains_key(digest) {
                         continue;
@@ -67,10 +72,7 @@ pub fn archive_plans(plan: &Plan, chunk_size: u64) -> Result<Vec<ArchivePlan>, B
                             size,
                         },
                     };
-                    entries.push((
-                        join(path, &format!("blobs/sha256/{}", digest.hex())),
-                        content,
-                    ));
+                    entries.push((EntryPath::blob(layout.clone(), digest.clone()), content));
                 }
             }
             ArchivePlan::new(archive, entries, chunk_size)
