@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 
+mod allocator;
 mod hints;
 mod trust_lines;
 
@@ -38,6 +39,7 @@ const USAGE: u8 = 2;
 const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     let reporter: Arc<dyn Reporter> =
