@@ -51,6 +51,12 @@
 #   - peak RSS of ferry pull and push (goal <= 64 MiB);
 #   - the demo-sized push: the sample distribution (113 tags) pulled once and pushed to a fresh
 #     plain registry each round (goal <= 1 s).
+#   FERRY_BENCH_FERRY_ONLY=1 leaves skopeo out (ferry's times, requests and peak RSS only: the
+#   N = 10,000 memory figure without an hour of skopeo).
+#
+# FERRY_REGISTRY_ROOT=DIR keeps every registry's storage under DIR (scripts/prelude.sh), e.g.
+# /dev/shm: the registry then no longer waits on this machine's disk (ext4 inode allocation and
+# fsync took most of its CPU in a push, by perf), which is what holds ferry back at scale.
 #
 # FERRY_BASELINE_BIN=/path/to/an/older/ferry also runs that binary in every round, alternating
 # with this one (pull: one tar and 256 MB chunks with GOST; push: a push and a re-push; scale:
@@ -470,9 +476,9 @@ requests_since() {
 }
 
 bench_scale() {
-    local n=$size_mib big=${FERRY_BENCH_BIG_MIB:-100}
+    local n=$size_mib big=${FERRY_BENCH_BIG_MIB:-100} ferry_only=${FERRY_BENCH_FERRY_ONLY:-}
     start_registry source
-    local src=$REGISTRY src_dir="$work/source"
+    local src=$REGISTRY src_dir=$REGISTRY_DIR
     echo "seeding the scale profile: $n component images, big layers of $big MiB/2, x1, x2..."
     local start
     start=$(now)
@@ -530,35 +536,40 @@ bench_scale() {
         off=$(log_size "$src_dir")
         scale_pull >>"$work/r.fpull"
         requests_since "$src_dir" "$off" "$work/q.fpull" >/dev/null
-        off=$(log_size "$src_dir")
-        scale_sync >>"$work/r.spull"
-        requests_since "$src_dir" "$off" "$work/q.spull" >/dev/null
+        if [ -z "$ferry_only" ]; then
+            off=$(log_size "$src_dir")
+            scale_sync >>"$work/r.spull"
+            requests_since "$src_dir" "$off" "$work/q.spull" >/dev/null
+        fi
         start_registry "ferry$round"
-        local ferry_target=$REGISTRY ferry_dir="$work/ferry$round"
-        start_registry "skopeo$round"
-        local skopeo_target=$REGISTRY skopeo_dir="$work/skopeo$round"
+        local ferry_target=$REGISTRY ferry_dir=$REGISTRY_DIR
         off=$(log_size "$ferry_dir")
         scale_push "$ferry_target" >>"$work/r.fpush"
         requests_since "$ferry_dir" "$off" "$work/q.fpush" >/dev/null
-        off=$(log_size "$skopeo_dir")
-        scale_sync_push "$skopeo_target" >>"$work/r.spush"
-        requests_since "$skopeo_dir" "$off" "$work/q.spush" >/dev/null
         off=$(log_size "$ferry_dir")
         scale_push "$ferry_target" >>"$work/r.frepush"
         requests_since "$ferry_dir" "$off" "$work/q.frepush" >/dev/null
-        off=$(log_size "$skopeo_dir")
-        scale_sync_push "$skopeo_target" >>"$work/r.srepush"
-        requests_since "$skopeo_dir" "$off" "$work/q.srepush" >/dev/null
         scripts/dev-registry.sh stop "$ferry_dir" >/dev/null 2>&1 || true
-        scripts/dev-registry.sh stop "$skopeo_dir" >/dev/null 2>&1 || true
-        rm -rf "$ferry_dir/data" "$skopeo_dir/data"
+        rm -rf "$ferry_dir/data"
+        if [ -z "$ferry_only" ]; then
+            start_registry "skopeo$round"
+            local skopeo_target=$REGISTRY skopeo_dir=$REGISTRY_DIR
+            off=$(log_size "$skopeo_dir")
+            scale_sync_push "$skopeo_target" >>"$work/r.spush"
+            requests_since "$skopeo_dir" "$off" "$work/q.spush" >/dev/null
+            off=$(log_size "$skopeo_dir")
+            scale_sync_push "$skopeo_target" >>"$work/r.srepush"
+            requests_since "$skopeo_dir" "$off" "$work/q.srepush" >/dev/null
+            scripts/dev-registry.sh stop "$skopeo_dir" >/dev/null 2>&1 || true
+            rm -rf "$skopeo_dir/data"
+        fi
         if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
             scale_base_pull >>"$work/r.bpull"
             start_registry "base$round"
             scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.bpush"
             scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.brepush"
-            scripts/dev-registry.sh stop "$work/base$round" >/dev/null 2>&1 || true
-            rm -rf "$work/base$round/data"
+            scripts/dev-registry.sh stop "$REGISTRY_DIR" >/dev/null 2>&1 || true
+            rm -rf "$REGISTRY_DIR/data"
         fi
     done
 
@@ -572,12 +583,12 @@ bench_scale() {
     for round in $(seq "$rounds"); do
         start_registry "demo$round"
         timed "$ferry" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" --insecure >>"$work/r.demo"
-        scripts/dev-registry.sh stop "$work/demo$round" >/dev/null 2>&1 || true
+        scripts/dev-registry.sh stop "$REGISTRY_DIR" >/dev/null 2>&1 || true
         if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
             start_registry "bdemo$round"
             timed "$FERRY_BASELINE_BIN" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" \
                 --insecure >>"$work/r.bdemo"
-            scripts/dev-registry.sh stop "$work/bdemo$round" >/dev/null 2>&1 || true
+            scripts/dev-registry.sh stop "$REGISTRY_DIR" >/dev/null 2>&1 || true
         fi
     done
 
@@ -588,30 +599,39 @@ bench_scale() {
     su=$(cut -d' ' -f1 "$work/r.spush" | median)
     fr=$(cut -d' ' -f1 "$work/r.frepush" | median)
     sr=$(cut -d' ' -f1 "$work/r.srepush" | median)
+    # Without the peers (FERRY_BENCH_FERRY_ONLY) their lines say so instead of a ratio.
+    [ -z "$ferry_only" ] || { sp=0 su=0 sr=0; }
     dm=$(cut -d' ' -f1 "$work/r.demo" | median)
     prss=$(cut -d' ' -f2 "$work/r.fpull" | sort -g | tail -n 1)
     urss=$(cat "$work/r.fpush" "$work/r.frepush" | cut -d' ' -f2 | sort -g | tail -n 1)
     local qfp qsp qfu qsu qfr qsr
     qfp=$(sed -n 's/^total //p' "$work/q.fpull")
-    qsp=$(sed -n 's/^total //p' "$work/q.spull")
+    qsp=0
+    [ -n "$ferry_only" ] || qsp=$(sed -n 's/^total //p' "$work/q.spull")
     qfu=$(sed -n 's/^total //p' "$work/q.fpush")
-    qsu=$(sed -n 's/^total //p' "$work/q.spush")
+    qsu=0
+    [ -n "$ferry_only" ] || qsu=$(sed -n 's/^total //p' "$work/q.spush")
     qfr=$(sed -n 's/^total //p' "$work/q.frepush")
-    qsr=$(sed -n 's/^total //p' "$work/q.srepush")
+    qsr=0
+    [ -n "$ferry_only" ] || qsr=$(sed -n 's/^total //p' "$work/q.srepush")
     echo
     awk -v n="$n" -v t="$tags" -v b="$bytes" -v r="$rounds" 'BEGIN {
         printf "scale profile: %d component images, %d tags in the bundle, %.0f MB; medians of %d runs\n", n, t, b / 1e6, r }'
     awk -v fp="$fp" -v sp="$sp" -v fu="$fu" -v su="$su" -v fr="$fr" -v sr="$sr" -v dm="$dm" \
-        -v dt="$demo_tags" -v prss="$prss" -v urss="$urss" 'BEGIN {
+        -v dt="$demo_tags" -v prss="$prss" -v urss="$urss" '
+        # A peer line and the ratio to it; a peer time of 0 means it was not run.
+        function peer(name, f, p, goal) {
+            if (p == 0) { printf "%-48s %8s\n", name, "not run"; return }
+            printf "%-48s %8.2f s\n", name, p
+            printf "%-48s %8.2fx   (goal <= %sx)\n", "  ferry / skopeo", f / p, goal
+        }
+        BEGIN {
         printf "%-48s %8.2f s\n", "ferry pull", fp
-        printf "%-48s %8.2f s\n", "skopeo sync --all --preserve-digests + tar", sp
-        printf "%-48s %8.2fx   (goal <= 0.1x)\n", "  ferry / skopeo", fp / sp
+        peer("skopeo sync --all --preserve-digests + tar", fp, sp, "0.1")
         printf "%-48s %8.2f s\n", "ferry push", fu
-        printf "%-48s %8.2f s\n", "skopeo sync --src dir --dest docker", su
-        printf "%-48s %8.2fx   (goal <= 0.2x)\n", "  ferry / skopeo", fu / su
+        peer("skopeo sync --src dir --dest docker", fu, su, "0.2")
         printf "%-48s %8.2f s\n", "ferry push again (target has everything)", fr
-        printf "%-48s %8.2f s\n", "skopeo sync again", sr
-        printf "%-48s %8.2fx   (goal <= 0.1x)\n", "  ferry / skopeo", fr / sr
+        peer("skopeo sync again", fr, sr, "0.1")
         printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry pull", prss / 1024
         printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry push", urss / 1024
         printf "%-48s %8.2f s   (goal <= 1 s)\n", "demo-sized push (" dt " tags, plain HTTP)", dm
@@ -641,6 +661,7 @@ bench_scale() {
         printf "%-48s %8d = %.2fx the minimum %d (goal <= 1.1x); skopeo %d\n", "  ferry push again", a, a / m, m, s }'
     local q
     for q in fpull spull fpush spush frepush srepush; do
+        [ -f "$work/q.$q" ] || continue
         printf '  %-8s %s\n' "$q" "$(grep -v '^total' "$work/q.$q" | tr '\n' ',' | sed 's/,$//; s/,/, /g')"
     done
     echo

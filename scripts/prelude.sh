@@ -5,7 +5,12 @@
 #   . scripts/prelude.sh NAME [cargo build args...]   -> $ferry, $work
 #
 # With FERRY_BIN set (the tests set it), that binary is used and nothing is built.
-#   start_registry DIR_NAME                          -> prints host:port of a plain registry
+#   start_registry DIR_NAME                          -> REGISTRY (host:port of a plain registry)
+#                                                       and REGISTRY_DIR (its directory)
+#
+# FERRY_REGISTRY_ROOT=DIR puts the registries' directories (their storage) under DIR instead of
+# the work directory, e.g. /dev/shm to take the machine's disk out of the registry's way; they
+# are removed on exit all the same.
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/dev-registry.sh install
@@ -18,18 +23,21 @@ fi
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX")
+registry_root=$work
+[ -z "${FERRY_REGISTRY_ROOT:-}" ] || registry_root=$(mktemp -d "$FERRY_REGISTRY_ROOT/ferry-$1.XXXXXX")
 started_registries=()
 cleanup() {
     for dir in "${started_registries[@]}"; do
         scripts/dev-registry.sh stop "$dir" >/dev/null 2>&1 || true
     done
-    rm -rf "$work"
+    rm -rf "$work" "$registry_root"
 }
 trap cleanup EXIT
 
 # Starts a plain-HTTP registry in $work/NAME and sets REGISTRY to its host:port. (Not meant for
 # a command substitution, whose subshell would lose the cleanup list.)
 start_registry() {
-    started_registries+=("$work/$1")
-    REGISTRY=$(scripts/dev-registry.sh start plain "$work/$1" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
+    REGISTRY_DIR=$registry_root/$1
+    started_registries+=("$REGISTRY_DIR")
+    REGISTRY=$(scripts/dev-registry.sh start plain "$REGISTRY_DIR" | sed -n 's/^FERRY_TEST_REGISTRY=//p')
 }
