@@ -342,8 +342,6 @@ fn a_damaged_chunk_is_named_and_nothing_that_needs_it_is_pushed() {
         &["--no-modules", "--no-platform"],
     );
     // security.tar: four databases; damage one layer's bytes in place (same size).
-    let metadata: Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
     let images = listed(home.path(), &bundle);
     let victim = images
         .iter()
@@ -352,18 +350,10 @@ fn a_damaged_chunk_is_named_and_nothing_that_needs_it_is_pushed() {
     let manifest = source.raw_manifest(&format!("{ROOT}/security/trivy-db:2"));
     let manifest: Value = serde_json::from_slice(&manifest).unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap();
-    let tar = bundle.join("security.tar");
-    let index = ferry::bundle::TarIndex::read(&ferry::bundle::Archive::from_record(
+    damage_entry(
         &bundle,
-        &serde_json::from_value(metadata["archives"][0].clone()).unwrap(),
-    ))
-    .unwrap();
-    let location = index
-        .get(&format!("security/trivy-db/blobs/sha256/{}", &layer[7..]))
-        .unwrap();
-    let mut bytes = std::fs::read(&tar).unwrap();
-    bytes[(location.offset + location.size / 2) as usize] ^= 0x55;
-    std::fs::write(&tar, &bytes).unwrap();
+        &format!("security/trivy-db/blobs/sha256/{}", &layer[7..]),
+    );
 
     let target = Registry::start("plain");
     let (code, _, stderr) = outcome(&mut push_cmd(

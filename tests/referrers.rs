@@ -264,6 +264,39 @@ fn signatures_and_sboms_travel_and_the_target_index_is_merged() {
         entries.values().all(|e| e["status"] == "present"),
         "{entries:?}"
     );
+
+    // The image's layer damaged on the way: nothing that refers to the image, however
+    // indirectly (the SBOM's signature index, the `.sig` tag by its name), reaches a fresh
+    // target, and the error names the blob and the tags, not a manifest the registry refused.
+    let raw: Value = serde_json::from_slice(&source.raw_manifest("apps/app:v1")).unwrap();
+    let layer = raw["layers"][0]["digest"].as_str().unwrap();
+    damage_entry(&bundle, &format!("apps/app/blobs/sha256/{}", &layer[7..]));
+    let fresh = Registry::start("plain");
+    let receipt_file = work.path().join("damaged.json");
+    let (code, stdout, stderr) = outcome(&mut push_cmd(
+        home.path(),
+        &fresh,
+        &bundle,
+        "mirror",
+        &["--receipt", receipt_file.to_str().unwrap()],
+    ));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(layer) && stderr.contains("damaged"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("4 tag(s) were not written"), "{stderr}");
+    let entries = receipt(&receipt_file);
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert!(
+        entries.values().all(|e| e["status"] == "skipped"),
+        "{entries:?}"
+    );
+    let log = fresh.log();
+    assert!(
+        !log.contains("\"PUT /v2/mirror/apps/app/manifests/"),
+        "no manifest of the image or of what refers to it:\n{log}"
+    );
 }
 
 /// GETs a URL on 127.0.0.1 with Python's standard library (no ferry code involved).

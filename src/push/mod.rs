@@ -51,7 +51,7 @@ pub async fn push(
     )
     .await?;
     // A tag whose graph lacks a blob was not written, nor anything only it needs.
-    plan.skip_tags_lacking(|root| sent.failures.any_of(&inventory.needs[root]));
+    sent.skip_incomplete(&mut plan, &inventory);
     if !options.dry_run {
         let concurrency = options.concurrency;
         let later = [Phase::Aliases, Phase::Referrers];

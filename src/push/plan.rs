@@ -123,13 +123,9 @@ pub(super) async fn plan<'a>(
 }
 
 impl Plan<'_> {
-    /// Marks as skipped every tag to write whose root `lacks` says lacks a blob at the target.
-    pub fn skip_tags_lacking(&mut self, lacks: impl Fn(&Digest) -> bool) {
-        for &i in &self.to_write {
-            if lacks(&self.tags[i].1.digest) {
-                self.entries[i].status = TagStatus::Skipped;
-            }
-        }
+    /// Marks tag `i` (an index into `tags`) as skipped: it is not written.
+    pub fn skip(&mut self, i: usize) {
+        self.entries[i].status = TagStatus::Skipped;
     }
 
     /// What happened to every tag, sorted by repository and tag.

@@ -4,7 +4,7 @@
 //! for). A blob that fails is recorded, not fatal: what waits for it is never written, and the
 //! other blobs still go. A manifest or tag the registry refuses ends the push.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -18,6 +18,7 @@ use super::receipt::PushSummary;
 use super::tags;
 use super::writes::{Write, Writes};
 use crate::digest::Digest;
+use crate::referrer_tags::subject_of;
 use crate::registry::Transfer;
 use crate::report::Reporter;
 
@@ -29,6 +30,45 @@ pub(super) struct Sent {
     /// Version tags whose PUT the registry answered without naming the digest it stored
     /// (indexes into the plan's tags): they must be read back.
     pub unconfirmed: Vec<usize>,
+    /// Manifests never written, as (repository index, digest), because something they wait
+    /// for was not: a blob that failed, or a child or subject that waits for one.
+    pub unwritten: HashSet<(usize, Digest)>,
+    /// Version tags never written (indexes into the plan's tags), for the same reason.
+    pub unreached: HashSet<usize>,
+}
+
+impl Sent {
+    /// Marks as skipped every tag of `plan` that could not be complete at the target: a version
+    /// tag never written, and any tag whose graph lacks a blob that failed, holds a manifest
+    /// never written, or whose root refers to one as its subject. Tags come subjects first, so
+    /// a tag referring to the root of a tag skipped here is skipped too (an SBOM's signature
+    /// when the image it describes could not be sent).
+    pub fn skip_incomplete(&self, plan: &mut Plan<'_>, inventory: &Inventory) {
+        let mut missing: HashSet<(usize, &Digest)> =
+            self.unwritten.iter().map(|(r, d)| (*r, d)).collect();
+        for k in 0..plan.to_write.len() {
+            let i = plan.to_write[k];
+            let (r, tag) = plan.tags[i];
+            let root = inventory.repos[r].manifest(&tag.digest);
+            // What it refers to: the subject its root names and the one its name gives
+            // (`sha256-<hex>.sig`). A root that cannot be read names nothing (checked when the
+            // bundle was read).
+            let named = root.references().ok().and_then(|refs| refs.subject);
+            let subjects = [named.map(|s| s.digest), subject_of(&tag.name)];
+            let refers_to_missing = tag
+                .manifests
+                .iter()
+                .chain(subjects.iter().flatten())
+                .any(|d| missing.contains(&(r, d)));
+            if self.unreached.contains(&i)
+                || self.failures.any_of(&inventory.needs[&tag.digest])
+                || refers_to_missing
+            {
+                plan.skip(i);
+                missing.insert((r, &tag.digest));
+            }
+        }
+    }
 }
 
 /// How one write ended.
@@ -128,6 +168,20 @@ pub(super) async fn run(
             waits[next] -= 1;
             if waits[next] == 0 {
                 small.push_back(next);
+            }
+        }
+    }
+    // A write still waiting never started: something it waits for was not written.
+    for (write, _) in list.iter().zip(&waits).filter(|(_, w)| **w > 0) {
+        match *write {
+            Write::Blob(_) => {}
+            Write::Manifest(r, manifest) => {
+                sent.unwritten.insert((r, manifest.digest.clone()));
+            }
+            Write::Tag(i) => {
+                let (r, tag) = plan.tags[i];
+                sent.unwritten.insert((r, tag.digest.clone()));
+                sent.unreached.insert(i);
             }
         }
     }

@@ -222,3 +222,28 @@ pub fn refused_offline(dir: &Path, ls: bool, needles: &[&str]) {
         assert!(started.elapsed() < Duration::from_secs(20), "{args:?} hung");
     }
 }
+
+/// Flips one byte in the middle of `entry` (a path inside an archive, e.g.
+/// `security/trivy-db/blobs/sha256/<hex>`) in whichever archive of the bundle in `dir` holds it,
+/// in place and at the same size: a blob damaged on the disk that carried the bundle.
+pub fn damage_entry(dir: &Path, entry: &str) {
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bundle.json")).unwrap()).unwrap();
+    for record in metadata["archives"].as_array().unwrap() {
+        let archive = ferry::bundle::Archive::from_record(
+            dir,
+            &serde_json::from_value(record.clone()).unwrap(),
+        );
+        let index = ferry::bundle::TarIndex::read(&archive).unwrap();
+        let Some(location) = index.get(entry) else {
+            continue;
+        };
+        let file = dir.join(record["name"].as_str().unwrap());
+        assert!(file.is_file(), "{entry}: one-file archives only here");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[(location.offset + location.size / 2) as usize] ^= 0x55;
+        std::fs::write(&file, &bytes).unwrap();
+        return;
+    }
+    panic!("no archive of {} holds {entry}", dir.display());
+}
