@@ -51,6 +51,8 @@
 #   - peak RSS of ferry pull and push (goal <= 64 MiB);
 #   - the demo-sized push: the sample distribution (113 tags) pulled once and pushed to a fresh
 #     plain registry each round (goal <= 1 s).
+#   - the CPU floor of each ferry run: ferry's CPU and the registry's (from /proc) over the
+#     cores they share, beside the time taken and the time each goal asks for.
 #   FERRY_BENCH_FERRY_ONLY=1 leaves skopeo out (ferry's times, requests and peak RSS only: the
 #   N = 10,000 memory figure without an hour of skopeo).
 #
@@ -467,6 +469,20 @@ wall() {
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f 0\n", b - a }'
 }
 log_size() { stat -c %s "$1/log"; }
+# CPU seconds the registry of DIR has used so far (user + system).
+registry_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($14 + $15) / hz }' "/proc/$(cat "$1/pid")/stat"
+}
+# Runs a ferry command against the registry of DIR; prints "seconds peak_rss_kib ferry_cpu
+# registry_cpu": what each side's CPU was during the run, for the floor two cores set.
+timed_cpu() {
+    local dir=$1 out="$work/time.out" before
+    shift
+    before=$(registry_cpu "$dir")
+    /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >/dev/null 2>"$work/last.err" ||
+        { cat "$work/last.err" >&2; return 1; }
+    awk -v b="$before" -v a="$(registry_cpu "$dir")" '{ printf "%s %s %.2f %.2f\n", $1, $2, $3 + $4, a - b }' "$out"
+}
 # Requests in registry DIR's access log since byte OFFSET, as one "total" number; the breakdown
 # per method and kind goes to FILE.
 requests_since() {
@@ -486,10 +502,10 @@ bench_scale() {
     awk -v a="$start" -v b="$(now)" 'BEGIN { printf "seeded in %.1f s (generation and seed-http.py)\n", b - a }'
 
     local bundle="$work/bundle" sync_dir="$work/sync"
-    scale_pull() { # ferry pull of the whole profile: "seconds rss_kib"
+    scale_pull() { # ferry pull of the whole profile: "seconds rss_kib ferry_cpu registry_cpu"
         rm -rf "$bundle"
         sync
-        timed "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure
+        timed_cpu "$src_dir" "$ferry" -q pull "$bundle" --source "$src/bench/ee" --insecure
     }
     scale_sync() { # skopeo sync of the bundle's tags to a dir, then tar: "seconds 0"
         rm -rf "$sync_dir" "$work/sync.tar"
@@ -498,8 +514,8 @@ bench_scale() {
             '$work/sync.yaml' '$sync_dir' && tar cf '$work/sync.tar' -C '$sync_dir' . && sync"
         rm -f "$work/sync.tar"
     }
-    scale_push() { # ferry push: "seconds rss_kib"
-        timed "${2:-$ferry}" -q push "$bundle" "$1/bench/ee" --insecure
+    scale_push() { # ferry push to registry $1 (directory $3): "seconds rss_kib ferry_cpu registry_cpu"
+        timed_cpu "$3" "${2:-$ferry}" -q push "$bundle" "$1/bench/ee" --insecure
     }
     scale_base_pull() { # the baseline binary's pull, into a bundle of its own
         rm -rf "$work/base-bundle"
@@ -544,10 +560,10 @@ bench_scale() {
         start_registry "ferry$round"
         local ferry_target=$REGISTRY ferry_dir=$REGISTRY_DIR
         off=$(log_size "$ferry_dir")
-        scale_push "$ferry_target" >>"$work/r.fpush"
+        scale_push "$ferry_target" "$ferry" "$ferry_dir" >>"$work/r.fpush"
         requests_since "$ferry_dir" "$off" "$work/q.fpush" >/dev/null
         off=$(log_size "$ferry_dir")
-        scale_push "$ferry_target" >>"$work/r.frepush"
+        scale_push "$ferry_target" "$ferry" "$ferry_dir" >>"$work/r.frepush"
         requests_since "$ferry_dir" "$off" "$work/q.frepush" >/dev/null
         scripts/dev-registry.sh stop "$ferry_dir" >/dev/null 2>&1 || true
         rm -rf "$ferry_dir/data"
@@ -566,8 +582,8 @@ bench_scale() {
         if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
             scale_base_pull >>"$work/r.bpull"
             start_registry "base$round"
-            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.bpush"
-            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" >>"$work/r.brepush"
+            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" "$REGISTRY_DIR" >>"$work/r.bpush"
+            scale_push "$REGISTRY" "$FERRY_BASELINE_BIN" "$REGISTRY_DIR" >>"$work/r.brepush"
             scripts/dev-registry.sh stop "$REGISTRY_DIR" >/dev/null 2>&1 || true
             rm -rf "$REGISTRY_DIR/data"
         fi
@@ -582,7 +598,8 @@ bench_scale() {
     demo_tags=$("$ferry" ls --json "$work/demo-bundle" | grep -c '"tag"')
     for round in $(seq "$rounds"); do
         start_registry "demo$round"
-        timed "$ferry" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" --insecure >>"$work/r.demo"
+        timed_cpu "$REGISTRY_DIR" "$ferry" -q push "$work/demo-bundle" "$REGISTRY/mirror/ee" \
+            --insecure >>"$work/r.demo"
         scripts/dev-registry.sh stop "$REGISTRY_DIR" >/dev/null 2>&1 || true
         if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
             start_registry "bdemo$round"
@@ -636,6 +653,23 @@ bench_scale() {
         printf "%-48s %8.1f MiB (goal <= 64 MiB)\n", "peak RSS of ferry push", urss / 1024
         printf "%-48s %8.2f s   (goal <= 1 s)\n", "demo-sized push (" dt " tags, plain HTTP)", dm
     }'
+    echo
+    local cores
+    cores=$(nproc)
+    echo "the CPU floor: ferry and the registry share this machine's $cores cores, so a run takes at"
+    echo "least (ferry's CPU + the registry's CPU) / $cores (medians):"
+    local run name peer goal
+    for run in "fpull pull $sp 0.1" "fpush push $su 0.2" "frepush push-again $sr 0.1" "demo demo-push 0 0"; do
+        read -r name label peer goal <<<"$run"
+        paste -d' ' <(cut -d' ' -f1 "$work/r.$name" | median) \
+            <(cut -d' ' -f3 "$work/r.$name" | median) <(cut -d' ' -f4 "$work/r.$name" | median) |
+            awk -v n="$label" -v c="$cores" -v p="$peer" -v g="$goal" '{
+                floor = ($2 + $3) / c
+                printf "  %-11s ferry %6.2f s CPU, registry %6.2f s CPU: floor %6.2f s; took %6.2f s (%.2fx the floor)",
+                    n, $2, $3, floor, $1, $1 / floor
+                if (p > 0) printf "; goal %.1fx skopeo = %.2f s, %.2fx the floor", g, g * p, g * p / floor
+                printf "\n" }'
+    done
     if [ -n "${FERRY_BASELINE_BIN:-}" ]; then
         local bp bu br bd
         bp=$(cut -d' ' -f1 "$work/r.bpull" | median)
