@@ -207,8 +207,11 @@ pub fn read_state(dir: &Path) -> Option<Result<State<'static>, String>> {
         Ok(bytes) => bytes?,
         Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
+    let parsed = serde_json::from_slice::<State>(&bytes);
+    // The text is tens of MiB for thousands of images: gone before the plan is built from it.
+    drop(bytes);
     Some(
-        serde_json::from_slice::<State>(&bytes)
+        parsed
             .map_err(|e| format!("{} is not readable: {e}", path.display()))
             .and_then(|state| {
                 if state.version != STATE_VERSION {
