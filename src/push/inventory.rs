@@ -199,7 +199,8 @@ impl Inventory {
 
 /// Tags in the order their manifests may reach a registry: every other tag in layout order,
 /// then referrer tags, each after the tag whose graph holds its subject (a signature of an SBOM
-/// after the SBOM). A referrer of something outside the layout goes last.
+/// after the SBOM). A referrer of something outside the layout goes once no other waiting
+/// graph holds its subject, so what refers to it still comes after it.
 fn in_push_order(graphs: Vec<(String, Digest, Arc<Graph>)>) -> Vec<(String, Digest, Arc<Graph>)> {
     let (mut waiting, mut ordered): (Vec<_>, Vec<_>) = graphs
         .into_iter()
@@ -209,12 +210,28 @@ fn in_push_order(graphs: Vec<(String, Digest, Arc<Graph>)>) -> Vec<(String, Dige
         .flat_map(|(_, _, g): &(_, _, Arc<Graph>)| g.manifests.iter().map(|m| m.digest.clone()))
         .collect();
     while !waiting.is_empty() {
-        let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(tag, _, _)| {
-            subject_of(tag).is_some_and(|subject| placed.contains(&subject))
-        });
+        let (mut ready, mut rest): (Vec<_>, Vec<_>) =
+            waiting.into_iter().partition(|(tag, _, _)| {
+                subject_of(tag).is_some_and(|subject| placed.contains(&subject))
+            });
         if ready.is_empty() {
-            ordered.extend(rest);
-            break;
+            // Only referrers of what the layout lacks are left: those whose subject no waiting
+            // graph holds go next.
+            let held: HashSet<&Digest> = rest
+                .iter()
+                .flat_map(|(_, _, g)| g.manifests.iter().map(|m| &m.digest))
+                .collect();
+            let outside: Vec<bool> = rest
+                .iter()
+                .map(|(tag, _, _)| !subject_of(tag).is_some_and(|s| held.contains(&s)))
+                .collect();
+            let mut flags = outside.into_iter();
+            (ready, rest) = rest.into_iter().partition(|_| flags.next() == Some(true));
+            if ready.is_empty() {
+                // Referrers of each other's roots, round and round: as they came.
+                ordered.extend(rest);
+                break;
+            }
         }
         for (_, _, graph) in &ready {
             placed.extend(graph.manifests.iter().map(|m| m.digest.clone()));
@@ -243,4 +260,63 @@ fn needs_of(
     }
     needs.insert(manifest.digest.clone(), own);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph of one manifest, unique by `seed`.
+    fn graph(seed: &str) -> Arc<Graph> {
+        let bytes = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{zero}","size":2}},"layers":[],"annotations":{{"seed":"{seed}"}}}}"#,
+            zero = "0".repeat(64)
+        );
+        let manifest = Manifest::from_bytes(bytes.into_bytes(), None).unwrap();
+        Arc::new(Graph {
+            manifests: vec![manifest],
+            ..Graph::default()
+        })
+    }
+
+    fn referrer_tag(of: &Digest) -> String {
+        format!("sha256-{}.sig", &of.to_string()[7..])
+    }
+
+    #[test]
+    fn referrers_follow_their_subjects_even_when_the_first_subject_is_outside_the_layout() {
+        let image = graph("image");
+        let outside = graph("not in the layout").manifests[0].digest.clone();
+        // An SBOM of something the layout lacks, and a signature of that SBOM listed first.
+        let sbom = graph("sbom");
+        let sbom_sig = graph("signature of the sbom");
+        let image_sig = graph("signature of the image");
+        let root = |g: &Arc<Graph>| g.manifests[0].digest.clone();
+        let graphs = vec![
+            (
+                referrer_tag(&root(&sbom)),
+                root(&sbom_sig),
+                sbom_sig.clone(),
+            ),
+            (
+                referrer_tag(&root(&image)),
+                root(&image_sig),
+                image_sig.clone(),
+            ),
+            (referrer_tag(&outside), root(&sbom), sbom.clone()),
+            ("v1".to_string(), root(&image), image.clone()),
+        ];
+        let order: Vec<String> = in_push_order(graphs)
+            .into_iter()
+            .map(|(tag, _, _)| tag)
+            .collect();
+        let at = |tag: &str| order.iter().position(|t| t == tag).unwrap();
+        assert_eq!(order.len(), 4);
+        assert_eq!(at("v1"), 0);
+        assert!(at(&referrer_tag(&root(&image))) > at("v1"));
+        assert!(
+            at(&referrer_tag(&root(&sbom))) > at(&referrer_tag(&outside)),
+            "{order:?}"
+        );
+    }
 }
