@@ -50,7 +50,8 @@ pub async fn push(
         &mut summary,
     )
     .await?;
-    // A tag whose graph lacks a blob was not written, nor anything only it needs.
+    // A tag whose graph lacks a blob, or refers to an image that could not be completed, is
+    // not written.
     sent.skip_incomplete(&mut plan, &inventory);
     if !options.dry_run {
         let concurrency = options.concurrency;

@@ -44,6 +44,10 @@ impl Sent {
     /// a tag referring to the root of a tag skipped here is skipped too (an SBOM's signature
     /// when the image it describes could not be sent).
     pub fn skip_incomplete(&self, plan: &mut Plan<'_>, inventory: &Inventory) {
+        if self.unwritten.is_empty() && self.failures.blobs.is_empty() {
+            // Everything was written: nothing to look through, whatever the number of tags.
+            return;
+        }
         let mut missing: HashSet<(usize, &Digest)> =
             self.unwritten.iter().map(|(r, d)| (*r, d)).collect();
         for k in 0..plan.to_write.len() {
