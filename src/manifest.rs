@@ -377,6 +377,10 @@ where
             }
         }
     }
+    // Graphs are held by the thousand (one per tag of a bundle): no spare room in them.
+    graph.manifests.shrink_to_fit();
+    graph.blobs.shrink_to_fit();
+    graph.subjects.shrink_to_fit();
     Ok(graph)
 }
 

@@ -3,16 +3,20 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// A contiguous run of bytes inside a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSegment {
-    /// The file.
-    pub path: PathBuf,
+    /// The file; shared by every segment cut from the same archive file, since a bundle of
+    /// thousands of blobs names one file per blob.
+    pub path: Arc<Path>,
     /// Where the run starts in the file.
     pub offset: u64,
     /// How many bytes it has.
@@ -22,24 +26,25 @@ pub struct FileSegment {
 /// Where a run of bytes is: one or more file segments read in order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BlobSource {
-    segments: Vec<FileSegment>,
+    // Nearly every blob lies in one file: that one segment is held inline, not allocated.
+    segments: SmallVec<[FileSegment; 1]>,
 }
 
 impl BlobSource {
     /// A whole file.
-    pub fn file(path: PathBuf, len: u64) -> Self {
-        BlobSource {
-            segments: vec![FileSegment {
-                path,
-                offset: 0,
-                len,
-            }],
-        }
+    pub fn file(path: impl Into<Arc<Path>>, len: u64) -> Self {
+        BlobSource::segments(vec![FileSegment {
+            path: path.into(),
+            offset: 0,
+            len,
+        }])
     }
 
     /// Segments read one after another (a blob that straddles two chunk files).
     pub fn segments(segments: Vec<FileSegment>) -> Self {
-        BlobSource { segments }
+        BlobSource {
+            segments: SmallVec::from_vec(segments),
+        }
     }
 
     /// The segments, in reading order.
@@ -61,7 +66,7 @@ impl BlobSource {
 
     /// The `len` bytes that start `offset` bytes in, clipped to what exists.
     pub fn slice(&self, mut offset: u64, mut len: u64) -> BlobSource {
-        let mut segments = Vec::new();
+        let mut segments = SmallVec::new();
         for segment in &self.segments {
             if len == 0 {
                 break;
@@ -198,12 +203,12 @@ mod tests {
         std::fs::write(&b, b"abcdef").unwrap();
         let whole = BlobSource::segments(vec![
             FileSegment {
-                path: a.clone(),
+                path: a.clone().into(),
                 offset: 0,
                 len: 10,
             },
             FileSegment {
-                path: b.clone(),
+                path: b.clone().into(),
                 offset: 0,
                 len: 6,
             },
@@ -248,12 +253,12 @@ mod tests {
         std::fs::write(&b, b" WORLDyy").unwrap();
         let source = BlobSource::segments(vec![
             FileSegment {
-                path: a,
+                path: a.into(),
                 offset: 2,
                 len: 5,
             },
             FileSegment {
-                path: b,
+                path: b.into(),
                 offset: 0,
                 len: 6,
             },

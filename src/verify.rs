@@ -118,7 +118,7 @@ pub async fn verify(
         for (archive, index) in bundle.archives.iter().zip(indexes) {
             let Some(index) = index else { continue };
             match ArchiveLayouts::with_index(archive, index) {
-                Ok(layouts) => contents.push(check_archive(&layouts, &left_out, &handle)),
+                Ok(mut layouts) => contents.push(check_archive(&mut layouts, &left_out, &handle)),
                 Err(err) => report.problems.push(err.to_string()),
             }
         }

@@ -11,7 +11,7 @@ use super::layouts::ArchiveLayouts;
 use super::metadata::ImageRecord;
 use crate::digest::Digest;
 use crate::layout::entry_tag;
-use crate::manifest::Graph;
+use crate::manifest::{Descriptor, Graph};
 
 /// One tag found whole.
 #[derive(Debug, Clone)]
@@ -35,19 +35,28 @@ pub struct ArchiveContents {
 }
 
 /// Follows every tagged descriptor of every layout of `layouts`. `left_out` are the blobs a
-/// differential bundle expects at the target instead, with their sizes. Blocking: call it on a
-/// blocking thread inside the runtime (the walker is async).
+/// differential bundle expects at the target instead, with their sizes. The layouts' entries
+/// (`index.json`'s descriptors) are taken out as they are followed: what they say lives on in
+/// the found tags, and a bundle of thousands of tags would otherwise hold both at once.
+/// Blocking: call it on a blocking thread inside the runtime (the walker is async).
 pub fn check_archive(
-    layouts: &ArchiveLayouts,
+    layouts: &mut ArchiveLayouts,
     left_out: &BTreeMap<Digest, u64>,
     handle: &tokio::runtime::Handle,
 ) -> ArchiveContents {
     let mut contents = ArchiveContents::default();
-    for (index, layout) in layouts.layouts.iter().enumerate() {
+    let entries: Vec<Vec<Descriptor>> = layouts
+        .layouts
+        .iter_mut()
+        .map(|layout| std::mem::take(&mut layout.index.manifests))
+        .collect();
+    let layouts = &*layouts;
+    for (index, (layout, entries)) in layouts.layouts.iter().zip(entries).enumerate() {
         // Tags naming one manifest (channels, thousands of them in a crafted bundle) share
         // what following it found.
         let mut followed: HashMap<(Digest, u64), (ImageRecord, Arc<Graph>)> = HashMap::new();
-        for descriptor in &layout.index.manifests {
+        for descriptor in entries {
+            let descriptor = &descriptor;
             let key = (descriptor.digest.clone(), descriptor.size);
             if let (Some((image, graph)), Some(tag)) = (followed.get(&key), entry_tag(descriptor)) {
                 contents.tags.push(FoundTag {
@@ -99,8 +108,8 @@ pub fn check_bundle(
     let mut opened = Vec::new();
     let mut contents = Vec::new();
     for archive in &bundle.archives {
-        let layouts = ArchiveLayouts::open(archive)?;
-        contents.push(check_archive(&layouts, &left_out, handle));
+        let mut layouts = ArchiveLayouts::open(archive)?;
+        contents.push(check_archive(&mut layouts, &left_out, handle));
         opened.push(layouts);
     }
     let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());

@@ -244,7 +244,7 @@ impl Fetch for LocalBlobs {
         let first = source
             .parts()
             .first()
-            .map(|p| p.path.clone())
+            .map(|p| p.path.to_path_buf())
             .unwrap_or_default();
         let mut reader = source
             .open_at(sink.offset())

@@ -66,7 +66,7 @@ impl Archive {
             self.files
                 .iter()
                 .map(|f| FileSegment {
-                    path: f.path.clone(),
+                    path: f.path.as_path().into(),
                     offset: 0,
                     len: f.size,
                 })

@@ -290,7 +290,7 @@ fn placed(dir: &Path, archive: &ArchivePlan, offset: u64, len: u64) -> BlobSourc
             .ranges(offset, len)
             .into_iter()
             .map(|r| FileSegment {
-                path: dir.join(&archive.files[r.file].name),
+                path: dir.join(&archive.files[r.file].name).into(),
                 offset: r.offset,
                 len: r.len,
             })

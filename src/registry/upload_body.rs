@@ -204,7 +204,7 @@ pub(super) fn source_error(source: &BlobSource, err: std::io::Error) -> Registry
     let path = source
         .parts()
         .first()
-        .map(|s| s.path.clone())
+        .map(|s| s.path.to_path_buf())
         .unwrap_or_default();
     RegistryError::Store(crate::store::StoreError::Io(crate::file_error::FileError {
         action: "cannot read",

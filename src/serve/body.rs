@@ -140,12 +140,12 @@ mod tests {
         std::fs::write(&b, b"0123456789").unwrap();
         let source = BlobSource::segments(vec![
             FileSegment {
-                path: a.clone(),
+                path: a.clone().into(),
                 offset: 5,
                 len: (PIECE * 2) as u64,
             },
             FileSegment {
-                path: b.clone(),
+                path: b.clone().into(),
                 offset: 2,
                 len: 3,
             },
@@ -160,7 +160,7 @@ mod tests {
 
         drop(got);
         let short = BlobSource::segments(vec![FileSegment {
-            path: b,
+            path: b.into(),
             offset: 8,
             len: 5,
         }]);
