@@ -53,30 +53,31 @@ pub fn check_archive(
     let layouts = &*layouts;
     for (index, (layout, entries)) in layouts.layouts.iter().zip(entries).enumerate() {
         // Tags naming one manifest (channels, thousands of them in a crafted bundle) share
-        // what following it found.
-        let mut followed: HashMap<(Digest, u64), (ImageRecord, Arc<Graph>)> = HashMap::new();
+        // what following it found: the first such tag's place in `contents.tags`.
+        let mut followed: HashMap<(Digest, u64), usize> = HashMap::new();
         for descriptor in entries {
             let descriptor = &descriptor;
             let key = (descriptor.digest.clone(), descriptor.size);
-            if let (Some((image, graph)), Some(tag)) = (followed.get(&key), entry_tag(descriptor)) {
-                contents.tags.push(FoundTag {
+            if let (Some(&first), Some(tag)) = (followed.get(&key), entry_tag(descriptor)) {
+                let first: &FoundTag = &contents.tags[first];
+                let found = FoundTag {
                     layout: index,
                     image: ImageRecord {
                         tag: tag.to_string(),
-                        ..image.clone()
+                        ..first.image.clone()
                     },
-                    graph: graph.clone(),
-                });
+                    graph: first.graph.clone(),
+                };
+                contents.tags.push(found);
                 continue;
             }
             match handle.block_on(layouts.image(layout, descriptor, left_out)) {
                 Ok(Some((image, graph))) => {
-                    let graph = Arc::new(graph);
-                    followed.insert(key, (image.clone(), graph.clone()));
+                    followed.insert(key, contents.tags.len());
                     contents.tags.push(FoundTag {
                         layout: index,
                         image,
-                        graph,
+                        graph: Arc::new(graph),
                     })
                 }
                 Ok(None) => contents.problems.push(format!(

@@ -238,11 +238,17 @@ impl BundleMetadata {
     /// their SHA-256; `path` is named in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<(Self, Digest), BundleError> {
         let path = path.to_path_buf();
-        let metadata: BundleMetadata =
+        let mut metadata: BundleMetadata =
             serde_json::from_slice(bytes).map_err(|e| BundleError::BadMetadata {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
+        // Parsed lists grow by doubling; a bundle of thousands of images keeps them for a
+        // whole push, so without the spare room.
+        metadata.images.shrink_to_fit();
+        for archive in &mut metadata.archives {
+            archive.blobs.shrink_to_fit();
+        }
         if let Some(reason) = metadata.absurd_size() {
             return Err(BundleError::BadMetadata { path, reason });
         }

@@ -21,9 +21,9 @@ pub(super) struct Failures {
 }
 
 impl Failures {
-    /// True when any blob of `needs` (what a manifest needs) could not be sent.
-    pub fn any_of(&self, needs: &HashSet<Digest>) -> bool {
-        needs.iter().any(|b| self.blobs.contains(b))
+    /// True when any of `blobs` (what a manifest needs) could not be sent.
+    pub fn any_of<'a>(&self, mut blobs: impl Iterator<Item = &'a BlobItem>) -> bool {
+        blobs.any(|b| self.blobs.contains(&b.digest))
     }
 
     /// The push's result: `summary`, or when a blob failed, the first failure with the tags

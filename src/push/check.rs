@@ -25,10 +25,11 @@ pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, Push
     // Manifests are walked with the async walker from the blocking thread.
     let handle = tokio::runtime::Handle::current();
     let inventory = tokio::task::spawn_blocking(move || {
-        let bundle = match &verified {
+        let mut bundle = match &verified {
             Some(metadata) => Bundle::open_verified(&dir, metadata)?,
             None => Bundle::open(&dir)?,
         };
+        bundle.forget_blob_lists();
         let problems = bundle.inconsistencies()?;
         if !problems.is_empty() {
             return Err(BundleError::Inconsistent { problems }.into());

@@ -76,8 +76,9 @@ pub struct Inventory {
     pub repos: Vec<RepoItem>,
     /// Every blob, each once.
     pub blobs: Vec<BlobItem>,
-    /// For every manifest, the blobs it needs (through its children too).
-    pub needs: HashMap<Digest, HashSet<Digest>>,
+    /// For every manifest, the blobs it needs (through its children too), as indexes into
+    /// `blobs`, sorted: a bundle of thousands of manifests names each blob many times.
+    pub needs: HashMap<Digest, Box<[usize]>>,
     /// For a differential bundle: its base, and the blobs the target must have already.
     pub base: Option<BaseRecord>,
 }
@@ -130,21 +131,14 @@ impl Inventory {
                 // Referrer tags go after the tags holding their subject, so that no manifest
                 // reaches the target before what it refers to.
                 for (tag, digest, graph) in in_push_order(graphs) {
-                    for manifest in &graph.manifests {
-                        needs_of(&mut inventory.needs, manifest).map_err(|e| bad(e.to_string()))?;
-                        if seen.insert(manifest.digest.clone()) {
-                            manifests.push(manifest.clone());
-                        }
-                    }
                     let repo_index = inventory.repos.len();
                     for blob in &graph.blobs {
-                        // Checked above: there with its size, or left out on purpose.
-                        let source = layouts.blob(&layout.path, &blob.digest);
                         let index = *blob_index.entry(blob.digest.clone()).or_insert_with(|| {
                             inventory.blobs.push(BlobItem {
                                 digest: blob.digest.clone(),
                                 size: blob.size,
-                                source,
+                                // Checked above: there with its size, or left out on purpose.
+                                source: layouts.blob(&layout.path, &blob.digest),
                                 repos: Vec::new(),
                             });
                             inventory.blobs.len() - 1
@@ -152,6 +146,12 @@ impl Inventory {
                         let repos = &mut inventory.blobs[index].repos;
                         if repos.last() != Some(&repo_index) {
                             repos.push(repo_index);
+                        }
+                    }
+                    for manifest in &graph.manifests {
+                        needs_of(&mut inventory.needs, &blob_index, manifest).map_err(bad)?;
+                        if seen.insert(manifest.digest.clone()) {
+                            manifests.push(manifest.clone());
                         }
                     }
                     let root = graph.manifests.last().expect("a graph has its root");
@@ -181,6 +181,15 @@ impl Inventory {
         }
         inventory.base = bundle.metadata.as_ref().and_then(|m| m.base.clone());
         Ok(inventory)
+    }
+
+    /// The blobs `manifest` needs, its children's included; none for a manifest not in the
+    /// bundle.
+    pub fn blobs_needed_by(&self, manifest: &Digest) -> impl Iterator<Item = &BlobItem> {
+        self.needs
+            .get(manifest)
+            .into_iter()
+            .flat_map(|needs| needs.iter().map(|&k| &self.blobs[k]))
     }
 
     /// Bytes of all blobs.
@@ -245,20 +254,33 @@ fn in_push_order(graphs: Vec<(String, Digest, Arc<Graph>)>) -> Vec<(String, Dige
 /// Records the blobs `manifest` needs, its children's included (children come first in a
 /// walk, so theirs are known).
 fn needs_of(
-    needs: &mut HashMap<Digest, HashSet<Digest>>,
+    needs: &mut HashMap<Digest, Box<[usize]>>,
+    blob_index: &BTreeMap<Digest, usize>,
     manifest: &Manifest,
-) -> Result<(), crate::manifest::ManifestError> {
+) -> Result<(), String> {
     if needs.contains_key(&manifest.digest) {
         return Ok(());
     }
-    let refs = manifest.references()?;
-    let mut own: HashSet<Digest> = refs.blobs.into_iter().map(|b| b.digest).collect();
+    let refs = manifest.references().map_err(|e| e.to_string())?;
+    let mut own = Vec::new();
+    for blob in &refs.blobs {
+        // The walk put every blob a manifest of the graph names into the graph.
+        let index = blob_index.get(&blob.digest).ok_or_else(|| {
+            format!(
+                "manifest {} names blob {}, which its graph lacks",
+                manifest.digest, blob.digest
+            )
+        })?;
+        own.push(*index);
+    }
     for child in &refs.manifests {
         if let Some(theirs) = needs.get(&child.digest) {
-            own.extend(theirs.iter().cloned());
+            own.extend(theirs.iter());
         }
     }
-    needs.insert(manifest.digest.clone(), own);
+    own.sort_unstable();
+    own.dedup();
+    needs.insert(manifest.digest.clone(), own.into_boxed_slice());
     Ok(())
 }
 

@@ -150,24 +150,26 @@ fn needed<'a>(
     tags: &[(usize, &'a TagItem)],
     to_write: &[usize],
 ) -> Needs<'a> {
-    let mut blobs: Vec<HashSet<&Digest>> = vec![HashSet::new(); inventory.repos.len()];
+    // Blobs as indexes into the inventory's.
+    let mut blobs: Vec<HashSet<usize>> = vec![HashSet::new(); inventory.repos.len()];
     let mut manifests: Vec<HashSet<&Digest>> = vec![HashSet::new(); inventory.repos.len()];
     for &i in to_write {
         let (r, tag) = tags[i];
         manifests[r].extend(tag.manifests.iter());
         for manifest in &tag.manifests {
-            blobs[r].extend(inventory.needs[manifest].iter());
+            blobs[r].extend(inventory.needs.get(manifest).into_iter().flatten());
         }
     }
     let blobs = inventory
         .blobs
         .iter()
-        .filter_map(|b| {
+        .enumerate()
+        .filter_map(|(k, b)| {
             let repos: Vec<usize> = b
                 .repos
                 .iter()
                 .copied()
-                .filter(|r| blobs[*r].contains(&b.digest))
+                .filter(|r| blobs[*r].contains(&k))
                 .collect();
             (!repos.is_empty()).then_some((b, repos))
         })

@@ -65,7 +65,7 @@ impl Sent {
                 .chain(subjects.iter().flatten())
                 .any(|d| missing.contains(&(r, d)));
             if self.unreached.contains(&i)
-                || self.failures.any_of(&inventory.needs[&tag.digest])
+                || self.failures.any_of(inventory.blobs_needed_by(&tag.digest))
                 || refers_to_missing
             {
                 plan.skip(i);
