@@ -546,14 +546,17 @@ pub fn serve_options(args: ServeArgs) -> Result<ServeOptions, SourceError> {
 /// gap, and a `d8 mirror pull` bundle names none. A `bundle.json` that cannot be read is left to
 /// the push, which refuses the bundle naming the problem.
 fn push_description(dir: &std::path::Path) -> Result<Description, SourceError> {
-    let named = BundleMetadata::read(dir).ok().flatten().and_then(|m| {
-        // Only the layout's name is read out of the request kept as text.
-        #[derive(serde::Deserialize)]
-        struct Asked {
-            layout: Option<String>,
-        }
-        serde_json::from_str::<Asked>(m.request.get()).ok()?.layout
-    });
+    let named = BundleMetadata::read_request(dir)
+        .ok()
+        .flatten()
+        .and_then(|request| {
+            // Only the layout's name is read out of the request kept as text.
+            #[derive(serde::Deserialize)]
+            struct Asked {
+                layout: Option<String>,
+            }
+            serde_json::from_str::<Asked>(request.get()).ok()?.layout
+        });
     named
         .as_deref()
         .and_then(Description::built_in)

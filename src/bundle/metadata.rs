@@ -219,19 +219,33 @@ impl BundleMetadata {
     /// Reads a `bundle.json` file, with the SHA-256 of its bytes; `None` when it does not
     /// exist.
     pub fn read_file(path: &Path) -> Result<Option<(Self, Digest)>, BundleError> {
-        let path = path.to_path_buf();
-        let bytes = match crate::small_file::read_small(&path, METADATA_LIMIT) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::Other => {
-                return Err(BundleError::BadMetadata {
-                    path,
-                    reason: format!("{e}; it must be a regular file of at most 128 MiB"),
-                });
-            }
-            Err(e) => return Err(super::io_error("cannot read", &path)(e)),
+        match read_bytes(path)? {
+            Some(bytes) => Self::from_bytes(&bytes, path).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Only the request of `dir`'s `bundle.json` (what the pull was asked for), without
+    /// building the rest: its lists of thousands of images and blobs. `None` when the bundle
+    /// has no `bundle.json`.
+    pub fn read_request(
+        dir: &Path,
+    ) -> Result<Option<Box<serde_json::value::RawValue>>, BundleError> {
+        #[derive(Deserialize)]
+        struct RequestOnly {
+            #[serde(default = "empty_request")]
+            request: Box<serde_json::value::RawValue>,
+        }
+        let path = dir.join(BUNDLE_FILE);
+        let Some(bytes) = read_bytes(&path)? else {
+            return Ok(None);
         };
-        Self::from_bytes(&bytes, &path).map(Some)
+        let only: RequestOnly =
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })?;
+        Ok(Some(only.request))
     }
 
     /// Reads `bundle.json` from bytes already read (and checked against a signature), with
@@ -341,6 +355,18 @@ impl BundleMetadata {
         write_atomic_blocking(&dir.join(BUNDLE_SIGNATURE), sign(&json).as_bytes())
             .map_err(store_error)?;
         write_atomic_blocking(&dir.join(BUNDLE_FILE), &json).map_err(store_error)
+    }
+}
+
+/// The bytes of a `bundle.json`; `None` when it does not exist.
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, BundleError> {
+    match crate::small_file::read_small(path, METADATA_LIMIT) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::Other => Err(BundleError::BadMetadata {
+            path: path.to_path_buf(),
+            reason: format!("{e}; it must be a regular file of at most 128 MiB"),
+        }),
+        Err(e) => Err(super::io_error("cannot read", path)(e)),
     }
 }
 
