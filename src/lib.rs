@@ -1,6 +1,7 @@
 //! ferry carries container images and OCI artifacts across an air gap: it pulls them from a
 //! registry into a bundle of tar files and pushes a bundle into another registry.
 
+pub mod allocator;
 pub mod bundle;
 pub mod cli;
 pub mod copy;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 
-mod allocator;
 mod hints;
 mod trust_lines;
 
+use ferry::allocator;
 use ferry::cli::{Cli, Command};
 use ferry::pull::PullOptions;
 use ferry::report::human_bytes;

@@ -55,5 +55,7 @@ pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, Push
     })
     .await
     .expect("reading the bundle does not panic")?;
+    // The check built and dropped several times what the inventory keeps.
+    crate::allocator::release_free_memory();
     Ok(inventory)
 }
