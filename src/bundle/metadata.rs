@@ -426,4 +426,22 @@ mod tests {
         let err = BundleMetadata::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("update ferry"), "{err}");
     }
+
+    #[test]
+    fn the_request_is_read_alone_as_the_whole_file_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(BundleMetadata::read_request(dir.path()).unwrap().is_none());
+        let asked = serde_json::json!({"layout": "deckhouse", "include_modules": ["a", "b"]});
+        BundleMetadata::new("src".into(), asked.clone(), vec![], vec![])
+            .seal(dir.path())
+            .unwrap();
+        let request = BundleMetadata::read_request(dir.path()).unwrap().unwrap();
+        let whole = BundleMetadata::read(dir.path()).unwrap().unwrap();
+        assert_eq!(request.get(), whole.request.get());
+        let parsed: serde_json::Value = serde_json::from_str(request.get()).unwrap();
+        assert_eq!(parsed, asked);
+        // Not JSON at all: an error, as reading the whole file gives.
+        std::fs::write(dir.path().join(BUNDLE_FILE), b"{not json").unwrap();
+        assert!(BundleMetadata::read_request(dir.path()).is_err());
+    }
 }
