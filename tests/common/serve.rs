@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{ferry, ferry_under};
 
-/// A running `ferry serve`, stopped with SIGTERM when dropped.
+/// A running `ferry serve`, killed when dropped.
 pub struct Server {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
@@ -169,10 +169,26 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // Under strace the server is strace's child: strace killed alone lets it go on,
+            // detached, listening after the test has ended.
+            for pid in children_of(child.id()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// The processes `pid` started that still run (none when the kernel does not say).
+fn children_of(pid: u32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// An HTTP response as read off the wire.
