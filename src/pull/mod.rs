@@ -55,7 +55,7 @@ pub async fn pull(
 async fn run(options: &PullOptions, reporter: Arc<dyn Reporter>) -> Result<PullSummary, PullError> {
     let started = Instant::now();
     let work = bundle_dir::lock_work_dir(options)?;
-    let start = resume::earlier_run(options, &work, reporter.as_ref()).await?;
+    let mut start = resume::earlier_run(options, &work, reporter.as_ref()).await?;
     let resumed = start.resumed_plan(&work, reporter.as_ref())?;
     let mut plan = plan::plan(options, resumed, reporter.as_ref()).await?;
     let full_bytes = seal::full_size(options, &plan)?;

@@ -10,12 +10,26 @@ use crate::digest::Digest;
 use crate::manifest::MANIFEST_LIMIT;
 use crate::reference::{validate_repository, validate_tag};
 use crate::report::{human_bytes, printable};
-use crate::source::Plan;
+use crate::source::{Plan, PlannedImage};
 
 /// Every problem the bundle readers would have with what `plan` lays out, one line each.
 pub fn unreadable(plan: &Plan) -> Vec<String> {
+    let sizes = plan
+        .manifests
+        .values()
+        .map(|m| (m.digest.clone(), m.bytes.len() as u64))
+        .collect();
+    unreadable_images(&plan.images, &sizes)
+}
+
+/// [`unreadable`] for `images` whose manifests are known by their sizes alone (digest → size
+/// of the bytes): a plan checked before it is built.
+pub fn unreadable_images(
+    images: &[PlannedImage],
+    manifests: &BTreeMap<Digest, u64>,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    for image in &plan.images {
+    for image in images {
         let at = format!(
             "{}:{} (from {})",
             if image.path.is_empty() {
@@ -50,18 +64,18 @@ pub fn unreadable(plan: &Plan) -> Vec<String> {
             problems.push(format!("{at}: {e}"));
         }
         for digest in image.parts.keys() {
-            if let Some(manifest) = plan.manifests.get(digest)
-                && manifest.bytes.len() as u64 > MANIFEST_LIMIT
+            if let Some(&size) = manifests.get(digest)
+                && size > MANIFEST_LIMIT
             {
                 problems.push(format!(
                     "{at}: manifest {digest} is {}, over the {} a bundle reader takes",
-                    human_bytes(manifest.bytes.len() as u64),
+                    human_bytes(size),
                     human_bytes(MANIFEST_LIMIT)
                 ));
             }
         }
     }
-    problems.extend(conflicts(plan));
+    problems.extend(conflicts(images, manifests));
     problems.sort();
     problems.dedup();
     problems
@@ -69,14 +83,14 @@ pub fn unreadable(plan: &Plan) -> Vec<String> {
 
 /// What two items of a plan disagree about: a tag placed twice at one path, a digest given
 /// two sizes (or a manifest's digest another size than its bytes).
-fn conflicts(plan: &Plan) -> Vec<String> {
+fn conflicts(images: &[PlannedImage], manifests: &BTreeMap<Digest, u64>) -> Vec<String> {
     let mut problems = Vec::new();
     let mut placed: BTreeMap<(&str, &str), &str> = BTreeMap::new();
     let mut sizes: BTreeMap<&Digest, (u64, &str)> = BTreeMap::new();
-    for manifest in plan.manifests.values() {
-        sizes.insert(&manifest.digest, (manifest.bytes.len() as u64, "its bytes"));
+    for (digest, size) in manifests {
+        sizes.insert(digest, (*size, "its bytes"));
     }
-    for image in &plan.images {
+    for image in images {
         let source = image.source.as_str();
         if let Some(other) = placed.insert((&image.path, &image.tag), source) {
             problems.push(printable(&format!(

@@ -61,11 +61,13 @@ pub async fn earlier_run(
 
 impl Start {
     /// The plan the earlier run resolved, when this run goes on with it.
+    /// A continued run's state gives its plan up to it: nothing after this reads it.
     pub fn resumed_plan(
-        &self,
+        &mut self,
         work: &WorkDir,
         reporter: &dyn Reporter,
     ) -> Result<Option<Plan>, PullError> {
+        let continued = matches!(self, Start::Continue(..));
         let (Start::Continue(state, _) | Start::Relay(state, _)) = self else {
             return Ok(None);
         };
@@ -74,7 +76,13 @@ impl Start {
             human_age(state.age().as_secs()),
             work.path().display()
         ));
-        let plan = state.plan().map_err(|reason| {
+        // A re-lay still needs its state: the earlier layout's files are moved by it.
+        let plan = if continued {
+            state.take_plan()
+        } else {
+            state.plan()
+        };
+        let plan = plan.map_err(|reason| {
             WorkError::Io(FileError::other(
                 "cannot use the state of",
                 work.path(),
@@ -139,7 +147,7 @@ impl Start {
             Start::Relay(state, progress) => {
                 // Only files of the earlier run's own plan are moved: a journal line naming
                 // another file of the bundle directory is not acted on.
-                let planned = state.file_names();
+                let planned = state.into_file_names();
                 let published: Vec<String> = progress
                     .sealed
                     .keys()

@@ -45,7 +45,7 @@ pub fn sealed_names(place: &WorkPlace) -> Vec<String> {
     let Some(Ok(state)) = read_state(&dir) else {
         return Vec::new();
     };
-    let planned = state.file_names();
+    let planned = state.into_file_names();
     read_progress(&dir.join(JOURNAL_FILE))
         .sealed
         .into_keys()

@@ -129,44 +129,75 @@ impl<'a> State<'a> {
 
     /// The plan back, every manifest re-checked against its digest.
     pub fn plan(&self) -> Result<Plan, String> {
+        self.clone().take_plan()
+    }
+
+    /// [`State::plan`], with what the plan is made of moved out of the state rather than
+    /// copied: for a run that continues the earlier one and needs nothing of its state after
+    /// the plan (at thousands of images both at once were the resumed pull's peak).
+    pub fn take_plan(&mut self) -> Result<Plan, String> {
         let mut manifests = BTreeMap::new();
-        for stored in &self.manifests {
-            let bytes = stored.bytes.0.to_vec();
+        for stored in std::mem::take(&mut self.manifests) {
             let manifest =
-                Manifest::from_bytes(bytes, Some(&stored.media_type)).map_err(|e| e.to_string())?;
+                Manifest::from_bytes(stored.bytes.0.into_owned(), Some(&stored.media_type))
+                    .map_err(|e| e.to_string())?;
             manifests.insert(manifest.digest.clone(), manifest);
         }
-        for image in self.images.iter() {
+        let images = std::mem::take(&mut self.images).into_owned();
+        for image in &images {
             if !manifests.contains_key(&image.digest) {
                 return Err(format!("the manifest of {} is missing", image.source));
             }
         }
         let mut held = BTreeMap::new();
-        for stored in &self.held {
-            let bytes = Bytes::copy_from_slice(&stored.0);
+        for stored in std::mem::take(&mut self.held) {
+            let bytes = Bytes::from(stored.0.into_owned());
             held.insert(Digest::of(&bytes), bytes);
         }
         Ok(Plan {
-            images: self.images.to_vec(),
-            warnings: self.warnings.to_vec(),
+            images,
+            warnings: std::mem::take(&mut self.warnings).into_owned(),
             manifests,
             held,
-            web_blobs: self.web_blobs.clone().into_owned(),
+            web_blobs: std::mem::take(&mut self.web_blobs).into_owned(),
             notes: Vec::new(),
             // A resumed pull continues what was planned; --strict judged it when it was made.
             unselected: Vec::new(),
-            left_out: self
-                .left_out
-                .iter()
-                .map(|b| (b.digest.clone(), b.size))
+            left_out: std::mem::take(&mut self.left_out)
+                .into_iter()
+                .map(|b| (b.digest, b.size))
                 .collect(),
             mirrors: Default::default(),
         })
     }
 
+    /// What the bundle readers would refuse of its plan ([`crate::pull::readable`]), found
+    /// without building the plan: a state of thousands of images is not held twice. An error
+    /// when a manifest does not match its digest or an image's manifest is missing.
+    fn unreadable(&self) -> Result<Vec<String>, String> {
+        let mut sizes = BTreeMap::new();
+        for stored in &self.manifests {
+            let manifest = Manifest::from_bytes(stored.bytes.0.to_vec(), Some(&stored.media_type))
+                .map_err(|e| e.to_string())?;
+            sizes.insert(manifest.digest, manifest.bytes.len() as u64);
+        }
+        if let Some(image) = self.images.iter().find(|i| !sizes.contains_key(&i.digest)) {
+            return Err(format!("the manifest of {} is missing", image.source));
+        }
+        Ok(crate::pull::readable::unreadable_images(
+            &self.images,
+            &sizes,
+        ))
+    }
+
     /// The names of the archive files its plan lays out; empty when the plan cannot be read.
     pub fn file_names(&self) -> HashSet<String> {
-        self.plan()
+        self.clone().into_file_names()
+    }
+
+    /// [`State::file_names`] of a state not needed after: its plan is moved out, not copied.
+    pub fn into_file_names(mut self) -> HashSet<String> {
+        self.take_plan()
             .ok()
             .and_then(|plan| crate::pull::layout::archive_plans(&plan, self.chunk_size).ok())
             .into_iter()
@@ -203,13 +234,13 @@ fn now() -> u64 {
 /// The state file in `dir`: `None` when there is none, `Err` saying why it cannot be used.
 pub fn read_state(dir: &Path) -> Option<Result<State<'static>, String>> {
     let path = dir.join(STATE_FILE);
-    let bytes = match crate::small_file::read_small(&path, STATE_LIMIT) {
-        Ok(bytes) => bytes?,
+    let file = match crate::small_file::open_small(&path, STATE_LIMIT) {
+        Ok(file) => file?,
         Err(e) => return Some(Err(format!("cannot read {}: {e}", path.display()))),
     };
-    let parsed = serde_json::from_slice::<State>(&bytes);
-    // The text is tens of MiB for thousands of images: gone before the plan is built from it.
-    drop(bytes);
+    // Parsed as it is read: the text is tens of MiB for thousands of images, and held whole
+    // beside what it describes it was a resumed pull's peak.
+    let parsed = serde_json::from_reader::<_, State>(std::io::BufReader::new(file));
     Some(
         parsed
             .map_err(|e| format!("{} is not readable: {e}", path.display()))
@@ -222,8 +253,7 @@ pub fn read_state(dir: &Path) -> Option<Result<State<'static>, String>> {
                 }
                 // What a state names becomes file names and paths: held to the rules a fresh
                 // plan is, so a planted state cannot point the writer anywhere else.
-                let plan = state.plan()?;
-                let problems = crate::pull::readable::unreadable(&plan);
+                let problems = state.unreadable()?;
                 if let Some(first) = problems.first() {
                     return Err(format!(
                         "{} plans what a bundle cannot hold ({first})",
