@@ -262,17 +262,14 @@ fn needs_of(
         return Ok(());
     }
     let refs = manifest.references().map_err(|e| e.to_string())?;
-    let mut own = Vec::new();
-    for blob in &refs.blobs {
-        // The walk put every blob a manifest of the graph names into the graph.
-        let index = blob_index.get(&blob.digest).ok_or_else(|| {
-            format!(
-                "manifest {} names blob {}, which its graph lacks",
-                manifest.digest, blob.digest
-            )
-        })?;
-        own.push(*index);
-    }
+    // A digest the graph holds as a manifest (a layer naming another manifest of the image)
+    // is no blob of it: verify accepts such a bundle, and what the registry makes of it is
+    // the registry's answer to give, so it is not needed here either.
+    let mut own: Vec<usize> = refs
+        .blobs
+        .iter()
+        .filter_map(|blob| blob_index.get(&blob.digest).copied())
+        .collect();
     for child in &refs.manifests {
         if let Some(theirs) = needs.get(&child.digest) {
             own.extend(theirs.iter());
@@ -339,6 +336,45 @@ mod tests {
         assert!(
             at(&referrer_tag(&root(&sbom))) > at(&referrer_tag(&outside)),
             "{order:?}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_needs_its_blobs_and_its_childrens_as_places_in_the_blob_list() {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let child = Manifest::from_bytes(
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"a/b","digest":"{}","size":2}},"layers":[{{"mediaType":"a/c","digest":"{}","size":3}}]}}"#,
+                digest('a'),
+                digest('b')
+            )
+            .into_bytes(),
+            None,
+        )
+        .unwrap();
+        let index = Manifest::from_bytes(
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":{}}}]}}"#,
+                child.digest,
+                child.bytes.len()
+            )
+            .into_bytes(),
+            None,
+        )
+        .unwrap();
+        // 'b' is not in the list: a digest the graph holds as a manifest, not as a blob.
+        let blob_index: BTreeMap<Digest, usize> = [(digest('c'), 0), (digest('a'), 1)]
+            .into_iter()
+            .map(|(d, k)| (d.parse().unwrap(), k))
+            .collect();
+        let mut needs = HashMap::new();
+        needs_of(&mut needs, &blob_index, &child).unwrap();
+        needs_of(&mut needs, &blob_index, &index).unwrap();
+        assert_eq!(&*needs[&child.digest], &[1]);
+        assert_eq!(
+            &*needs[&index.digest],
+            &[1],
+            "the index needs what its child needs"
         );
     }
 }
