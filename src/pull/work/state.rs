@@ -144,11 +144,7 @@ impl<'a> State<'a> {
             manifests.insert(manifest.digest.clone(), manifest);
         }
         let images = std::mem::take(&mut self.images).into_owned();
-        for image in &images {
-            if !manifests.contains_key(&image.digest) {
-                return Err(format!("the manifest of {} is missing", image.source));
-            }
-        }
+        every_manifest_there(&images, |d| manifests.contains_key(d))?;
         let mut held = BTreeMap::new();
         for stored in std::mem::take(&mut self.held) {
             let bytes = Bytes::from(stored.0.into_owned());
@@ -181,9 +177,7 @@ impl<'a> State<'a> {
                 .map_err(|e| e.to_string())?;
             sizes.insert(manifest.digest, manifest.bytes.len() as u64);
         }
-        if let Some(image) = self.images.iter().find(|i| !sizes.contains_key(&i.digest)) {
-            return Err(format!("the manifest of {} is missing", image.source));
-        }
+        every_manifest_there(&self.images, |d| sizes.contains_key(d))?;
         Ok(crate::pull::readable::unreadable_images(
             &self.images,
             &sizes,
@@ -229,6 +223,17 @@ fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// An error naming the first of `images` whose manifest `known` lacks.
+fn every_manifest_there(
+    images: &[PlannedImage],
+    known: impl Fn(&Digest) -> bool,
+) -> Result<(), String> {
+    match images.iter().find(|image| !known(&image.digest)) {
+        Some(image) => Err(format!("the manifest of {} is missing", image.source)),
+        None => Ok(()),
+    }
 }
 
 /// The state file in `dir`: `None` when there is none, `Err` saying why it cannot be used.
