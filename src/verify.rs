@@ -2,8 +2,8 @@
 //! first (seeking over the data); then every archive file is read in one pass, on as many
 //! threads as there are cores, feeding at the same time the file's SHA-256 (and Streebog-256
 //! when the bundle has GOST sums or the user asks) and the SHA-256 of every blob whose data
-//! starts in it. Then every tag's graph is followed through the small manifests. Problems are
-//! collected, not stopped at.
+//! starts in it. Then every tag's graph is followed through the small manifests, and each
+//! archive is held to `bundle.json`'s list of its blobs. Problems are collected, not stopped at.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::contents::{blob_list_problems, check_archive, tag_problems};
 use crate::bundle::names::gostsum_name;
 use crate::bundle::sums::read_gostsum;
 use crate::bundle::{
@@ -114,9 +114,22 @@ pub async fn verify(
             .flat_map(|b| &b.left_out)
             .map(|b| (b.digest.clone(), b.size))
             .collect();
+        let lists_blobs = bundle.metadata.as_ref().is_some_and(|m| m.lists_blobs());
         let mut contents = Vec::new();
         for (archive, index) in bundle.archives.iter().zip(indexes) {
             let Some(index) = index else { continue };
+            if lists_blobs {
+                let listed = bundle
+                    .metadata
+                    .iter()
+                    .flat_map(|m| &m.archives)
+                    .find(|a| a.name == archive.name)
+                    .map(|a| a.blobs.as_slice())
+                    .unwrap_or_default();
+                report
+                    .problems
+                    .extend(blob_list_problems(&archive.name, listed, &index));
+            }
             match ArchiveLayouts::with_index(archive, index) {
                 Ok(mut layouts) => contents.push(check_archive(&mut layouts, &left_out, &handle)),
                 Err(err) => report.problems.push(err.to_string()),

@@ -244,3 +244,89 @@ fn sizes_that_overflow_are_refused_not_wrapped() {
         ],
     );
 }
+
+/// `bundle.json`'s list of an archive's blobs is what a later `pull --since-bundle` leaves out:
+/// a list claiming a blob the archive lacks would have the next bundle leave it out while no
+/// target ever got it. verify, push and serve hold the list to the archive, both ways and by
+/// size, naming the blob.
+#[test]
+fn blob_lists_are_held_to_their_archives() {
+    let claimed = format!("sha256:{}", "c".repeat(64));
+    // Each changes the list and gives the digest the refusal must name.
+    type Change<'a> = Box<dyn Fn(&mut Vec<Value>) -> String + 'a>;
+    let cases: [(&str, Change); 3] = [
+        (
+            "bundle.json lists 1 blob platform.tar does not hold",
+            Box::new(|blobs: &mut Vec<Value>| {
+                blobs.push(serde_json::json!({"digest": claimed, "size": 7}));
+                claimed.clone()
+            }),
+        ),
+        (
+            "platform.tar holds 1 blob bundle.json does not list",
+            Box::new(|blobs: &mut Vec<Value>| blobs.remove(0)["digest"].as_str().unwrap().into()),
+        ),
+        (
+            "bundle.json lists 1 blob platform.tar does not hold",
+            Box::new(|blobs: &mut Vec<Value>| {
+                let size = blobs[1]["size"].as_u64().unwrap();
+                blobs[1]["size"] = (size + 1).into();
+                blobs[1]["digest"].as_str().unwrap().into()
+            }),
+        ),
+    ];
+    for (says, change) in cases {
+        let work = tempfile::tempdir().unwrap();
+        let dir = work.path().join("bundle");
+        sealed_bundle(&dir, false);
+        let mut named = String::new();
+        edit_metadata(&dir, |m| {
+            let blobs = m["archives"][0]["blobs"].as_array_mut().unwrap();
+            assert!(
+                blobs.len() >= 3,
+                "the sample holds a manifest, config and layer"
+            );
+            named = change(blobs);
+        });
+        refused_offline(&dir, false, &[says, &named]);
+        let home = tempfile::tempdir().unwrap();
+        let refused = Server::try_start(home.path(), &["--prefix", "p", dir.to_str().unwrap()])
+            .err()
+            .expect("serve refuses a bundle whose list is wrong");
+        assert!(
+            refused.contains(says) && refused.contains(&named),
+            "{refused}"
+        );
+    }
+
+    // Many wrong at once are counted, a few named: one line, not thousands.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    sealed_bundle(&dir, false);
+    edit_metadata(&dir, |m| {
+        let blobs = m["archives"][0]["blobs"].as_array_mut().unwrap();
+        for i in 0..10 {
+            let digest = format!("sha256:{}", format!("{i:x}").repeat(64));
+            blobs.push(serde_json::json!({"digest": digest, "size": 1}));
+        }
+    });
+    refused_offline(
+        &dir,
+        false,
+        &[
+            "bundle.json lists 10 blobs platform.tar does not hold",
+            "7 more",
+        ],
+    );
+
+    // A bundle.json listing no blobs at all (ferry before 0.2) has nothing to be held to.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    sealed_bundle(&dir, false);
+    edit_metadata(&dir, |m| {
+        m["archives"][0].as_object_mut().unwrap().remove("blobs");
+    });
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(ferry(home.path()).args(["verify"]).arg(&dir));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}

@@ -54,7 +54,7 @@ impl Base {
         };
         let (metadata, sha256) = BundleMetadata::read_file(&file)?
             .ok_or_else(|| BaseError::Missing { file: file.clone() })?;
-        if metadata.archives.iter().all(|a| a.blobs.is_empty()) {
+        if !metadata.lists_blobs() {
             return Err(BaseError::NoBlobs { file });
         }
         Ok(Base {

@@ -309,6 +309,13 @@ impl BundleMetadata {
         None
     }
 
+    /// True when it lists the blobs of its archives (written by ferry 0.2 or later, and not
+    /// emptied since): only then can they be held to the archives, or a differential pull be
+    /// made against it.
+    pub fn lists_blobs(&self) -> bool {
+        self.archives.iter().any(|a| !a.blobs.is_empty())
+    }
+
     /// Every blob a target that took this bundle has: what its archives hold and, for a
     /// differential bundle, what it left out (the target had those before).
     pub fn blobs_at_target(&self) -> BTreeMap<Digest, u64> {

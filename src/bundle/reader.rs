@@ -102,16 +102,6 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Lets go of `bundle.json`'s lists of the blobs each archive holds: they tell a
-    /// differential pull what a target of this bundle has, and a reader that checks the
-    /// archives themselves (push) has no use for them, while at thousands of images they are
-    /// among the largest things it would hold.
-    pub fn forget_blob_lists(&mut self) {
-        for archive in self.metadata.iter_mut().flat_map(|m| &mut m.archives) {
-            archive.blobs = Vec::new();
-        }
-    }
-
     /// Opens `dir`. With `bundle.json`, every file it lists must exist with its size; without,
     /// chunk numbering must have no gaps. Every problem found is named in the error.
     pub fn open(dir: &Path) -> Result<Bundle, BundleError> {

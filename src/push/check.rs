@@ -31,12 +31,12 @@ pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, Push
         };
         // The signed bytes of bundle.json (tens of MiB at thousands of images) are parsed.
         drop(verified);
-        bundle.forget_blob_lists();
         let problems = bundle.inconsistencies()?;
         if !problems.is_empty() {
             return Err(BundleError::Inconsistent { problems }.into());
         }
-        let inventory = Inventory::read(&bundle, &target, modules.as_deref(), &aliases, &handle)?;
+        let inventory =
+            Inventory::read(&mut bundle, &target, modules.as_deref(), &aliases, &handle)?;
         if let Some(policy) = &policy {
             let verdicts = check_bundle(&bundle, policy).map_err(|e| match e {
                 InBundleError::Bundle(e) => PushError::Bundle(e),

@@ -87,7 +87,7 @@ impl Catalog {
                 dir: served.dir.clone(),
                 problems,
             };
-            let bundle = Bundle::open(&served.dir).map_err(|source| ServeError::Bundle {
+            let mut bundle = Bundle::open(&served.dir).map_err(|source| ServeError::Bundle {
                 dir: served.dir.clone(),
                 source,
             })?;
@@ -100,7 +100,7 @@ impl Catalog {
             if !problems.is_empty() {
                 return Err(refused(problems));
             }
-            let (opened, contents) = check_bundle(&bundle, handle).map_err(|e| match e {
+            let (opened, contents) = check_bundle(&mut bundle, handle).map_err(|e| match e {
                 BundleError::Inconsistent { problems } => refused(problems),
                 source => ServeError::Bundle {
                     dir: served.dir.clone(),
