@@ -274,7 +274,8 @@ pub struct Graph {
     /// Every manifest and index, children before their parents, each once: the order in which
     /// a registry accepts them.
     pub manifests: Vec<Manifest>,
-    /// Every config and layer, each once, in the order first met.
+    /// Every config and layer, each once, in the order first met; a layer that names a
+    /// manifest's bytes is here too, as well as among `manifests`.
     pub blobs: Vec<Descriptor>,
     /// Manifests that some manifest names as its `subject`. They are not part of the image;
     /// callers decide whether to follow them.
@@ -282,12 +283,20 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Total bytes of the image: every manifest and blob, each counted once.
+    /// Total bytes of the image: every manifest and blob, each digest counted once (a layer
+    /// that is also a manifest of the graph is one file in a layout).
     pub fn total_bytes(&self) -> u64 {
+        let manifests: std::collections::HashSet<&Digest> =
+            self.manifests.iter().map(|m| &m.digest).collect();
         self.manifests
             .iter()
             .map(|m| m.bytes.len() as u64)
-            .chain(self.blobs.iter().map(|b| b.size))
+            .chain(
+                self.blobs
+                    .iter()
+                    .filter(|b| !manifests.contains(&b.digest))
+                    .map(|b| b.size),
+            )
             .fold(0, u64::saturating_add)
     }
 }
@@ -312,7 +321,11 @@ where
     E: From<ManifestError>,
 {
     let mut graph = Graph::default();
-    let mut seen = std::collections::HashSet::new();
+    // One set per role: a digest named as a layer and as a manifest is needed both ways (the
+    // registry takes it as a blob of the repository and as a manifest), so meeting it in one
+    // role must not hide it in the other.
+    let mut seen_blobs = std::collections::HashSet::new();
+    let mut seen_manifests = std::collections::HashSet::new();
     let root_digest = root.digest.clone();
     let too_big = |reason: String| ManifestError::TooBig {
         digest: root_digest.clone(),
@@ -320,7 +333,7 @@ where
     };
     // Depth-first with an explicit stack: (manifest, its depth, children already pushed).
     let mut stack = vec![(root, 1usize, false)];
-    seen.insert(stack[0].0.digest.clone());
+    seen_manifests.insert(stack[0].0.digest.clone());
     let mut manifests = 1usize;
     while let Some((manifest, depth, expanded)) = stack.pop() {
         if expanded {
@@ -345,7 +358,7 @@ where
         }
         let children = refs.manifests.clone();
         for blob in refs.blobs {
-            if seen.insert(blob.digest.clone()) {
+            if seen_blobs.insert(blob.digest.clone()) {
                 graph.blobs.push(blob);
             }
         }
@@ -357,7 +370,7 @@ where
         let parent = manifest.digest.clone();
         stack.push((manifest, depth, true));
         for child in children.iter().rev() {
-            if seen.insert(child.digest.clone()) {
+            if seen_manifests.insert(child.digest.clone()) {
                 let fetched = fetch(child).await?;
                 // What a parent names is what it gets: the same digest and the same size.
                 if fetched.digest != child.digest || fetched.bytes.len() as u64 != child.size {
@@ -390,6 +403,81 @@ mod tests {
 
     const CONFIG: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
     const LAYER: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    /// A manifest of the test graph from its JSON.
+    fn parsed(json: serde_json::Value) -> Manifest {
+        Manifest::from_bytes(serde_json::to_vec(&json).unwrap(), None).unwrap()
+    }
+
+    /// The descriptor of `m` with `media_type`.
+    fn naming(m: &Manifest, media_type: &str) -> serde_json::Value {
+        serde_json::json!({
+            "mediaType": media_type, "digest": m.digest.to_string(), "size": m.bytes.len(),
+        })
+    }
+
+    #[test]
+    fn a_layer_that_is_also_a_manifest_is_kept_in_both_roles() {
+        const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
+        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+        const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+        let config = serde_json::json!({"mediaType": "a/b", "digest": CONFIG, "size": 2});
+        let layer = serde_json::json!({"mediaType": TAR, "digest": LAYER, "size": 0});
+        let image = |layers: Vec<serde_json::Value>| {
+            parsed(serde_json::json!({
+                "schemaVersion": 2, "mediaType": IMAGE, "config": config, "layers": layers,
+            }))
+        };
+        let index = |children: Vec<serde_json::Value>| {
+            parsed(serde_json::json!({
+                "schemaVersion": 2, "mediaType": INDEX, "manifests": children,
+            }))
+        };
+        // The first image names as layers the second image and the nested index holding it:
+        // the walk meets the nested index as a manifest first (the root names it) and the
+        // second image as a layer first (before the nested index is opened).
+        let second = image(vec![layer.clone()]);
+        let nested = index(vec![naming(&second, IMAGE)]);
+        let first = image(vec![layer, naming(&second, TAR), naming(&nested, TAR)]);
+        let root = index(vec![naming(&first, IMAGE), naming(&nested, INDEX)]);
+        let known = [first.clone(), second.clone(), nested.clone()];
+        let graph = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(walk(root.clone(), async |d: &Descriptor| {
+                Ok::<_, ManifestError>(known.iter().find(|m| m.digest == d.digest).unwrap().clone())
+            }))
+            .unwrap();
+        let digests = |list: Vec<&Digest>| -> Vec<String> {
+            list.into_iter().map(Digest::to_string).collect()
+        };
+        assert_eq!(
+            digests(graph.manifests.iter().map(|m| &m.digest).collect()),
+            digests(vec![
+                &first.digest,
+                &second.digest,
+                &nested.digest,
+                &root.digest
+            ]),
+            "every manifest, children before parents"
+        );
+        assert_eq!(
+            digests(graph.blobs.iter().map(|b| &b.digest).collect()),
+            [
+                CONFIG,
+                LAYER,
+                &second.digest.to_string(),
+                &nested.digest.to_string()
+            ],
+            "every blob once, manifests named as layers too"
+        );
+        let manifest_bytes: usize = known.iter().chain([&root]).map(|m| m.bytes.len()).sum();
+        assert_eq!(
+            graph.total_bytes(),
+            manifest_bytes as u64 + 2,
+            "each digest counted once"
+        );
+    }
 
     #[test]
     fn what_a_registry_would_not_take_as_a_manifest_is_refused() {

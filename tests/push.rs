@@ -539,3 +539,110 @@ fn a_moved_channel_is_updated_or_left_as_drifted_and_the_receipt_says_which() {
     assert_eq!(updated["status"], "updated");
     assert_eq!(updated["previous"], moved.to_string());
 }
+
+/// Writes `bytes` into the layout's blobs and gives its descriptor.
+fn put_blob(layout: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let digest = ferry::digest::Digest::of(bytes);
+    let dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(digest.hex()), bytes).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()})
+}
+
+/// A digest is one content whatever role it plays: an image may name as a layer the bytes of a
+/// manifest of its own graph (here the index's second image). The registry then needs them both
+/// ways, as a manifest and as a blob of the repository. skopeo seeds such an image; pull,
+/// verify, push and skopeo reading it back at the target and from `ferry serve` must all take
+/// it whole. (An index
+/// nested in the index, whose child the walk would meet as a layer first, is in `manifest.rs`'s
+/// unit tests: skopeo copies no nested index.)
+#[test]
+fn a_manifest_that_is_also_a_layer_travels_both_ways() {
+    const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    const LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let config = put_blob(
+        &layout,
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let own = put_blob(&layout, LAYER, b"a layer of its own");
+    let manifest = |layers: Vec<Value>| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers,
+        }))
+        .unwrap()
+    };
+    let index = |children: Vec<Value>| {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children,
+        }))
+        .unwrap()
+    };
+    let second = put_blob(&layout, OCI_MANIFEST, &manifest(vec![own.clone()]));
+    let mut as_layer = second.clone();
+    as_layer["mediaType"] = LAYER.into();
+    let first = put_blob(&layout, OCI_MANIFEST, &manifest(vec![own, as_layer]));
+    let mut root = put_blob(&layout, OCI_INDEX, &index(vec![first, second.clone()]));
+    root["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "v1"});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [root]})).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+
+    let source = Registry::start("plain");
+    let target = Registry::start("plain");
+    source.seed(&layout, "v1", "apps/both:v1");
+    let set = work.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: ferry/v1\nkind: ImageSet\nartifacts:\n  - source: {}\n    tags: [v1]\n",
+            source.at("apps/both")
+        ),
+    )
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    let (code, stdout, stderr) = pull_insecure(
+        home.path(),
+        &[bundle.to_str().unwrap(), "--images", set.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) =
+        outcome(&mut push_cmd(home.path(), &target, &bundle, "mirror", &[]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let pushed = "mirror/apps/both:v1";
+    assert_eq!(
+        target.raw_manifest(pushed),
+        source.raw_manifest("apps/both:v1")
+    );
+    // skopeo reads every image of the index back, layers included: the two manifests' bytes
+    // are blobs of the repository too.
+    target.skopeo_verifies(pushed);
+    let digest = second["digest"].as_str().unwrap();
+    assert!(!target.lacks(&format!("mirror/apps/both@{digest}")));
+
+    // Served from the bundle, skopeo reads it the same way.
+    let server = Server::start(home.path(), &["--prefix", "p", bundle.to_str().unwrap()]);
+    let out = work.path().join("served");
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "-q",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+        ])
+        .arg(format!("docker://{}:v1", server.at("p/apps/both")))
+        .arg(format!("oci:{}:v1", out.display())));
+    assert!(out.join("blobs/sha256").join(&digest[7..]).is_file());
+}

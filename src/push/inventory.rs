@@ -263,14 +263,18 @@ fn needs_of(
         return Ok(());
     }
     let refs = manifest.references().map_err(|e| e.to_string())?;
-    // A digest the graph holds as a manifest (a layer naming another manifest of the image)
-    // is no blob of it: verify accepts such a bundle, and what the registry makes of it is
-    // the registry's answer to give, so it is not needed here either.
-    let mut own: Vec<usize> = refs
-        .blobs
-        .iter()
-        .filter_map(|blob| blob_index.get(&blob.digest).copied())
-        .collect();
+    // The walk put every blob a manifest names among its graph's blobs (a layer that is also
+    // a manifest of the image included), and those are all in the index.
+    let mut own = Vec::with_capacity(refs.blobs.len());
+    for blob in &refs.blobs {
+        let place = blob_index.get(&blob.digest).ok_or_else(|| {
+            format!(
+                "{} names blob {}, which its graph does not hold",
+                manifest.digest, blob.digest
+            )
+        })?;
+        own.push(*place);
+    }
     for child in &refs.manifests {
         if let Some(theirs) = needs.get(&child.digest) {
             own.extend(theirs.iter());
@@ -363,19 +367,24 @@ mod tests {
             None,
         )
         .unwrap();
-        // 'b' is not in the list: a digest the graph holds as a manifest, not as a blob.
-        let blob_index: BTreeMap<Digest, usize> = [(digest('c'), 0), (digest('a'), 1)]
-            .into_iter()
-            .map(|(d, k)| (d.parse().unwrap(), k))
-            .collect();
+        let blob_index: BTreeMap<Digest, usize> =
+            [(digest('c'), 0), (digest('b'), 2), (digest('a'), 1)]
+                .into_iter()
+                .map(|(d, k)| (d.parse().unwrap(), k))
+                .collect();
         let mut needs = HashMap::new();
         needs_of(&mut needs, &blob_index, &child).unwrap();
         needs_of(&mut needs, &blob_index, &index).unwrap();
-        assert_eq!(&*needs[&child.digest], &[1]);
+        assert_eq!(&*needs[&child.digest], &[1, 2]);
         assert_eq!(
             &*needs[&index.digest],
-            &[1],
+            &[1, 2],
             "the index needs what its child needs"
         );
+        // A blob missing from the list is an error, not a manifest sent before its blob.
+        let mut partial = blob_index.clone();
+        partial.remove(&digest('b').parse().unwrap());
+        let err = needs_of(&mut HashMap::new(), &partial, &child).unwrap_err();
+        assert!(err.contains(&digest('b')), "{err}");
     }
 }
