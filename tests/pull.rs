@@ -561,7 +561,20 @@ fn bad_input_ends_in_a_short_error() {
         "a refused pull leaves nothing behind"
     );
 
-    // With --force the bundle goes beside the unrelated file, which stays.
+    // With --force the bundle goes beside the unrelated files, which stay, even those whose
+    // names look like ferry's temporary files; what a crashed ferry left is removed.
+    let users = [
+        "platform.tar my draft.ferry-tmp",
+        "platform.tarball.ferry-tmp",
+    ];
+    let leftovers = [
+        "platform.tar.ferry-tmp",
+        "platform.tar.0007.chunk.ferry-tmp",
+        "platform.tar.gostsum.ferry-tmp",
+    ];
+    for name in users.iter().chain(&leftovers) {
+        std::fs::write(busy.join(name), "x").unwrap();
+    }
     ferry_ok(&mut pull_cmd(
         home.path(),
         &source,
@@ -570,4 +583,10 @@ fn bad_input_ends_in_a_short_error() {
     ));
     verified(home.path(), &busy);
     assert!(busy.join("notes.txt").exists() && busy.join("bundle.json").exists());
+    for name in users {
+        assert!(busy.join(name).exists(), "{name} is the user's");
+    }
+    for name in leftovers {
+        assert!(!busy.join(name).exists(), "{name} is ferry's leftover");
+    }
 }

@@ -7,8 +7,11 @@ pub fn chunk_name(archive: &str, number: usize) -> String {
 
 /// The `.gostsum` file beside `file`.
 pub fn gostsum_name(file: &str) -> String {
-    format!("{file}.gostsum")
+    format!("{file}{GOSTSUM_SUFFIX}")
 }
+
+/// What [`gostsum_name`] appends.
+pub const GOSTSUM_SUFFIX: &str = ".gostsum";
 
 /// What an archive file's name says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::metadata::{ArchiveRecord, BUNDLE_FILE, BUNDLE_SIGNATURE, GOSTSUMS, SHA256SUMS};
-use super::names::{ArchiveFileName, gostsum_name, parse_archive_file};
+use super::names::{ArchiveFileName, GOSTSUM_SUFFIX, gostsum_name, parse_archive_file};
 use super::publish::{TEMP_SUFFIX, remove_if_present};
 use super::{BundleError, io_error};
 
@@ -50,20 +50,27 @@ pub fn existing_files(dir: &Path, name: &str) -> Result<Vec<String>, BundleError
     for item in listing {
         let item = item.map_err(io_error("cannot list", dir))?;
         let file = item.file_name().to_string_lossy().into_owned();
-        if file.starts_with(name) && file.ends_with(TEMP_SUFFIX) {
+        // Only the exact names ferry writes: a user's `platform.tar notes.ferry-tmp` stays.
+        let leftover = file.strip_suffix(TEMP_SUFFIX).is_some_and(|stem| {
+            let stem = stem.strip_suffix(GOSTSUM_SUFFIX).unwrap_or(stem);
+            is_file_of(stem, name)
+        });
+        if leftover {
             remove_if_present(&item.path())?;
-            continue;
-        }
-        let ours = match parse_archive_file(&file) {
-            Some(ArchiveFileName::Whole(archive)) | Some(ArchiveFileName::Chunk(archive, _)) => {
-                archive == name
-            }
-            None => false,
-        };
-        if ours {
+        } else if is_file_of(&file, name) {
             found.push(file);
         }
     }
     found.sort();
     Ok(found)
+}
+
+/// True when `file` is archive `name` whole or one of its chunks.
+fn is_file_of(file: &str, name: &str) -> bool {
+    match parse_archive_file(file) {
+        Some(ArchiveFileName::Whole(archive)) | Some(ArchiveFileName::Chunk(archive, _)) => {
+            archive == name
+        }
+        None => false,
+    }
 }
