@@ -22,6 +22,9 @@ pub struct TagItem {
     pub name: String,
     /// The manifest or index it points to.
     pub digest: Digest,
+    /// That manifest's place in its layout's [`RepoItem::manifests`]: a layout of thousands
+    /// of tags would otherwise be searched from the start for each.
+    pub root: usize,
     /// Every manifest of its graph, children before parents (the root last).
     pub manifests: Vec<Digest>,
     /// When it is written.
@@ -84,12 +87,9 @@ pub struct Inventory {
 }
 
 impl RepoItem {
-    /// One of its manifests, by digest.
-    pub fn manifest(&self, digest: &Digest) -> &Manifest {
-        self.manifests
-            .iter()
-            .find(|m| &m.digest == digest)
-            .expect("a tag's manifests are among its layout's")
+    /// The manifest or index one of its tags points to.
+    pub fn root_of(&self, tag: &TagItem) -> &Manifest {
+        &self.manifests[tag.root]
     }
 }
 
@@ -127,7 +127,8 @@ impl Inventory {
                 let repository = join(target, &path);
                 validate_repository(&repository).map_err(|e| bad(e.to_string()))?;
                 let mut manifests: Vec<Manifest> = Vec::new();
-                let mut seen: HashSet<Digest> = HashSet::new();
+                // Each manifest's place in `manifests`.
+                let mut seen: HashMap<Digest, usize> = HashMap::new();
                 let mut tags = Vec::new();
                 // Referrer tags go after the tags holding their subject, so that no manifest
                 // reaches the target before what it refers to.
@@ -151,11 +152,13 @@ impl Inventory {
                     }
                     for manifest in &graph.manifests {
                         needs_of(&mut inventory.needs, &blob_index, manifest).map_err(bad)?;
-                        if seen.insert(manifest.digest.clone()) {
+                        seen.entry(manifest.digest.clone()).or_insert_with(|| {
                             manifests.push(manifest.clone());
-                        }
+                            manifests.len() - 1
+                        });
                     }
                     let root = graph.manifests.last().expect("a graph has its root");
+                    let root_place = seen[&root.digest];
                     let phase = if subject_of(&tag).is_some() {
                         Phase::Referrers
                     } else if aliases.channels.contains(&tag) || layout.path == aliases.catalog {
@@ -168,6 +171,7 @@ impl Inventory {
                             .filter(|d| root.is_index() && schema_tag(d) == tag),
                         name: tag,
                         digest,
+                        root: root_place,
                         manifests: graph.manifests.iter().map(|m| m.digest.clone()).collect(),
                         phase,
                     });

@@ -213,7 +213,7 @@ async fn decide(
     if !theirs.is_index() {
         return Ok(decision(ordinary, Some(previous), digest, None));
     }
-    let both = schema::merge(repo.manifest(&tag.digest), &theirs).map_err(|e| {
+    let both = schema::merge(repo.root_of(tag), &theirs).map_err(|e| {
         PushError::Registry(RegistryError::Protocol {
             target: client.target(Some(&repo.repository)),
             detail: format!("{}: {e}", tag.name),

@@ -53,7 +53,7 @@ impl Sent {
         for k in 0..plan.to_write.len() {
             let i = plan.to_write[k];
             let (r, tag) = plan.tags[i];
-            let root = inventory.repos[r].manifest(&tag.digest);
+            let root = inventory.repos[r].root_of(tag);
             // What it refers to: the subject its root names and the one its name gives
             // (`sha256-<hex>.sig`). A root that cannot be read names nothing (checked when the
             // bundle was read).

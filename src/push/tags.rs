@@ -48,7 +48,7 @@ pub(super) async fn write_tag(
     let manifest = plan
         .merged
         .get(&i)
-        .unwrap_or_else(|| inventory.repos[r].manifest(&tag.digest));
+        .unwrap_or_else(|| inventory.repos[r].root_of(tag));
     let moving = plan.entries[i].status == TagStatus::Updated;
     client
         .put_manifest(repository, &tag.name, manifest)

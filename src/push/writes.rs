@@ -95,7 +95,7 @@ impl<'a> Writes<'a> {
                 Write::Manifest(r, manifest) => waits_for(r, manifest),
                 Write::Tag(i) => {
                     let (r, tag) = plan.tags[i];
-                    waits_for(r, inventory.repos[r].manifest(&tag.digest))
+                    waits_for(r, inventory.repos[r].root_of(tag))
                 }
             };
             writes.wait(id, waits);
