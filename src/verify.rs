@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use crate::bundle::contents::{blob_list_problems, check_archive, tag_problems};
+use crate::bundle::blob_lists::BlobLists;
+use crate::bundle::contents::{check_archive, tag_problems};
 use crate::bundle::names::gostsum_name;
 use crate::bundle::sums::read_gostsum;
 use crate::bundle::{
@@ -114,27 +115,29 @@ pub async fn verify(
             .flat_map(|b| &b.left_out)
             .map(|b| (b.digest.clone(), b.size))
             .collect();
-        let lists_blobs = bundle.metadata.as_ref().is_some_and(|m| m.lists_blobs());
+        let mut lists = BlobLists::new(bundle.metadata.as_ref());
         let mut contents = Vec::new();
         for (archive, index) in bundle.archives.iter().zip(indexes) {
             let Some(index) = index else { continue };
-            if lists_blobs {
-                let listed = bundle
-                    .metadata
-                    .iter()
-                    .flat_map(|m| &m.archives)
-                    .find(|a| a.name == archive.name)
-                    .map(|a| a.blobs.as_slice())
-                    .unwrap_or_default();
-                report
-                    .problems
-                    .extend(blob_list_problems(&archive.name, listed, &index));
-            }
-            match ArchiveLayouts::with_index(archive, index) {
-                Ok(mut layouts) => contents.push(check_archive(&mut layouts, &left_out, &handle)),
-                Err(err) => report.problems.push(err.to_string()),
-            }
+            let mut layouts = match ArchiveLayouts::with_index(archive, index) {
+                Ok(layouts) => layouts,
+                Err(err) => {
+                    report.problems.push(err.to_string());
+                    continue;
+                }
+            };
+            let found = check_archive(&mut layouts, &left_out, &handle);
+            let listed = bundle
+                .metadata
+                .iter()
+                .flat_map(|m| &m.archives)
+                .find(|a| a.name == archive.name)
+                .map(|a| a.blobs.as_slice())
+                .unwrap_or_default();
+            lists.archive(listed, &layouts, found.graphs(), found.problems.is_empty());
+            contents.push(found);
         }
+        report.problems.extend(lists.finish(&left_out));
         report.images = contents.iter().map(|c| c.tags.len()).sum();
         let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
         report.problems.extend(tag_problems(listed, &contents));

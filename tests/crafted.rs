@@ -256,18 +256,18 @@ fn blob_lists_are_held_to_their_archives() {
     type Change<'a> = Box<dyn Fn(&mut Vec<Value>) -> String + 'a>;
     let cases: [(&str, Change); 3] = [
         (
-            "bundle.json lists 1 blob platform.tar does not hold",
+            "bundle.json lists 1 blob platform.tar does not hold for its tags",
             Box::new(|blobs: &mut Vec<Value>| {
                 blobs.push(serde_json::json!({"digest": claimed, "size": 7}));
                 claimed.clone()
             }),
         ),
         (
-            "platform.tar holds 1 blob bundle.json does not list",
+            "platform.tar holds 1 blob its tags need that bundle.json does not list",
             Box::new(|blobs: &mut Vec<Value>| blobs.remove(0)["digest"].as_str().unwrap().into()),
         ),
         (
-            "bundle.json lists 1 blob platform.tar does not hold",
+            "bundle.json lists 1 blob platform.tar does not hold for its tags",
             Box::new(|blobs: &mut Vec<Value>| {
                 let size = blobs[1]["size"].as_u64().unwrap();
                 blobs[1]["size"] = (size + 1).into();
@@ -329,4 +329,65 @@ fn blob_lists_are_held_to_their_archives() {
     let home = tempfile::tempdir().unwrap();
     let (code, stdout, stderr) = outcome(ferry(home.path()).args(["verify"]).arg(&dir));
     assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+/// A listed blob must be one a push of the bundle delivers: one its archive holds *and* a tag
+/// needs. A blob lying in a layout that no tag names is never sent, so a list naming it would
+/// have the next differential bundle leave it out while no target got it; the same for a
+/// left-out record (a differential bundle's) that no tag needs.
+#[test]
+fn listed_blobs_are_those_the_tags_need() {
+    // An extra blob in the layout: packed, it is in the archive and in the list.
+    let work = tempfile::tempdir().unwrap();
+    let layouts = work.path().join("layouts");
+    make_layout(&layouts, "v1", "image", &["--seed", "4"]);
+    let stray = b"a blob no manifest names";
+    let digest = ferry::digest::Digest::of(stray);
+    std::fs::write(layouts.join("blobs/sha256").join(digest.hex()), stray).unwrap();
+    let dir = work.path().join("bundle");
+    let records = pack_archives(
+        &dir,
+        vec![("platform.tar".into(), layout_entries(&layouts, "").unwrap())],
+        &PackOptions::default(),
+    )
+    .unwrap();
+    assert!(
+        records[0].blobs.iter().any(|b| b.digest == digest),
+        "the list names every entry packed"
+    );
+    seal_bundle(&dir, records);
+    refused_offline(
+        &dir,
+        false,
+        &[
+            "bundle.json lists 1 blob platform.tar does not hold for its tags",
+            &digest.to_string(),
+        ],
+    );
+    // Left out of the list, the stray entry is nobody's business.
+    edit_metadata(&dir, |m| {
+        m["archives"][0]["blobs"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|b| b["digest"] != digest.to_string().as_str());
+    });
+    verified(tempfile::tempdir().unwrap().path(), &dir);
+
+    // A left-out record no tag needs.
+    edit_metadata(&dir, |m| {
+        m["base"] = serde_json::json!({
+            "bundle_sha256": "0".repeat(64),
+            "created": "2026-01-01T00:00:00Z",
+            "source": "somewhere",
+            "left_out": [{"digest": digest.to_string(), "size": stray.len()}],
+        });
+    });
+    refused_offline(
+        &dir,
+        false,
+        &[
+            "bundle.json's base lists 1 blob left out that no tag of the bundle needs",
+            &digest.to_string(),
+        ],
+    );
 }

@@ -1,17 +1,15 @@
 //! What a bundle's archives hold, checked the one way `verify` and `push` share: every tag's
 //! graph followed through its layout's manifests (each checked against its digest), every blob
 //! a descriptor names present in the layout with the size the descriptor says (or among the
-//! blobs a differential bundle left out), the tags held to the list in `bundle.json`, which
-//! `ls` shows and push writes, and each archive held to `bundle.json`'s list of its blobs, which
-//! a differential pull takes on trust.
+//! blobs a differential bundle left out), and the tags held to the list in `bundle.json`, which
+//! `ls` shows and push writes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::entry_path::EntryPath;
-use super::index::TarIndex;
+use super::blob_lists::BlobLists;
 use super::layouts::ArchiveLayouts;
-use super::metadata::{BlobRecord, ImageRecord};
+use super::metadata::ImageRecord;
 use crate::digest::Digest;
 use crate::layout::entry_tag;
 use crate::manifest::{Descriptor, Graph};
@@ -35,6 +33,13 @@ pub struct ArchiveContents {
     pub tags: Vec<FoundTag>,
     /// One line per problem, naming the archive and the layout.
     pub problems: Vec<String>,
+}
+
+impl ArchiveContents {
+    /// Each tag found whole as its layout's place and its graph.
+    pub fn graphs(&self) -> impl Iterator<Item = (usize, &Arc<Graph>)> {
+        self.tags.iter().map(|t| (t.layout, &t.graph))
+    }
 }
 
 /// Follows every tagged descriptor of every layout of `layouts`. `left_out` are the blobs a
@@ -96,8 +101,8 @@ pub fn check_archive(
 
 /// Every archive of `bundle` indexed and every tag followed (blobs a differential bundle left
 /// out, as `bundle.json` lists them, excused), then held to `bundle.json`: what push and serve
-/// build on. `bundle.json`'s list of each archive's blobs is taken out of `bundle` once held to
-/// the archive. Any problem refuses the bundle as [`BundleError::Inconsistent`], every one
+/// build on. `bundle.json`'s lists of blobs are held to what the tags need ([`BlobLists`]),
+/// each archive's taken out of `bundle` on the way. Any problem refuses the bundle as [`BundleError::Inconsistent`], every one
 /// named. Blocking: call it on a blocking thread inside the runtime.
 pub fn check_bundle(
     bundle: &mut super::Bundle,
@@ -110,100 +115,33 @@ pub fn check_bundle(
         .flat_map(|b| &b.left_out)
         .map(|b| (b.digest.clone(), b.size))
         .collect();
-    let lists_blobs = bundle.metadata.as_ref().is_some_and(|m| m.lists_blobs());
-    let mut problems = Vec::new();
+    let mut lists = BlobLists::new(bundle.metadata.as_ref());
     let mut opened = Vec::new();
     let mut contents = Vec::new();
     for archive in &bundle.archives {
         let mut layouts = ArchiveLayouts::open(archive)?;
-        if lists_blobs {
-            // Taken, not borrowed: nothing after the check reads it (a differential pull reads
-            // bundle.json itself), and at thousands of images it is among the largest things
-            // held through a push.
-            let listed = bundle
-                .metadata
-                .iter_mut()
-                .flat_map(|m| &mut m.archives)
-                .find(|a| a.name == archive.name)
-                .map(|a| std::mem::take(&mut a.blobs))
-                .unwrap_or_default();
-            problems.extend(blob_list_problems(&archive.name, &listed, &layouts.index));
-        }
-        contents.push(check_archive(&mut layouts, &left_out, handle));
+        let found = check_archive(&mut layouts, &left_out, handle);
+        // Taken, not borrowed: nothing after the check reads it (a differential pull reads
+        // bundle.json itself), and at thousands of images it is among the largest things held
+        // through a push.
+        let listed = bundle
+            .metadata
+            .iter_mut()
+            .flat_map(|m| &mut m.archives)
+            .find(|a| a.name == archive.name)
+            .map(|a| std::mem::take(&mut a.blobs))
+            .unwrap_or_default();
+        lists.archive(&listed, &layouts, found.graphs(), found.problems.is_empty());
+        contents.push(found);
         opened.push(layouts);
     }
+    let mut problems = lists.finish(&left_out);
     let listed = bundle.metadata.as_ref().map(|m| m.images.as_slice());
     problems.extend(tag_problems(listed, &contents));
     if !problems.is_empty() {
         return Err(super::BundleError::Inconsistent { problems });
     }
     Ok((opened, contents))
-}
-
-/// How many digests a problem names before it only counts the rest.
-const NAMED: usize = 3;
-
-/// `listed`, what `bundle.json` says `archive` holds, held to what its `index` has: every entry
-/// a digest names (`…/blobs/sha256/<hex>`, manifests too) with its size, each once. A
-/// differential pull reads the lists alone (`--since-bundle`, from `bundle.json`), so a blob
-/// listed but not there would be left out of the next bundle and never reach its target.
-pub fn blob_list_problems(archive: &str, listed: &[BlobRecord], index: &TarIndex) -> Vec<String> {
-    // The digest's hex as the tail of the entry's path: no copy of tens of thousands of them.
-    let mut held: Vec<(&str, u64)> = index
-        .entries()
-        .filter(|(path, _)| EntryPath::from(*path).digest().is_some())
-        .map(|(path, location)| (&path[path.len() - 64..], location.size))
-        .collect();
-    held.sort_unstable();
-    held.dedup();
-    let mut said: Vec<(&str, u64)> = listed.iter().map(|b| (b.digest.hex(), b.size)).collect();
-    said.sort_unstable();
-    said.dedup();
-    let absent: Vec<&(&str, u64)> = said
-        .iter()
-        .filter(|b| held.binary_search(b).is_err())
-        .collect();
-    let unlisted: Vec<&(&str, u64)> = held
-        .iter()
-        .filter(|b| said.binary_search(b).is_err())
-        .collect();
-    let mut problems = Vec::new();
-    if !absent.is_empty() {
-        problems.push(format!(
-            "bundle.json lists {} {} {archive} does not hold ({}); a pull --since-bundle against \
-             this bundle would leave {} out",
-            absent.len(),
-            blobs_word(absent.len()),
-            named(&absent),
-            if absent.len() == 1 { "it" } else { "them" },
-        ));
-    }
-    if !unlisted.is_empty() {
-        problems.push(format!(
-            "{archive} holds {} {} bundle.json does not list ({})",
-            unlisted.len(),
-            blobs_word(unlisted.len()),
-            named(&unlisted),
-        ));
-    }
-    problems
-}
-
-fn blobs_word(count: usize) -> &'static str {
-    if count == 1 { "blob" } else { "blobs" }
-}
-
-/// The first [`NAMED`] blobs with their sizes, and how many more.
-fn named(blobs: &[&(&str, u64)]) -> String {
-    let mut text: Vec<String> = blobs
-        .iter()
-        .take(NAMED)
-        .map(|(hex, size)| format!("sha256:{hex} of {size} bytes"))
-        .collect();
-    if blobs.len() > NAMED {
-        text.push(format!("{} more", blobs.len() - NAMED));
-    }
-    text.join(", ")
 }
 
 /// Tags `bundle.json` lists must be in the archives with the same digest, and the other way

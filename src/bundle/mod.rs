@@ -3,6 +3,7 @@
 //! files, never the network.
 
 pub mod base;
+pub mod blob_lists;
 pub mod contents;
 pub mod entry_path;
 mod entry_sink;
