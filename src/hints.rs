@@ -224,6 +224,11 @@ pub fn push(e: &PushError) -> Option<String> {
                  (pulled without --since-bundle)"
                 .into(),
         ),
+        PushError::Conflicts { .. } => Some(
+            "push without --modules-path-suffix, or with a path that no layout of the bundle \
+             has already"
+                .into(),
+        ),
         PushError::Receipt { .. } => None,
         PushError::Trust(e) => trust(e),
         PushError::Refused { .. } => Some(

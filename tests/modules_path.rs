@@ -62,3 +62,70 @@ fn a_source_modules_path_does_not_leak_into_the_bundle() {
         source_tag
     );
 }
+
+/// Two layouts that `--modules-path-suffix` sends to one repository (`modules/x` → `mods/x`
+/// beside a layout `mods/x` of the bundle) and that give a tag two images: whichever were
+/// written last would win. push refuses before the target hears a word, naming both, as serve
+/// does; with the same image under the tag, the push goes ahead.
+#[test]
+fn layouts_sent_to_one_repository_may_not_give_a_tag_two_images() {
+    let work = tempfile::tempdir().unwrap();
+    let (one, two) = (work.path().join("one"), work.path().join("two"));
+    let first = make_layout(&one, "v1", "image", &["--seed", "1"]);
+    let second = make_layout(&two, "v1", "image", &["--seed", "2"]);
+    let dir = work.path().join("bundle");
+    let mut entries = ferry::bundle::pack::layout_entries(&one, "modules/x").unwrap();
+    entries.extend(ferry::bundle::pack::layout_entries(&two, "mods/x").unwrap());
+    let records = pack_archives(
+        &dir,
+        vec![("module-x.tar".into(), entries)],
+        &ferry::bundle::pack::PackOptions::default(),
+    )
+    .unwrap();
+    seal_bundle(&dir, records);
+    let home = tempfile::tempdir().unwrap();
+    verified(home.path(), &dir);
+    let (code, stdout, stderr) = outcome(
+        ferry(home.path())
+            .args(["--no-progress", "push", "--insecure"])
+            .arg(&dir)
+            .arg("127.0.0.1:1/t")
+            .args(["--modules-path-suffix", "/mods"]),
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for needle in [
+        "give a tag two images",
+        "t/mods/x:v1",
+        &first,
+        &second,
+        "layout 'modules/x'",
+        "layout 'mods/x'",
+        "hint: push without --modules-path-suffix",
+    ] {
+        assert!(stderr.contains(needle), "'{needle}' in {stderr}");
+    }
+    assert!(!stderr.contains("cannot reach"), "{stderr}");
+
+    // The same image under both: nothing to choose between, the push goes on to the target.
+    let target = Registry::start("plain");
+    let same = work.path().join("same");
+    let mut entries = ferry::bundle::pack::layout_entries(&one, "modules/x").unwrap();
+    entries.extend(ferry::bundle::pack::layout_entries(&one, "mods/x").unwrap());
+    let records = pack_archives(
+        &same,
+        vec![("module-x.tar".into(), entries)],
+        &ferry::bundle::pack::PackOptions::default(),
+    )
+    .unwrap();
+    seal_bundle(&same, records);
+    let (code, stdout, stderr) = outcome(&mut push_cmd(
+        home.path(),
+        &target,
+        &same,
+        "t",
+        &["--modules-path-suffix", "/mods"],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let landed = ferry::digest::Digest::of(&target.raw_manifest("t/mods/x:v1"));
+    assert_eq!(landed.to_string(), first);
+}

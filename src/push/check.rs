@@ -37,6 +37,10 @@ pub(super) async fn read_bundle(options: &PushOptions) -> Result<Inventory, Push
         }
         let inventory =
             Inventory::read(&mut bundle, &target, modules.as_deref(), &aliases, &handle)?;
+        let conflicts = inventory.conflicting_tags();
+        if !conflicts.is_empty() {
+            return Err(PushError::Conflicts { conflicts });
+        }
         if let Some(policy) = &policy {
             let verdicts = check_bundle(&bundle, policy).map_err(|e| match e {
                 InBundleError::Bundle(e) => PushError::Bundle(e),

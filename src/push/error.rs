@@ -27,6 +27,16 @@ pub enum PushError {
         /// One line per image: its name and why.
         refused: Vec<String>,
     },
+    /// Layouts going to one repository give one tag different images.
+    #[error(
+        "two layouts of the bundle go to one repository at the target and give a tag two \
+         images; nothing was sent:\n  {}",
+        conflicts.join("\n  ")
+    )]
+    Conflicts {
+        /// One line per tag, naming both images and their layouts.
+        conflicts: Vec<String>,
+    },
     /// The bundle cannot be read or is incomplete.
     #[error(transparent)]
     Bundle(#[from] BundleError),

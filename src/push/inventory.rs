@@ -188,6 +188,37 @@ impl Inventory {
         Ok(inventory)
     }
 
+    /// Tags that layouts going to one repository (`--modules-path-suffix` can send two there)
+    /// give different images, one line each naming both: whichever were written last would
+    /// win at the target.
+    pub fn conflicting_tags(&self) -> Vec<String> {
+        let mut by_repository: BTreeMap<&str, Vec<&RepoItem>> = BTreeMap::new();
+        for repo in &self.repos {
+            by_repository
+                .entry(repo.repository.as_str())
+                .or_default()
+                .push(repo);
+        }
+        let mut conflicts = Vec::new();
+        for (repository, repos) in by_repository.into_iter().filter(|(_, r)| r.len() > 1) {
+            let mut first: BTreeMap<&str, (&Digest, &str)> = BTreeMap::new();
+            for repo in repos {
+                for tag in &repo.tags {
+                    let (digest, path) = *first
+                        .entry(tag.name.as_str())
+                        .or_insert((&tag.digest, repo.path.as_str()));
+                    if digest != &tag.digest {
+                        conflicts.push(format!(
+                            "{repository}:{} is {digest} from layout '{path}' and {} from                              layout '{}'",
+                            tag.name, tag.digest, repo.path
+                        ));
+                    }
+                }
+            }
+        }
+        conflicts
+    }
+
     /// The blobs `manifest` needs, its children's included; none for a manifest not in the
     /// bundle.
     pub fn blobs_needed_by(&self, manifest: &Digest) -> impl Iterator<Item = &BlobItem> {
