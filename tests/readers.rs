@@ -122,7 +122,10 @@ with tarfile.open("{tar}", "w", format=tarfile.{format}) as t:
 
 #[test]
 fn unsafe_tars_are_refused_with_the_entry_named() {
-    let cases: [(&str, &str, &str, &[&str]); 8] = [
+    let upper = format!("blobs/sha256/{}", "AB".repeat(32));
+    let upper_body = format!("    add(t, \"{upper}\", b\"x\")");
+    let upper_refused = format!("entry '{upper}' is refused");
+    let cases: [(&str, &str, &str, &[&str]); 9] = [
         (
             "dotdot",
             "GNU_FORMAT",
@@ -171,6 +174,12 @@ fn unsafe_tars_are_refused_with_the_entry_named() {
             r#"    add(t, "big", b"x", pax_headers={"comment": "c" * 20_000_000})"#,
             &["is refused", "over 64 KiB"],
         ),
+        (
+            "uppercase",
+            "GNU_FORMAT",
+            &upper_body,
+            &[&upper_refused, "lowercase hex"],
+        ),
     ];
     for (name, format, body, needles) in cases {
         let outer = tempfile::tempdir().unwrap();
@@ -178,8 +187,14 @@ fn unsafe_tars_are_refused_with_the_entry_named() {
         std::fs::create_dir(&dir).unwrap();
         python_tar(&dir, format, body);
         let home = tempfile::tempdir().unwrap();
-        for command in ["ls", "verify"] {
-            let (code, stdout, stderr) = outcome(ferry(home.path()).arg(command).arg(&dir));
+        for command in ["ls", "verify", "push"] {
+            let mut cmd = ferry(home.path());
+            cmd.arg(command).arg(&dir);
+            if command == "push" {
+                // Nothing listens there: the refusal must come before the target is asked.
+                cmd.args(["--insecure", "127.0.0.1:1/x"]);
+            }
+            let (code, stdout, stderr) = outcome(&mut cmd);
             assert_eq!(code, 1, "{command} {name}: {stdout}{stderr}");
             for needle in needles {
                 assert!(

@@ -98,6 +98,13 @@ impl TarIndex {
                 }
                 _ => return Err(unsafe_entry(&name, "unsupported entry type")),
             }
+            if uppercase_blob_name(&path) {
+                return Err(unsafe_entry(
+                    &name,
+                    "a blob is named by its digest in lowercase hex; an uppercase name is no \
+                     digest (and names the same file as the lowercase one on some disks)",
+                ));
+            }
             if offset.saturating_add(size) > total {
                 return Err(bad_tar(
                     offset,
@@ -161,6 +168,18 @@ impl TarIndex {
 }
 
 const EMPTY_PATH: &str = "the path is empty";
+
+/// True for `…/blobs/sha256/<hex>` whose 64 hex digits hold an uppercase one.
+fn uppercase_blob_name(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let (Some(hex), Some("sha256"), Some("blobs")) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    hex.len() == 64
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && hex.bytes().any(|b| b.is_ascii_uppercase())
+}
 
 /// Checks an entry path and returns it normalised (`./` and `.` parts and trailing `/`
 /// dropped). The error says why the path is refused.
