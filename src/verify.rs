@@ -338,13 +338,26 @@ fn check_file(
         ));
     }
     if let Some(actual) = gost.map(GostHasher::finish) {
+        // When another statement of the sum agrees with the file, the one that does not is
+        // what is wrong, not the file.
+        let confirmed = expected_gost
+            .iter()
+            .find(|(_, expected)| *expected == actual);
         for (origin, expected) in &expected_gost {
-            if *expected != actual {
-                problems.push(format!(
+            if *expected == actual {
+                continue;
+            }
+            problems.push(match confirmed {
+                Some((agrees, _)) => format!(
+                    "{}: {origin} says GOST sum {expected}, but the file's is {actual} as \
+                     {agrees} says: {origin} is wrong, not the file",
+                    file.name
+                ),
+                None => format!(
                     "{}: GOST sum is {actual}, {origin} says {expected} (the file is damaged)",
                     file.name
-                ));
-            }
+                ),
+            });
         }
     }
     let count = finished.len();

@@ -89,6 +89,25 @@ fn sum_lists_that_disagree_with_bundle_json_are_problems() {
         false,
         &["GOSTSUMS and bundle.json disagree about platform.tar"],
     );
+
+    // d8's `.gostsum` beside the file is held to bundle.json too; verify, reading the file,
+    // says which statement is wrong: not the file, which bundle.json agrees with.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    sealed_bundle(&dir, true);
+    std::fs::write(dir.join("platform.tar.gostsum"), "2".repeat(64)).unwrap();
+    refused_offline(
+        &dir,
+        false,
+        &["platform.tar.gostsum and bundle.json disagree about platform.tar"],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let (_, _, stderr) = outcome(ferry(home.path()).arg("verify").arg(&dir));
+    assert!(
+        stderr.contains("platform.tar.gostsum is wrong, not the file")
+            && !stderr.contains("damaged"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -267,6 +267,18 @@ impl Bundle {
                 }
             }
         }
+        // A file's `.gostsum` (d8's form) states its Streebog sum a third time.
+        let mut names: Vec<&str> = listed.keys().copied().collect();
+        names.sort_unstable();
+        for name in names {
+            let sum_file = super::names::gostsum_name(name);
+            if let Some(expected) = &listed[name].gost
+                && let Some(sum) = super::sums::read_gostsum(&self.dir.join(&sum_file))?
+                && sum != *expected
+            {
+                problems.push(format!("{sum_file} and bundle.json disagree about {name}"));
+            }
+        }
         Ok(problems)
     }
 }
