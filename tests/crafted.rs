@@ -28,6 +28,20 @@ fn bundle_json_cannot_point_outside_the_bundle() {
     sealed_bundle(&dir, false);
     edit_metadata(&dir, |m| m["archives"][0]["name"] = "/etc/passwd".into());
     refused_offline(&dir, true, &["bundle.json", "is not an archive name"]);
+
+    // One archive listed twice would be read twice, each of its tags held twice.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    sealed_bundle(&dir, false);
+    edit_metadata(&dir, |m| {
+        let archives = m["archives"].as_array_mut().unwrap();
+        archives.push(archives[0].clone());
+    });
+    refused_offline(
+        &dir,
+        true,
+        &["bundle.json is not valid: it lists archive platform.tar twice"],
+    );
 }
 
 #[test]

@@ -166,11 +166,16 @@ fn check_names(record: &ArchiveRecord) -> Result<(), String> {
 fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, BundleError> {
     let mut problems = Vec::new();
     let mut archives = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for record in &metadata.archives {
-        check_names(record).map_err(|reason| BundleError::BadMetadata {
+        let bad = |reason: String| BundleError::BadMetadata {
             path: dir.join(super::metadata::BUNDLE_FILE),
             reason,
-        })?;
+        };
+        check_names(record).map_err(bad)?;
+        if !names.insert(record.name.as_str()) {
+            return Err(bad(format!("it lists archive {} twice", record.name)));
+        }
         let archive = Archive::from_record(dir, record);
         for file in &archive.files {
             // Not followed: a link named like a chunk is not a chunk.
