@@ -17,6 +17,18 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// The old OCI artifact manifest (image-spec 1.1 release candidates), which some registries
+/// took and still serve.
+pub const OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
+/// The media types a registry takes a manifest as; a document of any other is refused at PUT.
+pub const MANIFEST_TYPES: [&str; 5] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_LIST,
+    OCI_ARTIFACT,
+];
+
 /// The `Accept` value for manifest requests. Registry 2.8 answers 404 for an OCI manifest, and
 /// 400 for a Docker one, unless its type is listed, so every request names all four.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -192,6 +204,12 @@ impl Manifest {
         }
         if shape.schema_version != Some(2) {
             return Err(invalid("schemaVersion is not 2".into()));
+        }
+        if !MANIFEST_TYPES.contains(&media_type.as_str()) {
+            return Err(invalid(format!(
+                "it is typed {media_type}, which no registry takes as a manifest (an OCI or \
+                 Docker image manifest or index)"
+            )));
         }
         let shaped = if is_index_type(&media_type) {
             shape.manifests.is_some()
@@ -503,6 +521,12 @@ mod tests {
             (
                 format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
                 "has no config",
+            ),
+            // A config typed as itself, shaped as an empty index.
+            (
+                r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.config.v1+json","manifests":[]}"#
+                    .to_string(),
+                "which no registry takes as a manifest",
             ),
         ] {
             let err = Manifest::from_bytes(raw.clone().into_bytes(), Some(OCI_MANIFEST))

@@ -19,17 +19,8 @@ use super::htpasswd::Htpasswd;
 use super::range::{Span, span};
 use super::route::{ManifestRef, Page, Route, Unroutable, route};
 use crate::digest::Digest;
-use crate::manifest::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::manifest::OCI_INDEX;
 use crate::segment::BlobSource;
-
-/// The media types a manifest is served as; any other goes out as bytes.
-const MANIFEST_TYPES: [&str; 5] = [
-    OCI_MANIFEST,
-    OCI_INDEX,
-    DOCKER_MANIFEST,
-    DOCKER_LIST,
-    "application/vnd.oci.artifact.manifest.v1+json",
-];
 
 /// A response body: small ones whole, blobs streamed.
 pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -214,13 +205,9 @@ fn manifest(repo: &Repository, reference: &ManifestRef) -> Result<Answer, Refusa
         message: "no such manifest".into(),
         length: None,
     })?;
-    // Only a manifest type goes out as the type: a crafted bundle must not make a browser
-    // render a "manifest" typed text/html.
-    let media_type = if MANIFEST_TYPES.contains(&manifest.media_type.as_str()) {
-        manifest.media_type.as_str()
-    } else {
-        "application/octet-stream"
-    };
+    // Its type is one of `manifest::MANIFEST_TYPES` (every other is refused when the bundle is read): a
+    // crafted bundle cannot make a browser render a "manifest" typed text/html.
+    let media_type = manifest.media_type.as_str();
     let mut answer = json(StatusCode::OK, media_type, manifest.bytes.clone());
     content_digest(answer.response.headers_mut(), &manifest.digest);
     Ok(answer)
