@@ -436,28 +436,29 @@ mod tests {
 
     #[test]
     fn a_layer_that_is_also_a_manifest_is_kept_in_both_roles() {
-        const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
-        const INDEX: &str = "application/vnd.oci.image.index.v1+json";
         const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
         let config = serde_json::json!({"mediaType": "a/b", "digest": CONFIG, "size": 2});
         let layer = serde_json::json!({"mediaType": TAR, "digest": LAYER, "size": 0});
         let image = |layers: Vec<serde_json::Value>| {
             parsed(serde_json::json!({
-                "schemaVersion": 2, "mediaType": IMAGE, "config": config, "layers": layers,
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers,
             }))
         };
         let index = |children: Vec<serde_json::Value>| {
             parsed(serde_json::json!({
-                "schemaVersion": 2, "mediaType": INDEX, "manifests": children,
+                "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children,
             }))
         };
         // The first image names as layers the second image and the nested index holding it:
         // the walk meets the nested index as a manifest first (the root names it) and the
         // second image as a layer first (before the nested index is opened).
         let second = image(vec![layer.clone()]);
-        let nested = index(vec![naming(&second, IMAGE)]);
+        let nested = index(vec![naming(&second, OCI_MANIFEST)]);
         let first = image(vec![layer, naming(&second, TAR), naming(&nested, TAR)]);
-        let root = index(vec![naming(&first, IMAGE), naming(&nested, INDEX)]);
+        let root = index(vec![
+            naming(&first, OCI_MANIFEST),
+            naming(&nested, OCI_INDEX),
+        ]);
         let known = [first.clone(), second.clone(), nested.clone()];
         let graph = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -118,11 +118,15 @@ pub async fn verify(
         let mut lists = BlobLists::new(bundle.metadata.as_ref());
         let mut contents = Vec::new();
         for (archive, index) in bundle.archives.iter().zip(indexes) {
-            let Some(index) = index else { continue };
+            let Some(index) = index else {
+                lists.unreadable();
+                continue;
+            };
             let mut layouts = match ArchiveLayouts::with_index(archive, index) {
                 Ok(layouts) => layouts,
                 Err(err) => {
                     report.problems.push(err.to_string());
+                    lists.unreadable();
                     continue;
                 }
             };

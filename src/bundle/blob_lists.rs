@@ -114,6 +114,11 @@ impl BlobLists {
         }
     }
 
+    /// Notes an archive that could not be read: what its tags need is not known.
+    pub fn unreadable(&mut self) {
+        self.incomplete = true;
+    }
+
     /// Holds `left_out`, a differential bundle's left-out list, to the blobs its tags need and
     /// its archives lack (when every archive's tags were whole); then every problem found.
     pub fn finish(mut self, left_out: &BTreeMap<Digest, u64>) -> Vec<String> {

@@ -102,8 +102,9 @@ pub fn check_archive(
 /// Every archive of `bundle` indexed and every tag followed (blobs a differential bundle left
 /// out, as `bundle.json` lists them, excused), then held to `bundle.json`: what push and serve
 /// build on. `bundle.json`'s lists of blobs are held to what the tags need ([`BlobLists`]),
-/// each archive's taken out of `bundle` on the way. Any problem refuses the bundle as [`BundleError::Inconsistent`], every one
-/// named. Blocking: call it on a blocking thread inside the runtime.
+/// each archive's taken out of `bundle` on the way. Any problem refuses the bundle as
+/// [`BundleError::Inconsistent`], every one named. Blocking: call it on a blocking thread
+/// inside the runtime.
 pub fn check_bundle(
     bundle: &mut super::Bundle,
     handle: &tokio::runtime::Handle,

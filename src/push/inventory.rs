@@ -97,8 +97,8 @@ impl Inventory {
     /// Reads every archive's index and layouts and checks them as `verify` does (every
     /// descriptor's blob there with its size, every manifest against its digest, the tags
     /// exactly those `bundle.json` lists, each archive's blobs as it lists them: the lists are
-    /// taken out of `bundle`); a bundle with any problem is refused, all of them
-    /// named. `target` is the repository root at the target; `modules_path` replaces the
+    /// taken out of `bundle`); a bundle with any problem is refused, all of them named.
+    /// `target` is the repository root at the target; `modules_path` replaces the
     /// leading catalog path of layout paths. Blocking (call it on a blocking thread inside the
     /// runtime: manifests are walked with the async walker).
     pub fn read(
