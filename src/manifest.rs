@@ -17,17 +17,10 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// The old OCI artifact manifest (image-spec 1.1 release candidates), which some registries
-/// took and still serve.
-pub const OCI_ARTIFACT: &str = "application/vnd.oci.artifact.manifest.v1+json";
 /// The media types a registry takes a manifest as; a document of any other is refused at PUT.
-pub const MANIFEST_TYPES: [&str; 5] = [
-    OCI_MANIFEST,
-    OCI_INDEX,
-    DOCKER_MANIFEST,
-    DOCKER_LIST,
-    OCI_ARTIFACT,
-];
+/// (The OCI artifact manifest of the image-spec 1.1 drafts has no `schemaVersion`: it was
+/// dropped from the final spec, and neither skopeo nor distribution takes it.)
+pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
 /// The `Accept` value for manifest requests. Registry 2.8 answers 404 for an OCI manifest, and
 /// 400 for a Docker one, unless its type is listed, so every request names all four.

@@ -5,7 +5,7 @@
 //! starts in it. Then every tag's graph is followed through the small manifests, and each
 //! archive is held to `bundle.json`'s list of its blobs. Problems are collected, not stopped at.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +14,9 @@ use bytes::BytesMut;
 
 use crate::bundle::blob_lists::BlobLists;
 use crate::bundle::contents::{check_archive, tag_problems};
+use crate::bundle::metadata::GOSTSUMS;
 use crate::bundle::names::gostsum_name;
-use crate::bundle::sums::read_gostsum;
+use crate::bundle::sums::{parse_sum_list, read_gostsum, read_small_text};
 use crate::bundle::{
     Archive, ArchiveFile, ArchiveLayouts, Bundle, BundleError, EntryLocation, TarIndex,
 };
@@ -180,6 +181,12 @@ fn read_everything(
     reporter: &dyn Reporter,
     report: &mut VerifyReport,
 ) -> Result<(), BundleError> {
+    // GOSTSUMS agrees with bundle.json where both have a sum (`inconsistencies`); for a file
+    // bundle.json has none for (a d8 bundle, or sums added after the pull) it is checked here.
+    let gostsums: HashMap<String, String> = match read_small_text(&bundle.dir.join(GOSTSUMS))? {
+        Some(text) => parse_sum_list(&text, true).into_iter().collect(),
+        None => HashMap::new(),
+    };
     let mut work = Vec::new();
     for (archive, index) in bundle.archives.iter().zip(indexes) {
         // The one pass walks a file front to back: blobs in the order their bytes lie, which
@@ -214,7 +221,7 @@ fn read_everything(
     // would run alone on one core at the end while the others sit idle.
     work.sort_by_key(|w| std::cmp::Reverse(w.archive.files[w.file].size));
     reporter.begin("checking files and blobs", work.len() as u64, total);
-    let found = try_map(&work, |w| check_file(bundle, w, gost, reporter))?;
+    let found = try_map(&work, |w| check_file(bundle, w, &gostsums, gost, reporter))?;
     let mut problems = Vec::new();
     for (file_problems, blobs) in found {
         problems.extend(file_problems);
@@ -235,14 +242,17 @@ fn read_everything(
 fn check_file(
     bundle: &Bundle,
     work: &FileWork,
+    gostsums: &HashMap<String, String>,
     gost: bool,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<String>, usize), BundleError> {
     let file: &ArchiveFile = &work.archive.files[work.file];
     let sum_file = gostsum_name(&file.name);
     let mut expected_gost: Vec<(String, String)> = Vec::new();
-    if let Some(gost) = &file.gost {
-        expected_gost.push(("bundle.json".into(), gost.clone()));
+    match (&file.gost, gostsums.get(&file.name)) {
+        (Some(gost), _) => expected_gost.push(("bundle.json".into(), gost.clone())),
+        (None, Some(gost)) => expected_gost.push((GOSTSUMS.into(), gost.clone())),
+        (None, None) => {}
     }
     if let Some(gost) = read_gostsum(&bundle.dir.join(&sum_file))? {
         expected_gost.push((sum_file.clone(), gost));
@@ -342,19 +352,24 @@ fn check_file(
         ));
     }
     if let Some(actual) = gost.map(GostHasher::finish) {
-        // When another statement of the sum agrees with the file, the one that does not is
-        // what is wrong, not the file.
+        // When another statement agrees with the file (another GOST sum, or bundle.json's
+        // SHA-256), the one that does not is what is wrong, not the file.
         let confirmed = expected_gost
             .iter()
-            .find(|(_, expected)| *expected == actual);
+            .find(|(_, expected)| *expected == actual)
+            .map(|(agrees, _)| format!("as {agrees} says"))
+            .or_else(|| {
+                (file.sha256.as_deref() == Some(sha256.as_str()))
+                    .then(|| "and its SHA-256 is the one bundle.json gives".to_string())
+            });
         for (origin, expected) in &expected_gost {
             if *expected == actual {
                 continue;
             }
-            problems.push(match confirmed {
-                Some((agrees, _)) => format!(
-                    "{}: {origin} says GOST sum {expected}, but the file's is {actual} as \
-                     {agrees} says: {origin} is wrong, not the file",
+            problems.push(match &confirmed {
+                Some(agrees) => format!(
+                    "{}: {origin} says GOST sum {expected}, but the file's is {actual} \
+                     {agrees}: {origin} is wrong, not the file",
                     file.name
                 ),
                 None => format!(

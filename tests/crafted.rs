@@ -122,6 +122,36 @@ fn sum_lists_that_disagree_with_bundle_json_are_problems() {
             && !stderr.contains("damaged"),
         "{stderr}"
     );
+
+    // GOST sums added after a pull without them, by rhash as a checkpoint would: checked
+    // against the files, not refused as unknown.
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("bundle");
+    sealed_bundle(&dir, false);
+    let sums = run(std::process::Command::new("rhash")
+        .args(["--gost12-256", "--bsd", "platform.tar"])
+        .current_dir(&dir))
+    .stdout;
+    std::fs::write(dir.join("GOSTSUMS"), &sums).unwrap();
+    for args in [&["verify"][..], &["verify", "--gost"]] {
+        let (code, stdout, stderr) = outcome(ferry(home.path()).args(args).arg(&dir));
+        assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
+    }
+    // A wrong one is named as wrong: the file's SHA-256 is bundle.json's.
+    let text = String::from_utf8(sums).unwrap();
+    let (head, _) = text.rsplit_once(" = ").unwrap();
+    std::fs::write(
+        dir.join("GOSTSUMS"),
+        format!("{head} = {}\n", "3".repeat(64)),
+    )
+    .unwrap();
+    let (code, _, stderr) = outcome(ferry(home.path()).arg("verify").arg(&dir));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("GOSTSUMS says GOST sum 333")
+            && stderr.contains("GOSTSUMS is wrong, not the file"),
+        "{stderr}"
+    );
 }
 
 #[test]

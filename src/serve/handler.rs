@@ -205,8 +205,8 @@ fn manifest(repo: &Repository, reference: &ManifestRef) -> Result<Answer, Refusa
         message: "no such manifest".into(),
         length: None,
     })?;
-    // Its type is one of `manifest::MANIFEST_TYPES` (every other is refused when the bundle is read): a
-    // crafted bundle cannot make a browser render a "manifest" typed text/html.
+    // Its type is one of `manifest::MANIFEST_TYPES` (every other is refused when the bundle
+    // is read): a crafted bundle cannot make a browser render a "manifest" typed text/html.
     let media_type = manifest.media_type.as_str();
     let mut answer = json(StatusCode::OK, media_type, manifest.bytes.clone());
     content_digest(answer.response.headers_mut(), &manifest.digest);
