@@ -462,6 +462,23 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
         refused.contains(":1 is sha256:") && refused.contains("newer"),
         "{refused}"
     );
+
+    // A differential bundle pulled against the base after the tag moved is the later word:
+    // beside its base, whichever is named first, the tag is served as it says.
+    let moved = work.path().join("moved");
+    pull(&moved, &["--since-bundle", base_json.to_str().unwrap()]);
+    let was = &tags_by_path(home.path(), &base)["db/big"]["1"];
+    let now = &tags_by_path(home.path(), &moved)["db/big"]["1"];
+    assert_ne!(was, now, "the tag moved at the source");
+    for order in [[&base, &moved], [&moved, &base]] {
+        let args: Vec<&str> = order.iter().map(|d| d.to_str().unwrap()).collect();
+        let server = Server::start(home.path(), &args);
+        let raw = run(Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}:1", server.at("db/big"))))
+        .stdout;
+        assert_eq!(&sha256_of(&raw), now, "{args:?}");
+    }
 }
 
 #[test]

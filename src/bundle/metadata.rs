@@ -225,6 +225,34 @@ impl BundleMetadata {
         }
     }
 
+    /// The SHA-256 of `dir`'s `bundle.json` and, for a differential bundle, the SHA-256 (hex)
+    /// its base's `bundle.json` had: which bundle it was made against. Only those are read from
+    /// it. `None` when the bundle has no `bundle.json`.
+    pub fn read_lineage(dir: &Path) -> Result<Option<(Digest, Option<String>)>, BundleError> {
+        #[derive(Deserialize)]
+        struct BaseOnly {
+            bundle_sha256: String,
+        }
+        #[derive(Deserialize)]
+        struct LineageOnly {
+            #[serde(default)]
+            base: Option<BaseOnly>,
+        }
+        let path = dir.join(BUNDLE_FILE);
+        let Some(bytes) = read_bytes(&path)? else {
+            return Ok(None);
+        };
+        let only: LineageOnly =
+            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })?;
+        Ok(Some((
+            Digest::of(&bytes),
+            only.base.map(|b| b.bundle_sha256),
+        )))
+    }
+
     /// Only the request of `dir`'s `bundle.json` (what the pull was asked for), without
     /// building the rest: its lists of thousands of images and blobs. `None` when the bundle
     /// has no `bundle.json`.

@@ -13,7 +13,7 @@ use super::error::ServeError;
 use super::options::ServedBundle;
 use crate::bundle::contents::check_bundle;
 use crate::bundle::names::target_path;
-use crate::bundle::{Bundle, BundleError};
+use crate::bundle::{Bundle, BundleError, BundleMetadata};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::{join, validate_repository};
@@ -54,8 +54,34 @@ pub struct CatalogSize {
 
 /// Where a tag came from, to name both sides of a conflict.
 struct Origin {
+    /// The served bundle's place in the list.
+    bundle: usize,
     dir: PathBuf,
     archive: String,
+}
+
+/// True when the bundle at `newer` was made, directly or through differential bundles between,
+/// against the one at `older` (`--since-bundle`): its tags are the later word. `lineage` holds
+/// each served bundle's `bundle.json` SHA-256 and its base's.
+fn made_against(lineage: &[Option<(Digest, Option<String>)>], newer: usize, older: usize) -> bool {
+    let mut at = newer;
+    // Each step goes to another bundle; more steps than bundles would be a loop.
+    for _ in 0..lineage.len() {
+        let Some(base) = lineage[at].as_ref().and_then(|(_, base)| base.as_deref()) else {
+            return false;
+        };
+        let Some(next) = lineage
+            .iter()
+            .position(|l| l.as_ref().is_some_and(|(own, _)| own.hex() == base))
+        else {
+            return false;
+        };
+        if next == older {
+            return true;
+        }
+        at = next;
+    }
+    false
 }
 
 /// A blob a differential bundle left out: served from whichever bundle holds it.
@@ -82,7 +108,16 @@ impl Catalog {
         let mut origins: HashMap<(String, String), Origin> = HashMap::new();
         let mut held: HashMap<(Digest, u64), BlobSource> = HashMap::new();
         let mut wanted: Vec<Wanted> = Vec::new();
-        for served in bundles {
+        let lineage = bundles
+            .iter()
+            .map(|served| {
+                BundleMetadata::read_lineage(&served.dir).map_err(|source| ServeError::Bundle {
+                    dir: served.dir.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (place, served) in bundles.iter().enumerate() {
             let refused = |problems: Vec<String>| ServeError::Refused {
                 dir: served.dir.clone(),
                 problems,
@@ -128,32 +163,44 @@ impl Catalog {
                     })?;
                     let key = (name.clone(), tag.image.tag.clone());
                     let repository = catalog.repositories.entry(name.clone()).or_default();
-                    if let Some(first) = repository.tags.get(&tag.image.tag) {
-                        if first != &tag.image.digest {
-                            let origin = &origins[&key];
-                            return Err(ServeError::Conflict {
-                                name: format!("{name}:{}", tag.image.tag),
-                                first: format!(
-                                    "{} in {} ({})",
-                                    first,
-                                    origin.archive,
-                                    origin.dir.display()
-                                ),
-                                second: format!(
-                                    "{} in {} ({})",
-                                    tag.image.digest,
-                                    layouts.archive,
-                                    served.dir.display()
-                                ),
-                            });
+                    // The later word on a tag wins only where it is a differential bundle's
+                    // beside its base (the tag moved since); any other two words are refused.
+                    let newer = match repository.tags.get(&tag.image.tag) {
+                        None => true,
+                        Some(first) if first == &tag.image.digest => false,
+                        Some(first) => {
+                            let earlier = &origins[&key];
+                            if made_against(&lineage, place, earlier.bundle) {
+                                true
+                            } else if made_against(&lineage, earlier.bundle, place) {
+                                false
+                            } else {
+                                return Err(ServeError::Conflict {
+                                    name: format!("{name}:{}", tag.image.tag),
+                                    first: format!(
+                                        "{} in {} ({})",
+                                        first,
+                                        earlier.archive,
+                                        earlier.dir.display()
+                                    ),
+                                    second: format!(
+                                        "{} in {} ({})",
+                                        tag.image.digest,
+                                        layouts.archive,
+                                        served.dir.display()
+                                    ),
+                                });
+                            }
                         }
-                    } else {
+                    };
+                    if newer {
                         repository
                             .tags
                             .insert(tag.image.tag.clone(), tag.image.digest.clone());
                         origins.insert(
                             key,
                             Origin {
+                                bundle: place,
                                 dir: served.dir.clone(),
                                 archive: layouts.archive.clone(),
                             },
