@@ -238,19 +238,8 @@ impl BundleMetadata {
             #[serde(default)]
             base: Option<BaseOnly>,
         }
-        let path = dir.join(BUNDLE_FILE);
-        let Some(bytes) = read_bytes(&path)? else {
-            return Ok(None);
-        };
-        let only: LineageOnly =
-            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })?;
-        Ok(Some((
-            Digest::of(&bytes),
-            only.base.map(|b| b.bundle_sha256),
-        )))
+        Ok(read_part::<LineageOnly>(dir)?
+            .map(|(only, bytes)| (Digest::of(&bytes), only.base.map(|b| b.bundle_sha256))))
     }
 
     /// Only the request of `dir`'s `bundle.json` (what the pull was asked for), without
@@ -264,16 +253,7 @@ impl BundleMetadata {
             #[serde(default = "empty_request")]
             request: Box<serde_json::value::RawValue>,
         }
-        let path = dir.join(BUNDLE_FILE);
-        let Some(bytes) = read_bytes(&path)? else {
-            return Ok(None);
-        };
-        let only: RequestOnly =
-            serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })?;
-        Ok(Some(only.request))
+        Ok(read_part::<RequestOnly>(dir)?.map(|(only, _)| only.request))
     }
 
     /// Reads `bundle.json` from bytes already read (and checked against a signature), with
@@ -394,6 +374,22 @@ impl BundleMetadata {
 }
 
 /// The bytes of a `bundle.json`; `None` when it does not exist.
+/// A few fields of `dir`'s `bundle.json`, parsed as `T` without building the rest, and the
+/// file's bytes; `None` when there is no `bundle.json`.
+fn read_part<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+) -> Result<Option<(T, Vec<u8>)>, BundleError> {
+    let path = dir.join(BUNDLE_FILE);
+    let Some(bytes) = read_bytes(&path)? else {
+        return Ok(None);
+    };
+    let part = serde_json::from_slice(&bytes).map_err(|e| BundleError::BadMetadata {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(Some((part, bytes)))
+}
+
 fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, BundleError> {
     match crate::small_file::read_small(path, METADATA_LIMIT) {
         Ok(bytes) => Ok(bytes),
