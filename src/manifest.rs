@@ -131,8 +131,6 @@ struct Shape {
     #[serde(default)]
     layers: Option<Vec<Descriptor>>,
     #[serde(default)]
-    blobs: Option<Vec<Descriptor>>,
-    #[serde(default)]
     subject: Option<Descriptor>,
     #[serde(default)]
     fs_layers: Option<serde_json::Value>,
@@ -143,7 +141,7 @@ struct Shape {
 pub struct References {
     /// Child manifests of an index.
     pub manifests: Vec<Descriptor>,
-    /// Config and layers (and the `blobs` of the old OCI artifact manifest).
+    /// Config and layers of an image manifest.
     pub blobs: Vec<Descriptor>,
     /// The manifest this one refers to (OCI 1.1 referrers), if any.
     pub subject: Option<Descriptor>,
@@ -204,10 +202,12 @@ impl Manifest {
                  Docker image manifest or index)"
             )));
         }
+        // A registry reads an index's children and an image manifest's config and layers,
+        // nothing else: a document typed as one but shaped as the other is refused at PUT.
         let shaped = if is_index_type(&media_type) {
             shape.manifests.is_some()
         } else {
-            shape.config.is_some() || shape.blobs.is_some() || shape.manifests.is_some()
+            shape.config.is_some()
         };
         if !shaped {
             return Err(invalid(format!(
@@ -238,14 +238,17 @@ impl Manifest {
                 digest: self.digest.clone(),
                 reason: e.to_string(),
             })?;
+        // What the registry reads of it, by its type (see `from_bytes`).
         let mut refs = References {
-            manifests: shape.manifests.unwrap_or_default(),
             subject: shape.subject,
             ..References::default()
         };
-        refs.blobs.extend(shape.config);
-        refs.blobs.extend(shape.layers.unwrap_or_default());
-        refs.blobs.extend(shape.blobs.unwrap_or_default());
+        if self.is_index() {
+            refs.manifests = shape.manifests.unwrap_or_default();
+        } else {
+            refs.blobs.extend(shape.config);
+            refs.blobs.extend(shape.layers.unwrap_or_default());
+        }
         Ok(refs)
     }
 
@@ -514,6 +517,16 @@ mod tests {
             ),
             (
                 format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
+                "has no config",
+            ),
+            // The drafts' artifact shape and an index's shape under an image manifest's type:
+            // a registry reads neither.
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","blobs":[{config}]}}"#),
+                "has no config",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","manifests":[]}}"#),
                 "has no config",
             ),
             // A config typed as itself, shaped as an empty index.
