@@ -352,30 +352,28 @@ fn check_file(
         ));
     }
     if let Some(actual) = gost.map(GostHasher::finish) {
-        // When another statement agrees with the file (another GOST sum, or bundle.json's
-        // SHA-256), the one that does not is what is wrong, not the file.
-        let confirmed = expected_gost
+        // When another GOST statement agrees with the file, the one that does not is what is
+        // wrong. When only bundle.json's SHA-256 does, either that or the GOST statement is.
+        let agreeing = expected_gost
             .iter()
             .find(|(_, expected)| *expected == actual)
-            .map(|(agrees, _)| format!("as {agrees} says"))
-            .or_else(|| {
-                (file.sha256.as_deref() == Some(sha256.as_str()))
-                    .then(|| "and its SHA-256 is the one bundle.json gives".to_string())
-            });
+            .map(|(agrees, _)| agrees);
+        let sha256_agrees = file.sha256.as_deref() == Some(sha256.as_str());
         for (origin, expected) in &expected_gost {
             if *expected == actual {
                 continue;
             }
-            problems.push(match &confirmed {
+            let says = format!("{}: {origin} says GOST sum {expected}", file.name);
+            problems.push(match agreeing {
                 Some(agrees) => format!(
-                    "{}: {origin} says GOST sum {expected}, but the file's is {actual} \
-                     {agrees}: {origin} is wrong, not the file",
-                    file.name
+                    "{says}, but the file's is {actual} as {agrees} says: {origin} is wrong, \
+                     not the file"
                 ),
-                None => format!(
-                    "{}: GOST sum is {actual}, {origin} says {expected} (the file is damaged)",
-                    file.name
+                None if sha256_agrees => format!(
+                    "{says}, but the file's is {actual}, while its SHA-256 is the one \
+                     bundle.json gives: {origin} or that SHA-256 is wrong"
                 ),
+                None => format!("{says}, but the file's is {actual} (the file is damaged)"),
             });
         }
     }

@@ -252,7 +252,8 @@ fn verify_names_a_damaged_a_missing_and_a_truncated_chunk() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("{}: SHA-256 is", chunks[2])), "{out}");
     assert!(
-        out.contains(&format!("{}: GOST sum is", chunks[2])),
+        out.contains(&format!("{}: bundle.json says GOST sum", chunks[2]))
+            && out.contains("(the file is damaged)"),
         "{out}"
     );
     assert!(!out.contains(&format!("{}: SHA-256", chunks[1])), "{out}");

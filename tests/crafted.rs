@@ -137,19 +137,28 @@ fn sum_lists_that_disagree_with_bundle_json_are_problems() {
         let (code, stdout, stderr) = outcome(ferry(home.path()).args(args).arg(&dir));
         assert_eq!(code, 0, "{args:?}: {stdout}{stderr}");
     }
-    // A wrong one is named as wrong: the file's SHA-256 is bundle.json's.
-    let text = String::from_utf8(sums).unwrap();
-    let (head, _) = text.rsplit_once(" = ").unwrap();
+    // Two sums for the file: rhash -c checks both, so both cannot hold; push refuses too.
     std::fs::write(
         dir.join("GOSTSUMS"),
-        format!("{head} = {}\n", "3".repeat(64)),
+        format!(
+            "{}{}",
+            String::from_utf8(sums.clone()).unwrap(),
+            text_with(&sums, '6')
+        ),
     )
     .unwrap();
+    refused_offline(
+        &dir,
+        false,
+        &["GOSTSUMS gives platform.tar two different sums"],
+    );
+    // A wrong one is named: the file's SHA-256 is bundle.json's, so it or that SHA-256 is.
+    std::fs::write(dir.join("GOSTSUMS"), text_with(&sums, '3')).unwrap();
     let (code, _, stderr) = outcome(ferry(home.path()).arg("verify").arg(&dir));
     assert_eq!(code, 1, "{stderr}");
     assert!(
         stderr.contains("GOSTSUMS says GOST sum 333")
-            && stderr.contains("GOSTSUMS is wrong, not the file"),
+            && stderr.contains("GOSTSUMS or that SHA-256 is wrong"),
         "{stderr}"
     );
 }
@@ -453,4 +462,11 @@ fn listed_blobs_are_those_the_tags_need() {
             &digest.to_string(),
         ],
     );
+}
+
+/// rhash's `GOSTSUMS` line in `sums`, its sum replaced by 64 times `digit`.
+fn text_with(sums: &[u8], digit: char) -> String {
+    let text = String::from_utf8(sums.to_vec()).unwrap();
+    let (head, _) = text.trim_end().rsplit_once(" = ").unwrap();
+    format!("{head} = {}\n", digit.to_string().repeat(64))
 }

@@ -290,13 +290,44 @@ fn a_d8_style_bundle_lists_and_verifies() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("3 tags checked"), "{out}");
 
+    // Without bundle.json a sum list is the only record of the files: one it names that is
+    // gone is a problem (rhash -c would say Miss), and so are two sums for one file.
+    let mut lines = run(std::process::Command::new("rhash")
+        .args(["--gost12-256", "--bsd"])
+        .args(&chunks)
+        .current_dir(&bundle))
+    .stdout;
+    lines.extend(format!("GOST12-256 (module-lost.tar) = {}\n", "4".repeat(64)).bytes());
+    std::fs::write(bundle.join("GOSTSUMS"), &lines).unwrap();
+    let (code, out) = verify_output(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("GOSTSUMS lists module-lost.tar, which is not in the bundle"),
+        "{out}"
+    );
+    let doubled = format!(
+        "GOST12-256 ({}) = {}\n{}",
+        chunks[0],
+        "5".repeat(64),
+        String::from_utf8(lines).unwrap()
+    );
+    std::fs::write(bundle.join("GOSTSUMS"), doubled).unwrap();
+    let (code, out) = verify_output(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("GOSTSUMS gives {} two different sums", chunks[0])),
+        "{out}"
+    );
+    std::fs::remove_file(bundle.join("GOSTSUMS")).unwrap();
+
     // A .gostsum that disagrees is named; so is a gap in the chunk numbering.
     let sum = bundle.join(format!("{}.gostsum", chunks[1]));
     std::fs::write(&sum, "00".repeat(32)).unwrap();
     let (code, out) = verify_output(&bundle, &[]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("{}: GOST sum is", chunks[1])),
+        out.contains(&format!("{0}: {0}.gostsum says GOST sum", chunks[1]))
+            && out.contains("(the file is damaged)"),
         "{out}"
     );
     std::fs::remove_file(bundle.join(&chunks[1])).unwrap();

@@ -207,14 +207,55 @@ fn from_metadata(dir: &Path, metadata: &BundleMetadata) -> Result<Vec<Archive>, 
 
 impl Bundle {
     /// What does not add up between `bundle.json`, the directory and the sum lists: archive
-    /// files `bundle.json` does not list, and `SHA256SUMS`/`GOSTSUMS` lines that disagree with
-    /// it. `verify` reports these; `push` refuses a bundle that has any. Empty for a bundle
-    /// without `bundle.json`.
+    /// files `bundle.json` does not list, `SHA256SUMS`/`GOSTSUMS`/`.gostsum` sums that disagree
+    /// with it, a list giving one file two sums, and (without `bundle.json`, where the lists are
+    /// the only record of the files) a list naming a file the bundle lacks. `verify` reports
+    /// these; `push` and `serve` refuse a bundle that has any.
     pub fn inconsistencies(&self) -> Result<Vec<String>, BundleError> {
-        let Some(metadata) = &self.metadata else {
-            return Ok(Vec::new());
-        };
         let mut problems = Vec::new();
+        let mut lists = Vec::new();
+        for (list, gost) in [(SHA256SUMS, false), (GOSTSUMS, true)] {
+            let Some(text) = super::sums::read_small_text(&self.dir.join(list))? else {
+                lists.push((list, gost, None));
+                continue;
+            };
+            let sums = super::sums::parse_sum_list(&text, gost);
+            // `sha256sum -c` and `rhash -c` check every line: two sums for one file cannot
+            // both hold.
+            let mut first: BTreeMap<&str, &str> = BTreeMap::new();
+            for (name, sum) in &sums {
+                if first
+                    .insert(name, sum)
+                    .is_some_and(|earlier| earlier != sum)
+                {
+                    problems.push(format!("{list} gives {name} two different sums"));
+                }
+            }
+            lists.push((list, gost, Some(sums)));
+        }
+        let Some(metadata) = &self.metadata else {
+            let files: std::collections::HashSet<&str> = self
+                .archives
+                .iter()
+                .flat_map(|a| &a.files)
+                .map(|f| f.name.as_str())
+                .collect();
+            // Other files of the directory (a `.gostsum`) may be listed too.
+            let present = |name: &str| {
+                files.contains(name)
+                    || (!name.contains('/')
+                        && std::fs::symlink_metadata(self.dir.join(name))
+                            .is_ok_and(|m| m.is_file()))
+            };
+            for (list, _, sums) in &lists {
+                for (name, _) in sums.iter().flatten() {
+                    if !present(name) {
+                        problems.push(format!("{list} lists {name}, which is not in the bundle"));
+                    }
+                }
+            }
+            return Ok(problems);
+        };
         let listed: std::collections::HashMap<&str, &super::FileRecord> = metadata
             .archives
             .iter()
@@ -236,18 +277,14 @@ impl Bundle {
                 "{name} is in the bundle directory but bundle.json does not list it"
             ));
         }
-        for (list, gost) in [(SHA256SUMS, false), (GOSTSUMS, true)] {
-            let path = self.dir.join(list);
-            let text = match super::sums::read_small_text(&path)? {
-                Some(text) => text,
-                None if !gost && !listed.is_empty() => {
+        for (list, gost, sums) in &lists {
+            let Some(sums) = sums else {
+                if !gost && !listed.is_empty() {
                     problems.push(format!("{list} is missing"));
-                    continue;
                 }
-                None => continue,
+                continue;
             };
-            let sums = super::sums::parse_sum_list(&text, gost);
-            for (name, sum) in &sums {
+            for (name, sum) in sums {
                 let Some(file) = listed.get(name.as_str()) else {
                     problems.push(format!(
                         "{list} has {name}, which bundle.json does not list"
@@ -256,7 +293,7 @@ impl Bundle {
                 };
                 // A GOST sum added after the pull (`rhash --gost12-256 --bsd`) for a file
                 // bundle.json has none for is checked against the file by verify.
-                let expected = if gost {
+                let expected = if *gost {
                     file.gost.as_deref()
                 } else {
                     Some(file.sha256.as_str())
