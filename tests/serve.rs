@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -406,6 +406,8 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let set = seed_big_image(&source, work.path(), 2);
+    // Kept to move the tag back later.
+    source.skopeo_retag("db/big:1", "db/big:first");
     let write_set = |copy: bool| big_image_set(&set, &source, copy);
     let base = work.path().join("base");
     let pull = |dir: &Path, extra: &[&str]| {
@@ -470,14 +472,51 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
     let was = &tags_by_path(home.path(), &base)["db/big"]["1"];
     let now = &tags_by_path(home.path(), &moved)["db/big"]["1"];
     assert_ne!(was, now, "the tag moved at the source");
-    for order in [[&base, &moved], [&moved, &base]] {
-        let args: Vec<&str> = order.iter().map(|d| d.to_str().unwrap()).collect();
-        let server = Server::start(home.path(), &args);
+    let served = |dirs: &[&PathBuf]| -> Result<String, String> {
+        let args: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+        let server = Server::try_start(home.path(), &args)?;
         let raw = run(Command::new("skopeo")
             .args(["inspect", "--raw", "--tls-verify=false"])
             .arg(format!("docker://{}:1", server.at("db/big"))))
         .stdout;
-        assert_eq!(&sha256_of(&raw), now, "{args:?}");
+        Ok(sha256_of(&raw))
+    };
+    for order in [[&base, &moved], [&moved, &base]] {
+        assert_eq!(&served(&order).unwrap(), now, "{order:?}");
+    }
+
+    // The tag moved back in a bundle pulled against that one: the newest word wins in every
+    // order, though it agrees with the oldest.
+    source.skopeo_retag("db/big:first", "db/big:1");
+    let back = work.path().join("back");
+    let moved_json = moved.join("bundle.json");
+    pull(&back, &["--since-bundle", moved_json.to_str().unwrap()]);
+    for order in [
+        [&base, &moved, &back],
+        [&base, &back, &moved],
+        [&moved, &base, &back],
+        [&moved, &back, &base],
+        [&back, &base, &moved],
+        [&back, &moved, &base],
+    ] {
+        assert_eq!(&served(&order).unwrap(), was, "{order:?}");
+    }
+
+    // Two bundles pulled against one base that disagree: neither is the later word, in any
+    // order.
+    for order in [
+        [&base, &diff, &moved],
+        [&base, &moved, &diff],
+        [&diff, &base, &moved],
+        [&diff, &moved, &base],
+        [&moved, &base, &diff],
+        [&moved, &diff, &base],
+    ] {
+        let refused = served(&order).unwrap_err();
+        assert!(
+            refused.contains("db/big:1 is sha256:"),
+            "{order:?}: {refused}"
+        );
     }
 }
 

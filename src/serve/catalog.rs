@@ -37,6 +37,9 @@ pub struct Repository {
 pub struct Catalog {
     /// Repositories by name.
     pub repositories: BTreeMap<String, Repository>,
+    /// Tags whose digest one served bundle gives and a later one (pulled against it) replaces,
+    /// one line each: what is served and what it replaced.
+    pub superseded: Vec<String>,
 }
 
 /// What the catalog holds, for the readiness line.
@@ -52,36 +55,65 @@ pub struct CatalogSize {
     pub blobs: usize,
 }
 
-/// Where a tag came from, to name both sides of a conflict.
-struct Origin {
+/// One served bundle's word on a tag.
+struct Claim {
     /// The served bundle's place in the list.
     bundle: usize,
+    digest: Digest,
     dir: PathBuf,
     archive: String,
 }
 
+/// Each served bundle's `bundle.json` SHA-256 and its base's (hex), by place.
+type Lineage = [Option<(Digest, Option<String>)>];
+
 /// True when the bundle at `newer` was made, directly or through differential bundles between,
-/// against the one at `older` (`--since-bundle`): its tags are the later word. `lineage` holds
-/// each served bundle's `bundle.json` SHA-256 and its base's.
-fn made_against(lineage: &[Option<(Digest, Option<String>)>], newer: usize, older: usize) -> bool {
+/// against the one at `older` (`--since-bundle`), or against a bundle with the same
+/// `bundle.json`: its tags are the later word.
+fn made_against(lineage: &Lineage, newer: usize, older: usize) -> bool {
+    let Some((older_sha, _)) = &lineage[older] else {
+        return false;
+    };
     let mut at = newer;
     // Each step goes to another bundle; more steps than bundles would be a loop.
     for _ in 0..lineage.len() {
         let Some(base) = lineage[at].as_ref().and_then(|(_, base)| base.as_deref()) else {
             return false;
         };
+        if older_sha.hex() == base {
+            return true;
+        }
         let Some(next) = lineage
             .iter()
             .position(|l| l.as_ref().is_some_and(|(own, _)| own.hex() == base))
         else {
             return false;
         };
-        if next == older {
-            return true;
-        }
         at = next;
     }
     false
+}
+
+/// The claim a tag is served from: the only digest given, or that of the bundle made against
+/// every bundle that gives another. Any other disagreement is refused, naming two sides.
+fn settle<'a>(lineage: &Lineage, name: &str, claims: &'a [Claim]) -> Result<&'a Claim, ServeError> {
+    let first = &claims[0];
+    let Some(other) = claims.iter().find(|c| c.digest != first.digest) else {
+        return Ok(first);
+    };
+    let later = claims.iter().find(|c| {
+        claims
+            .iter()
+            .all(|d| d.digest == c.digest || made_against(lineage, c.bundle, d.bundle))
+    });
+    later.ok_or_else(|| {
+        let side = |c: &Claim| format!("{} in {} ({})", c.digest, c.archive, c.dir.display());
+        ServeError::Conflict {
+            name: name.to_string(),
+            first: side(first),
+            second: side(other),
+        }
+    })
 }
 
 /// A blob a differential bundle left out: served from whichever bundle holds it.
@@ -106,7 +138,9 @@ impl Catalog {
         handle: &tokio::runtime::Handle,
     ) -> Result<Catalog, ServeError> {
         let mut catalog = Catalog::default();
-        let mut origins: HashMap<(String, String), Origin> = HashMap::new();
+        // Every bundle's word on every tag, settled once all are read: which one is served
+        // must not depend on the order the directories are given in.
+        let mut claims: BTreeMap<(String, String), Vec<Claim>> = BTreeMap::new();
         let mut held: HashMap<(Digest, u64), BlobSource> = HashMap::new();
         let mut wanted: Vec<Wanted> = Vec::new();
         let lineage = bundles
@@ -162,51 +196,16 @@ impl Catalog {
                             layouts.archive, layout.path
                         )])
                     })?;
-                    let key = (name.clone(), tag.image.tag.clone());
+                    claims
+                        .entry((name.clone(), tag.image.tag.clone()))
+                        .or_default()
+                        .push(Claim {
+                            bundle: place,
+                            digest: tag.image.digest.clone(),
+                            dir: served.dir.clone(),
+                            archive: layouts.archive.clone(),
+                        });
                     let repository = catalog.repositories.entry(name.clone()).or_default();
-                    // The later word on a tag wins only where it is a differential bundle's
-                    // beside its base (the tag moved since); any other two words are refused.
-                    let newer = match repository.tags.get(&tag.image.tag) {
-                        None => true,
-                        Some(first) if first == &tag.image.digest => false,
-                        Some(first) => {
-                            let earlier = &origins[&key];
-                            if made_against(&lineage, place, earlier.bundle) {
-                                true
-                            } else if made_against(&lineage, earlier.bundle, place) {
-                                false
-                            } else {
-                                return Err(ServeError::Conflict {
-                                    name: format!("{name}:{}", tag.image.tag),
-                                    first: format!(
-                                        "{} in {} ({})",
-                                        first,
-                                        earlier.archive,
-                                        earlier.dir.display()
-                                    ),
-                                    second: format!(
-                                        "{} in {} ({})",
-                                        tag.image.digest,
-                                        layouts.archive,
-                                        served.dir.display()
-                                    ),
-                                });
-                            }
-                        }
-                    };
-                    if newer {
-                        repository
-                            .tags
-                            .insert(tag.image.tag.clone(), tag.image.digest.clone());
-                        origins.insert(
-                            key,
-                            Origin {
-                                bundle: place,
-                                dir: served.dir.clone(),
-                                archive: layouts.archive.clone(),
-                            },
-                        );
-                    }
                     for manifest in &tag.graph.manifests {
                         if repository.manifests.contains_key(&manifest.digest) {
                             continue;
@@ -239,6 +238,24 @@ impl Catalog {
                     }
                 }
             }
+        }
+        for ((name, tag), claims) in &claims {
+            let served = settle(&lineage, &format!("{name}:{tag}"), claims)?;
+            for replaced in claims.iter().filter(|c| c.digest != served.digest) {
+                catalog.superseded.push(format!(
+                    "{name}:{tag} is served as {} from {}, pulled against {}, which gives {}",
+                    served.digest,
+                    served.dir.display(),
+                    replaced.dir.display(),
+                    replaced.digest
+                ));
+            }
+            catalog
+                .repositories
+                .get_mut(name)
+                .expect("a claimed tag's repository is in the catalog")
+                .tags
+                .insert(tag.clone(), served.digest.clone());
         }
         catalog.fill_left_out(wanted, &held)?;
         for repository in catalog.repositories.values_mut() {

@@ -63,6 +63,10 @@ pub async fn serve(
     })
     .await
     .expect("indexing does not panic")?;
+    // A tag a differential bundle moved is served as it says; the operator hears which.
+    for line in &catalog.superseded {
+        reporter.warn(line);
+    }
     let htpasswd = options
         .htpasswd
         .as_deref()
