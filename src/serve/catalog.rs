@@ -128,9 +128,9 @@ impl Catalog {
     /// Opens and checks every bundle and indexes what it holds under `prefix`. Refuses, naming
     /// the problem: a bundle whose files do not match `bundle.json` or whose tags do not check
     /// out, one name held by two bundles with different digests (unless one was pulled against
-    /// the other: its digest is then the one served), and a blob left out of a differential
-    /// bundle that no served bundle holds. Blocking (call it on a blocking thread inside the
-    /// runtime).
+    /// every other that disagrees: its digest is then served), and a blob left out of a
+    /// differential bundle that no served bundle holds. Blocking (call it on a blocking thread
+    /// inside the runtime).
     pub fn build(
         bundles: &[ServedBundle],
         prefix: &str,
