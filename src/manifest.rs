@@ -203,8 +203,10 @@ impl Manifest {
             )));
         }
         // A registry reads an index's children and an image manifest's config and layers,
-        // nothing else: a document typed as one but shaped as the other is refused at PUT.
-        let shaped = if is_index_type(&media_type) {
+        // nothing else, and refuses a document shaped as both (distribution since
+        // CVE-2021-41190: an index with config or layers, an OCI manifest with manifests).
+        let index = is_index_type(&media_type);
+        let shaped = if index {
             shape.manifests.is_some()
         } else {
             shape.config.is_some()
@@ -212,10 +214,21 @@ impl Manifest {
         if !shaped {
             return Err(invalid(format!(
                 "it is typed {media_type} but has no {}",
-                if is_index_type(&media_type) {
-                    "manifests"
+                if index { "manifests" } else { "config" }
+            )));
+        }
+        let both = if index {
+            shape.config.is_some() || shape.layers.is_some()
+        } else {
+            media_type == OCI_MANIFEST && shape.manifests.is_some()
+        };
+        if both {
+            return Err(invalid(format!(
+                "it is typed {media_type} but has {}, which a registry refuses as ambiguous",
+                if index {
+                    "config or layers"
                 } else {
-                    "config"
+                    "manifests"
                 }
             )));
         }
@@ -528,6 +541,17 @@ mod tests {
             (
                 format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","manifests":[]}}"#),
                 "has no config",
+            ),
+            // Shaped as both, which a registry refuses as ambiguous.
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{config},"manifests":[]}}"#
+                ),
+                "has manifests",
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[],"layers":[]}}"#),
+                "has config or layers",
             ),
             // A config typed as itself, shaped as an empty index.
             (

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 
 use crate::bundle::blob_lists::BlobLists;
 use crate::bundle::contents::{check_archive, tag_problems};
-use crate::bundle::metadata::GOSTSUMS;
+use crate::bundle::metadata::{GOSTSUMS, SHA256SUMS};
 use crate::bundle::names::gostsum_name;
 use crate::bundle::sums::{parse_sum_list, read_gostsum, read_small_text};
 use crate::bundle::{
@@ -164,6 +164,32 @@ pub async fn verify(
     .expect("verify task does not panic")
 }
 
+/// The sums `SHA256SUMS` and `GOSTSUMS` give, by file name.
+struct ListedSums {
+    sha256: HashMap<String, String>,
+    gost: HashMap<String, String>,
+}
+
+/// The sums of list `name` in `dir`; a file it gives two different sums is left out (that is a
+/// problem of its own, which `inconsistencies` names).
+fn listed_sums(dir: &Path, name: &str, gost: bool) -> Result<HashMap<String, String>, BundleError> {
+    let Some(text) = read_small_text(&dir.join(name))? else {
+        return Ok(HashMap::new());
+    };
+    let mut sums: HashMap<String, String> = HashMap::new();
+    let mut torn = Vec::new();
+    for (file, sum) in parse_sum_list(&text, gost) {
+        if sums.get(&file).is_some_and(|earlier| *earlier != sum) {
+            torn.push(file.clone());
+        }
+        sums.insert(file, sum);
+    }
+    for file in torn {
+        sums.remove(&file);
+    }
+    Ok(sums)
+}
+
 /// One archive file, and the blobs whose data starts in it.
 struct FileWork<'a> {
     archive: &'a Archive,
@@ -181,11 +207,12 @@ fn read_everything(
     reporter: &dyn Reporter,
     report: &mut VerifyReport,
 ) -> Result<(), BundleError> {
-    // GOSTSUMS agrees with bundle.json where both have a sum (`inconsistencies`); for a file
-    // bundle.json has none for (a d8 bundle, or sums added after the pull) it is checked here.
-    let gostsums: HashMap<String, String> = match read_small_text(&bundle.dir.join(GOSTSUMS))? {
-        Some(text) => parse_sum_list(&text, true).into_iter().collect(),
-        None => HashMap::new(),
+    // The sum lists agree with bundle.json where both have a sum (`inconsistencies`); for a
+    // file bundle.json has none for (a d8 bundle, or sums added after the pull) they are
+    // checked here.
+    let listed = ListedSums {
+        sha256: listed_sums(&bundle.dir, SHA256SUMS, false)?,
+        gost: listed_sums(&bundle.dir, GOSTSUMS, true)?,
     };
     let mut work = Vec::new();
     for (archive, index) in bundle.archives.iter().zip(indexes) {
@@ -221,7 +248,7 @@ fn read_everything(
     // would run alone on one core at the end while the others sit idle.
     work.sort_by_key(|w| std::cmp::Reverse(w.archive.files[w.file].size));
     reporter.begin("checking files and blobs", work.len() as u64, total);
-    let found = try_map(&work, |w| check_file(bundle, w, &gostsums, gost, reporter))?;
+    let found = try_map(&work, |w| check_file(bundle, w, &listed, gost, reporter))?;
     let mut problems = Vec::new();
     for (file_problems, blobs) in found {
         problems.extend(file_problems);
@@ -242,14 +269,14 @@ fn read_everything(
 fn check_file(
     bundle: &Bundle,
     work: &FileWork,
-    gostsums: &HashMap<String, String>,
+    listed: &ListedSums,
     gost: bool,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<String>, usize), BundleError> {
     let file: &ArchiveFile = &work.archive.files[work.file];
     let sum_file = gostsum_name(&file.name);
     let mut expected_gost: Vec<(String, String)> = Vec::new();
-    match (&file.gost, gostsums.get(&file.name)) {
+    match (&file.gost, listed.gost.get(&file.name)) {
         (Some(gost), _) => expected_gost.push(("bundle.json".into(), gost.clone())),
         (None, Some(gost)) => expected_gost.push((GOSTSUMS.into(), gost.clone())),
         (None, None) => {}
@@ -343,11 +370,16 @@ fn check_file(
         finished.push((path, hasher));
     }
     let sha256 = sha256.finish().hex().to_string();
-    if let Some(expected) = &file.sha256
+    let expected_sha256 = match (&file.sha256, listed.sha256.get(&file.name)) {
+        (Some(expected), _) => Some(("bundle.json", expected)),
+        (None, Some(expected)) => Some((SHA256SUMS, expected)),
+        (None, None) => None,
+    };
+    if let Some((origin, expected)) = expected_sha256
         && *expected != sha256
     {
         problems.push(format!(
-            "{}: SHA-256 is {sha256}, bundle.json says {expected} (the file is damaged)",
+            "{}: SHA-256 is {sha256}, {origin} says {expected} (the file is damaged)",
             file.name
         ));
     }

@@ -320,6 +320,32 @@ fn a_d8_style_bundle_lists_and_verifies() {
     );
     std::fs::remove_file(bundle.join("GOSTSUMS")).unwrap();
 
+    // A SHA256SUMS however sha256sum writes it (`-b`'s `*name`, `./name`) is read and, with no
+    // bundle.json to hold the sums, checked against the files.
+    let listed = run(std::process::Command::new("sha256sum")
+        .arg("-b")
+        .args(chunks.iter().map(|c| format!("./{c}")))
+        .current_dir(&bundle))
+    .stdout;
+    std::fs::write(bundle.join("SHA256SUMS"), &listed).unwrap();
+    let (code, out) = verify_output(&bundle, &[]);
+    assert_eq!(code, 0, "{out}");
+    let text = String::from_utf8(listed).unwrap();
+    let wrong = text.replacen(&text[..64], &"7".repeat(64), 1);
+    std::fs::write(bundle.join("SHA256SUMS"), wrong).unwrap();
+    let (code, out) = verify_output(&bundle, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: SHA-256 is {}, SHA256SUMS says {}",
+            chunks[0],
+            &text[..64],
+            "7".repeat(64)
+        )),
+        "{out}"
+    );
+    std::fs::remove_file(bundle.join("SHA256SUMS")).unwrap();
+
     // A .gostsum that disagrees is named; so is a gap in the chunk numbering.
     let sum = bundle.join(format!("{}.gostsum", chunks[1]));
     std::fs::write(&sum, "00".repeat(32)).unwrap();

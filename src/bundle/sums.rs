@@ -48,22 +48,23 @@ pub fn read_gostsum(path: &Path) -> Result<Option<String>, BundleError> {
     Ok(read_small_text(path)?.map(|text| text.trim().to_ascii_lowercase()))
 }
 
-/// The (file, lowercase hex) pairs of a `sha256sum` list (`<hex>  <name>`) or of a `GOSTSUMS`
-/// list (`GOST12-256 (<name>) = <hex>`); lines of another form are left out.
+/// The (file, lowercase hex) pairs of a `sha256sum` list (`<hex>  <name>`, or `<hex> *<name>`
+/// as `sha256sum -b` writes it) or of a `GOSTSUMS` list (`GOST12-256 (<name>) = <hex>`); names
+/// lose a leading `./` (`sha256sum ./*.tar`). Lines of another form are left out.
 pub fn parse_sum_list(text: &str, gost: bool) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| {
-            if gost {
+            let (name, hex) = if gost {
                 let rest = line.strip_prefix("GOST12-256 (")?;
                 let (name, hex) = rest.rsplit_once(") = ")?;
-                Some((name.to_string(), hex.trim().to_ascii_lowercase()))
+                (name, hex.trim())
             } else {
-                let (hex, name) = line.split_once("  ")?;
-                Some((
-                    name.trim_start_matches('*').to_string(),
-                    hex.to_ascii_lowercase(),
-                ))
-            }
+                let (hex, rest) = line.split_once(' ')?;
+                let name = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
+                (name, hex)
+            };
+            let name = name.strip_prefix("./").unwrap_or(name);
+            Some((name.to_string(), hex.to_ascii_lowercase()))
         })
         .collect()
 }
@@ -77,4 +78,33 @@ pub fn hash_file(
 ) -> Result<FileSums, BundleError> {
     let file = std::fs::File::open(path).map_err(io_error("cannot read", path))?;
     hash_reader(file, gost, progress).map_err(io_error("cannot read", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_lines_are_read_as_sha256sum_and_rhash_write_them() {
+        let hex = "ab".repeat(32);
+        let text = format!(
+            "{hex}  platform.tar\n{hex} *module-a.tar\r\n{hex}  ./security.tar\n{hex}  a b.tar\nnot a sum line\n"
+        );
+        let names: Vec<String> = parse_sum_list(&text, false)
+            .into_iter()
+            .map(|(name, sum)| {
+                assert_eq!(sum, hex);
+                name
+            })
+            .collect();
+        assert_eq!(
+            names,
+            ["platform.tar", "module-a.tar", "security.tar", "a b.tar"]
+        );
+        let gost = format!("GOST12-256 (./platform.tar) = {}\r\n", hex.to_uppercase());
+        assert_eq!(
+            parse_sum_list(&gost, true),
+            [("platform.tar".to_string(), hex.clone())]
+        );
+    }
 }
