@@ -513,8 +513,11 @@ fn a_differential_bundle_is_whole_with_its_base_and_conflicts_are_refused() {
         [&moved, &diff, &base],
     ] {
         let refused = served(&order).unwrap_err();
+        // The two named are the two that disagree, not the base either was pulled against.
         assert!(
-            refused.contains("db/big:1 is sha256:"),
+            refused.contains("db/big:1 is sha256:")
+                && refused.contains(&format!("({})", diff.display()))
+                && refused.contains(&format!("({})", moved.display())),
             "{order:?}: {refused}"
         );
     }

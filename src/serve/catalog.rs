@@ -95,24 +95,46 @@ fn made_against(lineage: &Lineage, newer: usize, older: usize) -> bool {
 }
 
 /// The claim a tag is served from: the only digest given, or that of the bundle made against
-/// every bundle that gives another. Any other disagreement is refused, naming two sides.
+/// every bundle that gives another. Any other disagreement is refused, naming two bundles
+/// neither of which was made against the other.
 fn settle<'a>(lineage: &Lineage, name: &str, claims: &'a [Claim]) -> Result<&'a Claim, ServeError> {
     let first = &claims[0];
-    let Some(other) = claims.iter().find(|c| c.digest != first.digest) else {
+    if claims.iter().all(|c| c.digest == first.digest) {
         return Ok(first);
+    }
+    let related = |c: &Claim, d: &Claim| {
+        c.digest == d.digest
+            || made_against(lineage, c.bundle, d.bundle)
+            || made_against(lineage, d.bundle, c.bundle)
     };
-    let later = claims.iter().find(|c| {
+    if let Some(later) = claims.iter().find(|c| {
         claims
             .iter()
             .all(|d| d.digest == c.digest || made_against(lineage, c.bundle, d.bundle))
-    });
-    later.ok_or_else(|| {
-        let side = |c: &Claim| format!("{} in {} ({})", c.digest, c.archive, c.dir.display());
-        ServeError::Conflict {
-            name: name.to_string(),
-            first: side(first),
-            second: side(other),
-        }
+    }) {
+        return Ok(later);
+    }
+    let (one, other) = claims
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| {
+            claims[i + 1..]
+                .iter()
+                .find(|d| !related(c, d))
+                .map(|d| (c, d))
+        })
+        .or_else(|| {
+            claims
+                .iter()
+                .find(|c| c.digest != first.digest)
+                .map(|c| (first, c))
+        })
+        .expect("claims that disagree hold two digests");
+    let side = |c: &Claim| format!("{} in {} ({})", c.digest, c.archive, c.dir.display());
+    Err(ServeError::Conflict {
+        name: name.to_string(),
+        first: side(one),
+        second: side(other),
     })
 }
 
@@ -241,13 +263,20 @@ impl Catalog {
         }
         for ((name, tag), claims) in &claims {
             let served = settle(&lineage, &format!("{name}:{tag}"), claims)?;
-            for replaced in claims.iter().filter(|c| c.digest != served.digest) {
+            let mut replaced: Vec<String> = claims
+                .iter()
+                .filter(|c| c.digest != served.digest)
+                .map(|c| format!("{} in {}", c.digest, c.dir.display()))
+                .collect();
+            replaced.sort();
+            replaced.dedup();
+            if !replaced.is_empty() {
                 catalog.superseded.push(format!(
-                    "{name}:{tag} is served as {} from {}, pulled against {}, which gives {}",
+                    "{name}:{tag} is served as {} from {}, the latest bundle of the line; it \
+                     replaces {}",
                     served.digest,
                     served.dir.display(),
-                    replaced.dir.display(),
-                    replaced.digest
+                    replaced.join(", ")
                 ));
             }
             catalog
