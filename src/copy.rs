@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::graph::{Graph, walk};
 use crate::layout::{LayoutError, OciLayout};
-use crate::manifest::{Descriptor, Graph, Manifest, ManifestError, walk};
+use crate::manifest::{Descriptor, Manifest, ManifestError};
 use crate::reference::{Reference, ReferenceError, validate_tag};
 use crate::registry::{
     ClientOptions, Placed, ProgressFn, RegistryClient, RegistryError, Transfer, UploadMode,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::graph::{Graph, walk};
 use crate::manifest::{
-    Descriptor, Graph, MANIFEST_LIMIT, Manifest, ManifestError, OCI_INDEX, REF_NAME, SHORT_TAG,
-    walk,
+    Descriptor, MANIFEST_LIMIT, Manifest, ManifestError, OCI_INDEX, REF_NAME, SHORT_TAG,
 };
 use crate::store::{BlobStore, StoreError, write_atomic};
 

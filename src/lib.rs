@@ -7,6 +7,7 @@ pub mod cli;
 pub mod copy;
 pub mod digest;
 pub mod file_error;
+pub mod graph;
 pub mod imageset;
 pub mod layout;
 pub mod list;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::layouts::ArchiveLayouts;
 use super::metadata::{BlobRecord, BundleMetadata};
 use crate::digest::Digest;
-use crate::manifest::Graph;
+use crate::graph::Graph;
 
 /// How many digests a problem names before it only counts the rest.
 const NAMED: usize = 3;

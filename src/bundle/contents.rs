@@ -11,8 +11,9 @@ use super::blob_lists::BlobLists;
 use super::layouts::ArchiveLayouts;
 use super::metadata::ImageRecord;
 use crate::digest::Digest;
+use crate::graph::Graph;
 use crate::layout::entry_tag;
-use crate::manifest::{Descriptor, Graph};
+use crate::manifest::Descriptor;
 
 /// One tag found whole.
 #[derive(Debug, Clone)]

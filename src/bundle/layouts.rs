@@ -9,8 +9,9 @@ use super::index::{EntryLocation, TarIndex};
 use super::metadata::ImageRecord;
 use super::reader::Archive;
 use crate::digest::Digest;
+use crate::graph::{Graph, walk};
 use crate::layout::{Index, entry_tag};
-use crate::manifest::{Descriptor, Graph, INDEX_LIMIT, MANIFEST_LIMIT, Manifest, walk};
+use crate::manifest::{Descriptor, INDEX_LIMIT, MANIFEST_LIMIT, Manifest};
 use crate::reference::join;
 use crate::segment::BlobSource;
 

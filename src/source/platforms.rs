@@ -9,7 +9,8 @@ use std::str::FromStr;
 use serde::Deserialize;
 
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, MAX_DEPTH, Manifest, ManifestError, is_index_type};
+use crate::graph::MAX_DEPTH;
+use crate::manifest::{Descriptor, Manifest, ManifestError, is_index_type};
 
 /// Docker's buildx marks attestation entries of an index with these annotations; such an entry
 /// belongs to the image manifest it names and stays exactly when that one stays.

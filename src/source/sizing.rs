@@ -12,7 +12,8 @@ use super::plan::{Plan, PlannedImage};
 use super::platforms::{Kept, PlatformSpec, keep_platforms};
 use super::{SourceError, Take};
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, Manifest, walk};
+use crate::graph::walk;
+use crate::manifest::{Descriptor, Manifest};
 use crate::registry::RegistryClient;
 
 /// One tag the plan needs, before its manifest is fetched.
