@@ -264,13 +264,7 @@ fn a_tag_bundle_json_does_not_list_is_refused_by_push() {
     make_layout(&layouts, "v1", "image", &["--seed", "4"]);
     make_layout(&layouts, "hidden", "image", &["--seed", "5"]);
     let dir = work.path().join("bundle");
-    let records = pack_archives(
-        &dir,
-        vec![("platform.tar".into(), layout_entries(&layouts, "").unwrap())],
-        &PackOptions::default(),
-    )
-    .unwrap();
-    seal_bundle(&dir, records);
+    sealed_archive(&dir, "platform.tar", layout_entries(&layouts, "").unwrap());
     edit_metadata(&dir, |m| {
         let images = m["images"].as_array_mut().unwrap();
         images.retain(|i| i["tag"] != "hidden");
@@ -417,17 +411,11 @@ fn listed_blobs_are_those_the_tags_need() {
     let digest = ferry::digest::Digest::of(stray);
     std::fs::write(layouts.join("blobs/sha256").join(digest.hex()), stray).unwrap();
     let dir = work.path().join("bundle");
-    let records = pack_archives(
-        &dir,
-        vec![("platform.tar".into(), layout_entries(&layouts, "").unwrap())],
-        &PackOptions::default(),
-    )
-    .unwrap();
+    let record = sealed_archive(&dir, "platform.tar", layout_entries(&layouts, "").unwrap());
     assert!(
-        records[0].blobs.iter().any(|b| b.digest == digest),
+        record.blobs.iter().any(|b| b.digest == digest),
         "the list names every entry packed"
     );
-    seal_bundle(&dir, records);
     refused_offline(
         &dir,
         false,

@@ -76,13 +76,7 @@ fn layouts_sent_to_one_repository_may_not_give_a_tag_two_images() {
     let dir = work.path().join("bundle");
     let mut entries = ferry::bundle::pack::layout_entries(&one, "modules/x").unwrap();
     entries.extend(ferry::bundle::pack::layout_entries(&two, "mods/x").unwrap());
-    let records = pack_archives(
-        &dir,
-        vec![("module-x.tar".into(), entries)],
-        &ferry::bundle::pack::PackOptions::default(),
-    )
-    .unwrap();
-    seal_bundle(&dir, records);
+    sealed_archive(&dir, "module-x.tar", entries);
     let home = tempfile::tempdir().unwrap();
     verified(home.path(), &dir);
     let (code, stdout, stderr) = outcome(
@@ -111,13 +105,7 @@ fn layouts_sent_to_one_repository_may_not_give_a_tag_two_images() {
     let same = work.path().join("same");
     let mut entries = ferry::bundle::pack::layout_entries(&one, "modules/x").unwrap();
     entries.extend(ferry::bundle::pack::layout_entries(&one, "mods/x").unwrap());
-    let records = pack_archives(
-        &same,
-        vec![("module-x.tar".into(), entries)],
-        &ferry::bundle::pack::PackOptions::default(),
-    )
-    .unwrap();
-    seal_bundle(&same, records);
+    sealed_archive(&same, "module-x.tar", entries);
     let (code, stdout, stderr) = outcome(&mut push_cmd(
         home.path(),
         &target,

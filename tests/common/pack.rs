@@ -38,6 +38,20 @@ pub fn seal_bundle(dir: &Path, records: Vec<ArchiveRecord>) {
         .unwrap();
 }
 
+/// Packs `entries` as the one archive `name` of a bundle in `dir` and seals it; gives the
+/// archive's record as `bundle.json` holds it.
+pub fn sealed_archive(dir: &Path, name: &str, entries: Vec<PackEntry>) -> ArchiveRecord {
+    let records = pack_archives(
+        dir,
+        vec![(name.to_string(), entries)],
+        &PackOptions::default(),
+    )
+    .unwrap();
+    let record = records[0].clone();
+    seal_bundle(dir, records);
+    record
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().expect("a tokio runtime")
 }
